@@ -1,0 +1,123 @@
+"""NCA toolkit: Neural Cellular Automata in PyTorch.
+
+The public API is importable from here; names resolve lazily (PEP 562), so
+``import nca`` and the CLI's ``--help`` do not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = version("nca-toolkit")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+_EXPORTS = {
+    # core
+    "CellLayout": "nca.core",
+    "CellularAutomaton": "nca.core",
+    "SamplePool": "nca.core",
+    "PoolBatch": "nca.core",
+    "RolloutResult": "nca.core",
+    "seed": "nca.core",
+    "inject": "nca.core",
+    "rollout": "nca.core",
+    "damage": "nca.core",
+    "fuse": "nca.core",
+    "mitosis": "nca.core",
+    "octave_plan": "nca.core",
+    "overflow_losses": "nca.core",
+    "normalize_gradients_": "nca.core",
+    "make_generator": "nca.core",
+    "draw_update_mask": "nca.core",
+    "apply_update": "nca.core",
+    "paper_checkpoint_segments": "nca.core",
+    "PAPER_UPDATE_RATE": "nca.core",
+    "PAPER_POOL_CAPACITY": "nca.core",
+    # rules
+    "Rule": "nca.rules",
+    "CARule": "nca.rules",
+    "FeedForwardRule": "nca.rules",
+    "create_rule": "nca.rules",
+    "list_rules": "nca.rules",
+    "register_rule": "nca.rules",
+    "rule_info": "nca.rules",
+    "get_rule_class": "nca.rules",
+    # tasks
+    "Task": "nca.tasks",
+    "RunContext": "nca.tasks",
+    "create_task": "nca.tasks",
+    "list_tasks": "nca.tasks",
+    "register_task": "nca.tasks",
+    "task_info": "nca.tasks",
+    "get_task_class": "nca.tasks",
+    # checkpoints and configs
+    "save_checkpoint": "nca.checkpoint",
+    "load_checkpoint": "nca.checkpoint",
+    "ConfigError": "nca.config",
+    "build_config": "nca.config",
+    "config_to_dict": "nca.config",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nca' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nca.checkpoint import load_checkpoint, save_checkpoint
+    from nca.config import ConfigError, build_config, config_to_dict
+    from nca.core import (
+        PAPER_POOL_CAPACITY,
+        PAPER_UPDATE_RATE,
+        CellLayout,
+        CellularAutomaton,
+        PoolBatch,
+        RolloutResult,
+        SamplePool,
+        apply_update,
+        damage,
+        draw_update_mask,
+        fuse,
+        inject,
+        make_generator,
+        mitosis,
+        normalize_gradients_,
+        octave_plan,
+        overflow_losses,
+        paper_checkpoint_segments,
+        rollout,
+        seed,
+    )
+    from nca.rules import (
+        CARule,
+        FeedForwardRule,
+        Rule,
+        create_rule,
+        get_rule_class,
+        list_rules,
+        register_rule,
+        rule_info,
+    )
+    from nca.tasks import (
+        RunContext,
+        Task,
+        create_task,
+        get_task_class,
+        list_tasks,
+        register_task,
+        task_info,
+    )

@@ -1,0 +1,36 @@
+"""The ``nca`` command group. Heavy imports happen inside commands only, so
+``nca --help`` and ``nca --version`` stay fast and torch-free."""
+
+from __future__ import annotations
+
+import click
+
+from nca import __version__
+from nca.cli.eval_cmd import eval_command
+from nca.cli.info_cmd import info_command
+from nca.cli.list_cmd import list_command
+from nca.cli.train_cmd import train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="nca")
+def cli() -> None:
+    """Neural Cellular Automata toolkit: train and inspect NCA update rules.
+
+    \b
+    Quick start:
+      nca list                                  rules and tasks installed
+      nca info vitca                            a rule's options and presets
+      nca train --rule vitca --task denoise     train (see `nca train --help`)
+    """
+
+
+cli.add_command(list_command)
+cli.add_command(info_command)
+cli.add_command(train_command)
+cli.add_command(eval_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="nca")

@@ -1,0 +1,75 @@
+"""``nca eval RUN``: evaluate a checkpoint (or a run directory's latest one) with its task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nca.cli.console import make_console
+from nca.cli.errors import user_errors
+
+
+def find_checkpoint(path: Path) -> Path:
+    """``path`` itself if a file; else the run directory's ``checkpoints/last.pt``
+    or its newest ``checkpoints/*.pt``."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{str(path)!r} is neither a checkpoint file nor a run directory")
+    last = path / "checkpoints" / "last.pt"
+    if last.is_file():
+        return last
+    found = sorted((path / "checkpoints").glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"run directory {str(path)!r} has no checkpoints/*.pt")
+    return found[-1]
+
+
+@click.command("eval")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--task", "-t", "task_name", help="Task to evaluate with [default: the run's task].")
+@click.option(
+    "--override",
+    "-o",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a task config field for evaluation, e.g. -o eval_subset=100.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def eval_command(
+    source: Path,
+    task_name: str | None,
+    overrides: tuple[str, ...],
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Evaluate SOURCE: a checkpoint file or a run directory."""
+    from nca.checkpoint import load_checkpoint
+    from nca.cli.train_cmd import _print_metrics, resolve_device, seed_everything
+    from nca.config import config_fields, route_overrides
+    from nca.tasks import TASKS, RunContext, resolve_task_config
+
+    console = make_console()
+    with user_errors():
+        checkpoint = find_checkpoint(source)
+        stored = load_checkpoint(checkpoint).get("task", {})
+        task_name = task_name or stored.get("name")
+        if not task_name:
+            raise click.UsageError(f"{checkpoint} does not name its task; pass --task NAME")
+        task_class = TASKS.load(task_name)
+        routed = route_overrides(
+            overrides, {"task": [f.name for f in config_fields(task_class.config_class)]}
+        )
+        values = {**stored.get("config", {}), **routed["task"]}
+        _, task_config = resolve_task_config(task_name, values)
+        device = resolve_device(device)
+        seed_everything(seed)
+        run_dir = source if source.is_dir() else checkpoint.parent
+        run = RunContext(run_dir, seed=seed, device=device, quiet=quiet)
+        metrics = task_class(task_config).evaluate(checkpoint, run)
+    _print_metrics(console, f"{task_name} evaluation of {checkpoint}", metrics)

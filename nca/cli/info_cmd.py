@@ -1,0 +1,83 @@
+"""``nca info NAME``: a rule's or task's config fields, defaults, docs and presets."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING
+
+import click
+
+from nca.cli.console import make_console
+from nca.cli.errors import user_errors
+
+
+def _fields_table(title: str, fields):
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("option", no_wrap=True, style="bold")
+    table.add_column("type")
+    table.add_column("default", no_wrap=True)
+    table.add_column("description")
+    for spec in fields:
+        default = "(required)" if spec.default is MISSING else repr(spec.default)
+        table.add_row(spec.name, spec.type_name, default, spec.doc)
+    return table
+
+
+def _presets_table(family: str, presets, sep: str):
+    from rich.table import Table
+
+    table = Table(title="presets")
+    table.add_column("preset", no_wrap=True, style="bold")
+    table.add_column("settings")
+    for preset, values in presets.items():
+        settings = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        table.add_row(f"{family}{sep}{preset}", settings)
+    return table
+
+
+@click.command("info")
+@click.argument("name")
+def info_command(name: str) -> None:
+    """Show the options (with defaults and docs) and presets of rule or task NAME."""
+    import difflib
+
+    from nca.registry import UnknownPluginError
+    from nca.rules import RULES, rule_info, split_rule_name
+    from nca.tasks import TASKS, task_info
+
+    console = make_console()
+    with user_errors():
+        family, _ = split_rule_name(name)
+        is_rule, is_task = family in RULES, name in TASKS
+        if not (is_rule or is_task):
+            known = RULES.names() + TASKS.names()
+            close = difflib.get_close_matches(family, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownPluginError(
+                f"no rule or task called {name!r} is installed.{hint} "
+                f"Rules: {', '.join(RULES.names()) or 'none'}; "
+                f"tasks: {', '.join(TASKS.names()) or 'none'}."
+            )
+        if is_rule:
+            info = rule_info(family)
+            kind = "CA update rule" if info.kind == "ca" else "feed-forward model"
+            console.print(f"[bold]{info.name}[/bold] — {kind} from {info.provider} ({info.target})")
+            console.print(info.summary)
+            console.print(
+                f"Override with -o rule.<option>=<value>; presets with --rule {info.name}:<preset>."
+            )
+            if info.presets:
+                console.print(_presets_table(info.name, info.presets, ":"))
+            console.print(_fields_table("rule options", info.fields))
+        if is_task:
+            info = task_info(name)
+            console.print(f"[bold]{info.name}[/bold] — task from {info.provider} ({info.target})")
+            console.print(info.summary)
+            console.print(f"Trains rule kinds: {', '.join(info.rule_kinds)}.")
+            if info.cli_options:
+                flags = ", ".join("--" + o.replace("_", "-") for o in info.cli_options)
+                console.print(f"Options of `nca train --task {name}`: {flags}")
+            if info.presets:
+                console.print(_presets_table(info.name, info.presets, " --preset "))
+            console.print(_fields_table("task options", info.fields))

@@ -1,0 +1,59 @@
+"""``nca list``: a table of installed rules and tasks."""
+
+from __future__ import annotations
+
+import click
+
+from nca.cli.console import make_console
+from nca.cli.errors import user_errors
+
+_KIND_LABEL = {"ca": "CA rule", "feedforward": "feed-forward"}
+
+
+@click.command("list")
+@click.argument("pattern", default="*", required=False)
+@click.option(
+    "--type",
+    "what",
+    type=click.Choice(["all", "rules", "tasks"]),
+    default="all",
+    show_default=True,
+    help="Show rules, tasks or both.",
+)
+def list_command(pattern: str, what: str) -> None:
+    """List installed rules and tasks (optionally filtered by a glob PATTERN)."""
+    from rich.table import Table
+
+    from nca.rules import RULES
+    from nca.tasks import TASKS
+
+    console = make_console()
+    table = Table(title="NCA toolkit plugins", show_lines=False)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("type", no_wrap=True)
+    table.add_column("description")
+    table.add_column("presets")
+    table.add_column("provided by", no_wrap=True)
+    rows = 0
+    with user_errors():
+        registries = [("rules", RULES), ("tasks", TASKS)]
+        for label, registry in registries:
+            if what not in ("all", label):
+                continue
+            for name in registry.names(pattern):
+                entry = registry.entry(name)
+                try:
+                    obj = registry.load(name)
+                except Exception as err:  # show broken plugins instead of failing the listing
+                    table.add_row(
+                        name, label[:-1], f"[red]failed to load: {err}[/red]", "", entry.provider
+                    )
+                else:
+                    kind = _KIND_LABEL.get(getattr(obj, "kind", ""), "task")
+                    presets = ", ".join(obj.presets)
+                    table.add_row(name, kind, obj.summary(), presets, entry.provider)
+                rows += 1
+    if rows:
+        console.print(table)
+    else:
+        console.print(f"No {'plugins' if what == 'all' else what} match {pattern!r}.")

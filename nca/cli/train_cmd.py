@@ -1,0 +1,218 @@
+"""``nca train --rule R --task T``: resolve configs, build the rule, run the task."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nca.cli.console import make_console
+from nca.cli.errors import user_errors
+from nca.cli.task_options import given_task_options, peek_option, task_cli_options
+
+
+def _task_name_from_args(args: list[str]) -> str | None:
+    name = peek_option(args, "--task", "-t")
+    if name is None:
+        config = peek_option(args, "--config", "-c")
+        if config:
+            from nca.config import load_config_file
+
+            try:
+                name = load_config_file(config)["names"].get("task")
+            except Exception:  # reported properly when the command runs
+                name = None
+    return name
+
+
+class TaskAwareCommand(click.Command):
+    """Adds the chosen task's options before parsing, so they validate and show in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._base_params = list(self.params)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        self.params = list(self._base_params)  # no options left over from an earlier call
+        name = _task_name_from_args(args)
+        if name:
+            from nca.tasks import TASKS
+
+            if name in TASKS:
+                with user_errors():
+                    task_class = TASKS.load(name)
+                known = {p.name for p in self.params}
+                self.params.extend(o for o in task_cli_options(task_class) if o.name not in known)
+        return super().parse_args(ctx, args)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; others are validated."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise click.BadParameter(f"{device!r} is not a torch device ({err})") from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's (if present) and torch's global generators."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
+    """Write ``config.json`` atomically in ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+@click.command("train", cls=TaskAwareCommand)
+@click.option(
+    "--rule",
+    "-r",
+    "rule_name",
+    metavar="NAME[:PRESET]",
+    help="Update rule to train (see `nca list`).",
+)
+@click.option("--task", "-t", "task_name", metavar="NAME", help="Task to train it on.")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML/JSON run config: [rule] and [task] tables (with optional name = ...).",
+)
+@click.option(
+    "--override",
+    "-o",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a config field, e.g. -o rule.hidden_channels=16 -o task.batch_size=8.",
+)
+@click.option("--preset", help="Task preset (see `nca info TASK`).")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory [default: runs/<name>].",
+)
+@click.option("--name", help="Run name [default: <task>-<rule>-<timestamp>].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--device", default=None, help="auto, cpu, cuda, cuda:N [default: auto].")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def train_command(**params: Any) -> None:
+    """Train a rule on a task.
+
+    Options of the chosen task are added after --task NAME (try
+    `nca train --task NAME --help`, or `nca info NAME`).
+    """
+    from nca.config import config_fields, config_to_dict, load_config_file, route_overrides
+    from nca.rules import RULES, resolve_rule_config, split_rule_name
+    from nca.tasks import TASKS, RunContext, resolve_task_config
+
+    console = make_console(quiet=False)
+    with user_errors():
+        file = load_config_file(params["config_path"]) if params["config_path"] else {"names": {}}
+        names = file["names"]
+        rule_name = params["rule_name"] or names.get("rule")
+        task_name = params["task_name"] or names.get("task")
+        if not rule_name:
+            raise click.UsageError(f"missing --rule; installed rules: {', '.join(RULES.names())}")
+        if not task_name:
+            raise click.UsageError(
+                f"missing --task; installed tasks: {', '.join(TASKS.names()) or 'none'}"
+            )
+        # Check both names before anything else, so the message names what is missing.
+        missing = [
+            str(err)
+            for registry, name in ((RULES, split_rule_name(rule_name)[0]), (TASKS, task_name))
+            if name not in registry
+            for err in [registry.unknown(name)]
+        ]
+        if missing:
+            raise click.ClickException("\n".join(missing))
+
+        rule_class = RULES.load(split_rule_name(rule_name)[0])
+        task_class = TASKS.load(task_name)
+        routed = route_overrides(
+            params["overrides"],
+            {
+                "rule": [f.name for f in config_fields(rule_class.config_class)],
+                "task": [f.name for f in config_fields(task_class.config_class)],
+            },
+        )
+        _, rule_config = resolve_rule_config(rule_name, {**file.get("rule", {}), **routed["rule"]})
+        task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
+        _, task_config = resolve_task_config(
+            task_name, task_values, preset=params["preset"] or names.get("preset")
+        )
+
+        seed = params["seed"] if params["seed"] is not None else int(names.get("seed", 0))
+        device = resolve_device(params["device"] or names.get("device", "auto"))
+        run_name = params["name"] or (
+            f"{task_name}-{split_rule_name(rule_name)[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        run_dir = params["run_dir"] or Path(names.get("run_dir", Path("runs") / run_name))
+
+        seed_everything(seed)
+        from nca.rules import create_rule
+
+        rule = create_rule(rule_name, rule_config)
+        task = task_class(task_config)
+        task.check_rule(rule)
+        write_resolved_config(
+            Path(run_dir),
+            {
+                "rule": {"name": rule_name, "config": config_to_dict(rule_config)},
+                "task": {"name": task_name, "config": config_to_dict(task_config)},
+                "seed": seed,
+                "device": device,
+            },
+        )
+        run = RunContext(
+            Path(run_dir), seed=seed, device=device, resume=params["resume"], quiet=params["quiet"]
+        )
+        console.print(
+            f"Training [bold]{rule_name}[/bold] on [bold]{task_name}[/bold] "
+            f"({device}, seed {seed}) -> {run_dir}"
+        )
+        metrics = task.train(rule, run)
+    _print_metrics(console, "final metrics", metrics)
+
+
+def _print_metrics(console, title: str, metrics) -> None:
+    from rich.table import Table
+
+    if not metrics:
+        return
+    table = Table(title=title)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)

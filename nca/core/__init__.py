@@ -1,0 +1,45 @@
+"""The generic NCA core: cell layout, seeding, asynchronous updates, rollout,
+pool, fusion/mitosis, damage and training helpers. One concept per module."""
+
+from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleLike
+from nca.core.damage import damage
+from nca.core.fusion import Phase, fuse, mitosis, octave_plan
+from nca.core.gradients import GRADIENT_NORM_EPS, normalize_gradients_
+from nca.core.layout import GROUPS, UPDATABLE_GROUPS, CellLayout
+from nca.core.losses import OverflowLosses, overflow_losses
+from nca.core.pool import PAPER_POOL_CAPACITY, PoolBatch, SamplePool
+from nca.core.random import make_generator
+from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
+from nca.core.seed import CELL_INITS, CellInit, inject, seed
+from nca.core.update import apply_update, draw_update_mask
+
+__all__ = [
+    "CELL_INITS",
+    "GRADIENT_NORM_EPS",
+    "GROUPS",
+    "PAPER_POOL_CAPACITY",
+    "PAPER_UPDATE_RATE",
+    "UPDATABLE_GROUPS",
+    "CellInit",
+    "CellLayout",
+    "CellularAutomaton",
+    "OverflowLosses",
+    "Phase",
+    "PoolBatch",
+    "RolloutResult",
+    "SamplePool",
+    "UpdateRuleLike",
+    "apply_update",
+    "damage",
+    "draw_update_mask",
+    "fuse",
+    "inject",
+    "make_generator",
+    "mitosis",
+    "normalize_gradients_",
+    "octave_plan",
+    "overflow_losses",
+    "paper_checkpoint_segments",
+    "rollout",
+    "seed",
+]

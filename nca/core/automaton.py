@@ -1,0 +1,141 @@
+"""A cellular automaton: an update rule run by the core's seed/step/rollout.
+
+CAX-style split: the *rule* perceives a grid and proposes an update for the
+output and hidden channels; the automaton owns everything generic (seeding,
+injection, stochastic residual update, rollout, fusion/mitosis).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from nca.core.layout import CellLayout
+from nca.core.rollout import RolloutResult, rollout
+from nca.core.seed import CELL_INITS, CellInit, inject, seed
+from nca.core.update import apply_update, check_update_rate
+
+#: Paper §3.1: σ = 50 %.
+PAPER_UPDATE_RATE = 0.5
+
+
+@runtime_checkable
+class UpdateRuleLike(Protocol):
+    """What the core needs from a CA rule (``nca.rules.CARule`` satisfies it)."""
+
+    layout: CellLayout
+
+    def __call__(self, cells: torch.Tensor) -> torch.Tensor:  # (B,C,H',W') -> (B,C_upd,H',W')
+        ...
+
+    def positional_encoding(
+        self, height: int, width: int, *, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor | None:  # (C_γ, H, W) or None
+        ...
+
+
+class CellularAutomaton(nn.Module):
+    """Runs a CA update rule over cell grids.
+
+    Args:
+        rule: A CA rule module with a ``layout`` (see :class:`UpdateRuleLike`).
+        update_rate: Cell update probability σ in (0, 1] (paper: 0.5).
+        cell_init: ``"constant"`` or ``"random"``; ``None`` takes the rule's
+            ``cell_init`` attribute if it has one, else ``"constant"``.
+
+    Example:
+        >>> ca = CellularAutomaton(create_rule("convca"))          # doctest: +SKIP
+        >>> cells = ca.seed(masked_images, generator=g)               # doctest: +SKIP
+        >>> out = ca(cells, steps=32, generator=g).cells              # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        rule: nn.Module,
+        *,
+        update_rate: float = PAPER_UPDATE_RATE,
+        cell_init: CellInit | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(getattr(rule, "layout", None), CellLayout):
+            raise TypeError(
+                f"{type(rule).__name__} is not a CA rule: it has no CellLayout `layout` "
+                f"attribute (feed-forward models are called directly, not through an automaton)"
+            )
+        self.rule = rule
+        self.update_rate = check_update_rate(update_rate)
+        cell_init = cell_init or getattr(rule, "cell_init", "constant")
+        if cell_init not in CELL_INITS:
+            raise ValueError(f"unknown cell init {cell_init!r}; valid: {', '.join(CELL_INITS)}")
+        self.cell_init: CellInit = cell_init
+
+    @property
+    def layout(self) -> CellLayout:
+        return self.rule.layout
+
+    def seed(
+        self,
+        images: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Fresh grid ``(B, C, H/P_H, W/P_W)`` holding ``images`` ``(B, C_i, H, W)`` as input."""
+        positional = None
+        if self.layout.positional_channels:
+            positional = self.rule.positional_encoding(
+                images.shape[-2], images.shape[-1], device=images.device, dtype=images.dtype
+            )
+        return seed(
+            self.layout,
+            images,
+            init=self.cell_init,
+            mask=mask,
+            positional=positional,
+            generator=generator,
+        )
+
+    def inject(
+        self, cells: torch.Tensor, images: torch.Tensor, *, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Replace the input channels of a live grid with new (masked) images."""
+        return inject(self.layout, cells, images, mask=mask)
+
+    def step(self, cells: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """One update: ``cells + mask * rule(cells)`` on the output and hidden channels.
+
+        Args:
+            cells: ``(B, C, H', W')``.
+            mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` (synchronous).
+        """
+        return apply_update(self.layout, cells, self.rule(cells), mask)
+
+    def forward(
+        self,
+        cells: torch.Tensor,
+        steps: int,
+        *,
+        generator: torch.Generator | None = None,
+        update_rate: float | None = None,
+        checkpoint_segments: int = 0,
+        octaves: int = 0,
+        return_states: bool = False,
+    ) -> RolloutResult:
+        """Roll the grid forward ``steps`` times; see :func:`nca.core.rollout.rollout`."""
+        return rollout(
+            self.step,
+            self.layout,
+            cells,
+            steps,
+            rate=self.update_rate if update_rate is None else update_rate,
+            generator=generator,
+            checkpoint_segments=checkpoint_segments,
+            octaves=octaves,
+            return_states=return_states,
+        )
+
+    def output_image(self, cells: torch.Tensor) -> torch.Tensor:
+        """Output channels as images ``(B, C_o, H, W)``."""
+        return self.layout.image(cells, "output")

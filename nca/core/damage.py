@@ -1,0 +1,52 @@
+"""Damage: overwrite a random region of the grid's state (paper §4.1.2, Fig. 4a)."""
+
+from __future__ import annotations
+
+import torch
+
+from nca.core.layout import CellLayout
+
+
+def damage(
+    layout: CellLayout,
+    cells: torch.Tensor,
+    *,
+    fraction: tuple[float, float] = (0.5, 0.5),
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overwrite a random rectangle's output and hidden channels with U(-1, 1).
+
+    The paper damages an ``H/2 × W/2`` region (``fraction=(0.5, 0.5)``). Each
+    sample gets its own uniformly placed region; positional and input
+    channels are left alone.
+
+    Args:
+        layout: The cell layout.
+        cells: ``(B, C, H', W')``.
+        fraction: Region size as a fraction of ``(H', W')``, each in (0, 1].
+        generator: Random source (on ``cells.device``) for position and values.
+
+    Returns:
+        ``(damaged, region)``: the new grid ``(B, C, H', W')`` and the boolean
+        region mask ``(B, 1, H', W')``.
+    """
+    layout.check_cells(cells)
+    if len(fraction) != 2 or not all(0 < f <= 1 for f in fraction):
+        raise ValueError(f"damage fraction must be two numbers in (0, 1], got {fraction!r}")
+    batch, _, height, width = cells.shape
+    region_h = max(1, round(height * fraction[0]))
+    region_w = max(1, round(width * fraction[1]))
+    device = cells.device
+    top = torch.randint(0, height - region_h + 1, (batch,), generator=generator, device=device)
+    left = torch.randint(0, width - region_w + 1, (batch,), generator=generator, device=device)
+    rows = torch.arange(height, device=device).view(1, height, 1)
+    cols = torch.arange(width, device=device).view(1, 1, width)
+    inside_rows = (rows >= top.view(-1, 1, 1)) & (rows < (top + region_h).view(-1, 1, 1))
+    inside_cols = (cols >= left.view(-1, 1, 1)) & (cols < (left + region_w).view(-1, 1, 1))
+    region = (inside_rows & inside_cols).unsqueeze(1)
+
+    updatable = cells[:, layout.updatable_slice]
+    noise = torch.rand(updatable.shape, generator=generator, device=device, dtype=cells.dtype)
+    damaged = torch.where(region, noise * 2 - 1, updatable)
+    fixed = layout.fixed_slice.stop
+    return torch.cat([cells[:, :fixed], damaged], dim=1), region

@@ -1,0 +1,149 @@
+"""Sample pool of cell grids for "pool sampling" training (paper §3.1, Alg. 1).
+
+Algorithm 1 reads the first ``b`` grids of the pool (line 6), and after the
+optimiser step appends the updated grids with their targets, shuffles the pool
+and keeps the first ``N_P`` entries (lines 25-26). Per-sample extras (labels,
+indices, ...) travel with their grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+#: Paper §4 / Alg. 1: N_P = 1024.
+PAPER_POOL_CAPACITY = 1024
+
+
+@dataclass
+class PoolBatch:
+    """Entries read from a :class:`SamplePool`.
+
+    Attributes:
+        cells: ``(b, C, H', W')`` grids.
+        targets: ``(b, ...)`` ground truths.
+        extras: Per-sample extras, each ``(b, ...)``.
+    """
+
+    cells: torch.Tensor
+    targets: torch.Tensor
+    extras: dict[str, torch.Tensor]
+
+
+class SamplePool:
+    """Fixed-capacity pool of cell grids with their targets.
+
+    Args:
+        capacity: Maximum number of entries ``N_P``.
+        generator: Random source for shuffling (CPU generator).
+        replace_sampled: If ``True``, :meth:`sample` removes the entries it
+            returns, so the updated grids replace them. The default ``False``
+            follows Algorithm 1 literally: read without removing.
+    """
+
+    def __init__(
+        self,
+        capacity: int = PAPER_POOL_CAPACITY,
+        *,
+        generator: torch.Generator | None = None,
+        replace_sampled: bool = False,
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"pool capacity must be a positive integer, got {capacity!r}")
+        self.capacity = capacity
+        self.generator = generator
+        self.replace_sampled = replace_sampled
+        self._cells: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+        self._extras: dict[str, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return 0 if self._cells is None else self._cells.shape[0]
+
+    def sample(self, batch_size: int) -> PoolBatch:
+        """Return the first ``batch_size`` entries (copies)."""
+        if batch_size < 1 or batch_size > len(self):
+            raise ValueError(
+                f"cannot sample {batch_size} entries from a pool holding {len(self)}; "
+                f"sample between 1 and {len(self)}"
+            )
+        assert self._cells is not None and self._targets is not None
+        batch = PoolBatch(
+            cells=self._cells[:batch_size].clone(),
+            targets=self._targets[:batch_size].clone(),
+            extras={k: v[:batch_size].clone() for k, v in self._extras.items()},
+        )
+        if self.replace_sampled:
+            self._cells = self._cells[batch_size:]
+            self._targets = self._targets[batch_size:]
+            self._extras = {k: v[batch_size:] for k, v in self._extras.items()}
+        return batch
+
+    def add(
+        self,
+        cells: torch.Tensor,
+        targets: torch.Tensor,
+        extras: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Append grids (detached) with their targets, shuffle, keep the first ``capacity``.
+
+        Args:
+            cells: ``(b, C, H', W')``.
+            targets: ``(b, ...)``.
+            extras: Optional per-sample tensors, each ``(b, ...)``; the same
+                keys on every call.
+        """
+        extras = dict(extras or {})
+        batch = cells.shape[0]
+        for name, value in [("targets", targets), *extras.items()]:
+            if value.shape[0] != batch:
+                raise ValueError(
+                    f"{name} has {value.shape[0]} entries but cells has {batch}; "
+                    f"every per-sample tensor needs the same first dimension"
+                )
+        if self._cells is None:
+            self._cells, self._targets = cells.detach().clone(), targets.detach().clone()
+            self._extras = {k: v.detach().clone() for k, v in extras.items()}
+        else:
+            assert self._targets is not None
+            if set(extras) != set(self._extras):
+                raise ValueError(
+                    f"pool extras keys changed: pool holds {sorted(self._extras)}, "
+                    f"got {sorted(extras)}"
+                )
+            if cells.shape[1:] != self._cells.shape[1:]:
+                raise ValueError(
+                    f"cells of shape {tuple(cells.shape[1:])} cannot join a pool of "
+                    f"{tuple(self._cells.shape[1:])} grids"
+                )
+            self._cells = torch.cat([self._cells, cells.detach()])
+            self._targets = torch.cat([self._targets, targets.detach()])
+            self._extras = {k: torch.cat([v, extras[k].detach()]) for k, v in self._extras.items()}
+        order = torch.randperm(len(self), generator=self.generator)[: self.capacity]
+        order = order.to(self._cells.device)
+        self._cells = self._cells[order]
+        self._targets = self._targets[order]
+        self._extras = {k: v[order.to(v.device)] for k, v in self._extras.items()}
+
+    def state_dict(self) -> dict:
+        """Plain tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
+        state: dict = {"capacity": self.capacity, "replace_sampled": self.replace_sampled}
+        if self._cells is not None:
+            state.update(cells=self._cells, targets=self._targets, extras=dict(self._extras))
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.capacity = int(state["capacity"])
+        self.replace_sampled = bool(state.get("replace_sampled", False))
+        self._cells = state.get("cells")
+        self._targets = state.get("targets")
+        self._extras = dict(state.get("extras", {}))
+        if "generator" in state:
+            if self.generator is None:
+                self.generator = torch.Generator()
+            self.generator.set_state(state["generator"])

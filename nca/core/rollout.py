@@ -1,0 +1,143 @@
+"""Rollouts: ``T`` applications of a step function, with optional gradient
+checkpointing (paper App. A.2), fusion/mitosis octaves (App. A.1) and recorded
+intermediate states for pictures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from nca.core.fusion import check_octaves_fit, fuse, mitosis, octave_plan
+from nca.core.layout import CellLayout
+from nca.core.update import check_update_rate, draw_update_mask
+
+#: ``step(cells, mask) -> cells``: one asynchronous update with a pre-drawn mask.
+StepFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+@dataclass
+class RolloutResult:
+    """What a rollout returns.
+
+    Attributes:
+        cells: Final cell grid ``(B, C, H', W')``.
+        states: If requested, the grid after every step (detached), each
+            ``(B, C, h, w)``; ``h, w`` change across fusion/mitosis.
+    """
+
+    cells: torch.Tensor
+    states: list[torch.Tensor] | None = field(default=None)
+
+
+def paper_checkpoint_segments(steps: int) -> int:
+    """⌊T/2⌋ segments, as the paper uses ``checkpoint_sequential`` (App. A.2)."""
+    return steps // 2
+
+
+def _segment_bounds(steps: int, segments: int) -> list[tuple[int, int]]:
+    """Split ``range(steps)`` like ``torch.utils.checkpoint.checkpoint_sequential``:
+    ``segments - 1`` equal checkpointed segments, the last one (with any
+    remainder) run normally since its activations are needed right away."""
+    size = steps // segments
+    bounds = [(start, start + size) for start in range(0, size * (segments - 1), size)]
+    bounds.append((size * (segments - 1), steps))
+    return bounds
+
+
+def _run_steps(
+    step: StepFn,
+    cells: torch.Tensor,
+    masks: Sequence[torch.Tensor | None],
+    segments: int,
+    states: list[torch.Tensor] | None,
+) -> torch.Tensor:
+    def run(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        for i in range(start, stop):
+            x = step(x, masks[i])
+            if states is not None:
+                states.append(x.detach().clone())
+        return x
+
+    steps = len(masks)
+    use_checkpoint = segments > 1 and steps > 1 and torch.is_grad_enabled()
+    if not use_checkpoint:
+        return run(cells, 0, steps)
+    bounds = _segment_bounds(steps, min(segments, steps))
+    for start, stop in bounds[:-1]:
+        cells = checkpoint(run, cells, start, stop, use_reentrant=False)
+    start, stop = bounds[-1]
+    return run(cells, start, stop)
+
+
+def rollout(
+    step: StepFn,
+    layout: CellLayout,
+    cells: torch.Tensor,
+    steps: int,
+    *,
+    rate: float = 0.5,
+    generator: torch.Generator | None = None,
+    checkpoint_segments: int = 0,
+    octaves: int = 0,
+    return_states: bool = False,
+) -> RolloutResult:
+    """Apply ``step`` ``steps`` times.
+
+    Update masks are drawn from ``generator`` before each run of steps, outside
+    any checkpointed region, so recomputation in backward is exact and the
+    checkpointed rollout matches the plain one.
+
+    Args:
+        step: ``step(cells, mask) -> cells``, one update (see ``CellularAutomaton.step``).
+        layout: Layout of ``cells``; used to stash and re-inject fixed channels
+            around fusion/mitosis.
+        cells: Initial grid ``(B, C, H', W')``.
+        steps: Total rule applications ``T`` (>= 0).
+        rate: Update probability σ in (0, 1].
+        generator: Random source for update masks.
+        checkpoint_segments: 0 or 1 disables gradient checkpointing; ``n > 1``
+            splits the steps at the coarsest resolution into ``n`` segments
+            whose activations are recomputed in backward (the paper uses
+            ``⌊T/2⌋``: :func:`paper_checkpoint_segments`). Only active while
+            autograd is recording.
+        octaves: Number of fusion/mitosis octaves ``k`` (App. A.1); the grid
+            size must be divisible by ``2**k`` and ``steps >= 4k``.
+        return_states: Record the grid after every step.
+
+    Returns:
+        :class:`RolloutResult` with the final grid and, if requested, the states.
+    """
+    layout.check_cells(cells)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if checkpoint_segments < 0:
+        raise ValueError(f"checkpoint_segments must be >= 0, got {checkpoint_segments}")
+    rate = check_update_rate(rate)
+    check_octaves_fit(cells.shape[-2:], octaves)
+    if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
+        raise ValueError(
+            "return_states records every step, which gradient checkpointing avoids storing; "
+            "use one or the other (or record states under torch.no_grad())"
+        )
+    states: list[torch.Tensor] | None = [] if return_states else None
+
+    stash: list[torch.Tensor] = []
+    fixed = layout.fixed_slice
+    for phase in octave_plan(steps, octaves):
+        if phase.kind == "steps":
+            masks = [draw_update_mask(cells, rate, generator) for _ in range(phase.steps)]
+            # Only the main run is checkpointed, as in the authors' code; the
+            # 2-step runs around fusion and mitosis are cheap.
+            segments = checkpoint_segments if phase.main else 0
+            cells = _run_steps(step, cells, masks, segments, states)
+        elif phase.kind == "fuse":
+            stash.append(cells[:, fixed].detach().clone())
+            cells = fuse(cells)
+        else:  # mitosis, then re-inject what this resolution held before fusing
+            cells = mitosis(cells)
+            cells = torch.cat([stash.pop(), cells[:, fixed.stop :]], dim=1)
+    return RolloutResult(cells=cells, states=states)

@@ -1,0 +1,128 @@
+"""Seeding a cell grid and injecting inputs into it (paper §3.1, App. A.2)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+
+from nca.core.layout import CellLayout
+
+CellInit = Literal["constant", "random"]
+CELL_INITS: tuple[str, ...] = get_args(CellInit)
+
+#: Paper §3.1: output channels start at 0.5 (a gray image), hidden channels at 0.
+CONSTANT_OUTPUT_VALUE = 0.5
+CONSTANT_HIDDEN_VALUE = 0.0
+
+
+def _check_images(layout: CellLayout, images: torch.Tensor, name: str = "images") -> None:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != layout.input_channels:
+        raise ValueError(
+            f"{name} must have shape (B, {layout.input_channels}, H, W) for a layout with "
+            f"{layout.input_channels} input channel(s), got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {images.dtype}")
+
+
+def seed(
+    layout: CellLayout,
+    images: torch.Tensor,
+    *,
+    init: CellInit = "constant",
+    mask: torch.Tensor | None = None,
+    positional: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Create a fresh cell grid holding ``images`` as input.
+
+    Args:
+        layout: The cell layout.
+        images: Input images, ``(B, C_i, H, W)``; already masked, or see ``mask``.
+        init: ``"constant"`` (output 0.5, hidden 0; the paper's default) or
+            ``"random"`` (output ~ U(0, 1), hidden ~ U(-1, 1); App. A.2).
+        mask: Optional keep-mask applied on injection, see :func:`inject`.
+        positional: Positional channels per pixel, ``(C_γ, H, W)`` or
+            ``(B, C_γ, H, W)``; required iff ``layout.positional_channels > 0``.
+        generator: Source of randomness for ``init="random"``.
+
+    Returns:
+        Cell grid ``(B, C, H/P_H, W/P_W)`` with the dtype and device of ``images``.
+    """
+    _check_images(layout, images)
+    if init not in CELL_INITS:
+        raise ValueError(f"unknown cell init {init!r}; valid: {', '.join(CELL_INITS)}")
+    batch = images.shape[0]
+    grid_h, grid_w = layout.cell_grid_size(images.shape[-2:])
+    cells = images.new_zeros(batch, layout.cell_channels, grid_h, grid_w)
+
+    out_shape = (batch, layout.group_size("output"), grid_h, grid_w)
+    hid_shape = (batch, layout.group_size("hidden"), grid_h, grid_w)
+    if init == "constant":
+        cells[:, layout.slice("output")] = CONSTANT_OUTPUT_VALUE
+        cells[:, layout.slice("hidden")] = CONSTANT_HIDDEN_VALUE
+    else:
+        kwargs = {"generator": generator, "device": images.device, "dtype": images.dtype}
+        cells[:, layout.slice("output")] = torch.rand(out_shape, **kwargs)
+        cells[:, layout.slice("hidden")] = torch.rand(hid_shape, **kwargs) * 2 - 1
+
+    if layout.positional_channels:
+        if positional is None:
+            raise ValueError(
+                f"this layout has {layout.positional_channels} positional channel(s) per pixel: "
+                f"pass positional=(C_γ, H, W) tensor (the rule's positional encoding)"
+            )
+        if positional.ndim == 3:
+            positional = positional.unsqueeze(0).expand(batch, -1, -1, -1)
+        expected = (batch, layout.positional_channels, *images.shape[-2:])
+        if tuple(positional.shape) != expected:
+            raise ValueError(
+                f"positional must have shape {expected[1:]} or {expected}, "
+                f"got {tuple(positional.shape)}"
+            )
+        cells[:, layout.slice("positional")] = layout.patchify(positional.to(cells))
+    elif positional is not None:
+        raise ValueError("positional was given but the layout has positional_channels=0")
+
+    return inject(layout, cells, images, mask=mask)
+
+
+def inject(
+    layout: CellLayout,
+    cells: torch.Tensor,
+    images: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Write (masked) images into the input channels of a fresh or live grid.
+
+    Nothing but the input channels changes, so a rollout can be fed new inputs
+    mid-way (paper Fig. 4f). The result is a new tensor: autograd-safe.
+
+    Args:
+        layout: The cell layout.
+        cells: Cell grid ``(B, C, H', W')``.
+        images: ``(B, C_i, H, W)`` with ``H = H'·P_H``, ``W = W'·P_W``.
+        mask: Optional keep-mask broadcastable to ``images`` (1 keeps a pixel,
+            0 zeroes it), applied as ``images * mask``.
+
+    Returns:
+        The grid with its input channels replaced, same shape as ``cells``.
+    """
+    layout.check_cells(cells)
+    _check_images(layout, images)
+    expected = (cells.shape[-2] * layout.patch_size[0], cells.shape[-1] * layout.patch_size[1])
+    if images.shape[0] != cells.shape[0] or tuple(images.shape[-2:]) != expected:
+        raise ValueError(
+            f"images of shape {tuple(images.shape)} do not fit a cell grid of shape "
+            f"{tuple(cells.shape)}: expected (B={cells.shape[0]}, {layout.input_channels}, "
+            f"{expected[0]}, {expected[1]})"
+        )
+    if mask is not None:
+        images = images * mask
+    patches = layout.patchify(images).to(cells)
+    sl = layout.slice("input")
+    return torch.cat([cells[:, : sl.start], patches, cells[:, sl.stop :]], dim=1)

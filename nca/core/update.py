@@ -1,0 +1,83 @@
+"""Asynchronous stochastic cell updates (paper Fig. 3, §3.1: σ = 50 %).
+
+Each step, every cell fires with probability ``σ`` (one Bernoulli draw per cell,
+shared by all of its channels) and adds the rule's update to its output and
+hidden channels; positional and input channels never change. ``σ = 1`` is a
+synchronous update.
+
+Masks are drawn from an explicit :class:`torch.Generator` and passed to
+:func:`apply_update` as data, so a checkpointed step recomputed in backward
+sees exactly the same mask as the forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nca.core.layout import CellLayout
+
+
+def check_update_rate(rate: float) -> float:
+    """Validate σ: a number in (0, 1]."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or math.isnan(rate):
+        raise TypeError(f"update rate must be a number in (0, 1], got {rate!r}")
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"update rate σ must be in (0, 1] (1 = synchronous), got {rate}")
+    return float(rate)
+
+
+def draw_update_mask(
+    cells: torch.Tensor,
+    rate: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor | None:
+    """Draw which cells fire this step.
+
+    Args:
+        cells: Cell grid ``(B, C, H', W')``; only its shape, dtype and device are used.
+        rate: Update probability σ in (0, 1].
+        generator: Random source on ``cells.device``; ``None`` uses the global RNG.
+
+    Returns:
+        ``(B, 1, H', W')`` mask of 0/1 in ``cells.dtype``, or ``None`` when
+        ``rate == 1`` (every cell fires; no draw is made).
+    """
+    rate = check_update_rate(rate)
+    if rate == 1.0:
+        return None
+    batch, _, height, width = cells.shape
+    noise = torch.rand(
+        (batch, 1, height, width), generator=generator, device=cells.device, dtype=torch.float32
+    )
+    return (noise < rate).to(cells.dtype)
+
+
+def apply_update(
+    layout: CellLayout,
+    cells: torch.Tensor,
+    update: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """Residual update of the updatable channels of the firing cells.
+
+    Args:
+        layout: The cell layout.
+        cells: ``(B, C, H', W')``.
+        update: ``(B, C_o·P_H·P_W + C_h, H', W')`` from the rule.
+        mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` for all cells.
+
+    Returns:
+        New grid ``(B, C, H', W')``; fixed channels are passed through untouched.
+    """
+    expected = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
+    if tuple(update.shape) != expected:
+        raise ValueError(
+            f"rule returned an update of shape {tuple(update.shape)}; expected {expected} "
+            f"(output + hidden channels of layout {layout.describe()})"
+        )
+    if mask is not None:
+        update = update * mask
+    fixed = layout.fixed_slice.stop
+    return torch.cat([cells[:, :fixed], cells[:, fixed:] + update], dim=1)

@@ -1,0 +1,32 @@
+"""Update rules: base classes and the registry."""
+
+from nca.rules.base import RULE_KINDS, CARule, FeedForwardRule, Rule, RuleKind, check_rule_class
+from nca.rules.registry import (
+    RULES,
+    RuleInfo,
+    create_rule,
+    get_rule_class,
+    list_rules,
+    register_rule,
+    resolve_rule_config,
+    rule_info,
+    split_rule_name,
+)
+
+__all__ = [
+    "RULES",
+    "RULE_KINDS",
+    "CARule",
+    "FeedForwardRule",
+    "Rule",
+    "RuleInfo",
+    "RuleKind",
+    "check_rule_class",
+    "create_rule",
+    "get_rule_class",
+    "list_rules",
+    "register_rule",
+    "resolve_rule_config",
+    "rule_info",
+    "split_rule_name",
+]

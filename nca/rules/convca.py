@@ -1,0 +1,101 @@
+"""ConvCA: the classic convolutional NCA update rule (Mordvintsev et al., 2020).
+
+Not a rule of the ViTCA paper: it is the toolkit's smallest complete CA rule,
+the reference [30] the paper builds on, and a template for new rules. Perceive
+with fixed depthwise filters (identity, Sobel x/y, optionally a Laplacian),
+then update each cell with a 1×1-convolution MLP whose last layer is
+zero-initialised, so an untrained rule leaves the grid unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nca.core.layout import CellLayout
+from nca.core.seed import CELL_INITS, CellInit
+from nca.rules.base import CARule
+
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
+_LAPLACIAN = torch.tensor([[1.0, 2.0, 1.0], [2.0, -12.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+_IDENTITY = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+@dataclass
+class ConvCAConfig:
+    """Configuration of :class:`ConvCA`.
+
+    Attributes:
+        image_channels: Image channels ``C_i = C_o`` (1 grayscale, 3 RGB).
+        hidden_channels: Hidden channels per cell ``C_h``.
+        mlp_channels: Width of the per-cell update MLP.
+        laplacian: Add a Laplacian filter to identity and Sobel x/y perception.
+        padding: Border handling of the perception filters.
+        cell_init: How grids are seeded: ``constant`` (0.5 / 0) or ``random``.
+    """
+
+    image_channels: int = 1
+    hidden_channels: int = 16
+    mlp_channels: int = 128
+    laplacian: bool = True
+    padding: Literal["zeros", "circular"] = "zeros"
+    cell_init: CellInit = "constant"
+
+    def __post_init__(self) -> None:
+        for name in ("image_channels", "mlp_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_channels < 0:
+            raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
+        if self.padding not in ("zeros", "circular"):
+            raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
+        if self.cell_init not in CELL_INITS:
+            raise ValueError(f"cell_init must be one of {CELL_INITS}, got {self.cell_init!r}")
+
+
+class ConvCA(CARule):
+    """Classic convolutional NCA: Sobel/Laplacian perception + 1×1 MLP update."""
+
+    config_class = ConvCAConfig
+    presets = {"tiny": {"hidden_channels": 4, "mlp_channels": 16}}
+
+    def __init__(
+        self,
+        image_channels: int = 1,
+        hidden_channels: int = 16,
+        mlp_channels: int = 128,
+        laplacian: bool = True,
+        padding: Literal["zeros", "circular"] = "zeros",
+        cell_init: CellInit = "constant",
+    ) -> None:
+        super().__init__()
+        self._capture_config(locals())
+        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
+        self.cell_init = cell_init
+        self.padding = padding
+        filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T] + ([_LAPLACIAN] if laplacian else [])
+        channels = self.layout.cell_channels
+        kernel = torch.stack(filters).unsqueeze(1).repeat(channels, 1, 1, 1)  # (C·F, 1, 3, 3)
+        self.register_buffer("perception_kernel", kernel, persistent=False)
+        self.update_mlp = nn.Sequential(
+            nn.Conv2d(channels * len(filters), mlp_channels, 1),
+            nn.ReLU(),
+            nn.Conv2d(mlp_channels, self.layout.updatable_channels, 1),
+        )
+        nn.init.zeros_(self.update_mlp[-1].weight)  # do-nothing start (paper: zero-init last layer)
+        nn.init.zeros_(self.update_mlp[-1].bias)
+
+    def perceive(self, cells: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H', W') -> (B, C·F, H', W')`` with ``F`` fixed filters per channel."""
+        mode = "circular" if self.padding == "circular" else "constant"
+        padded = F.pad(cells, (1, 1, 1, 1), mode=mode)
+        return F.conv2d(padded, self.perception_kernel.to(cells.dtype), groups=cells.shape[1])
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H', W') -> (B, C_o + C_h, H', W')`` update."""
+        self.layout.check_cells(cells)
+        return self.update_mlp(self.perceive(cells))

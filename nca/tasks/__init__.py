@@ -1,0 +1,27 @@
+"""Task plugins: base class and registry."""
+
+from nca.tasks.base import RunContext, Task, check_task_class
+from nca.tasks.registry import (
+    TASKS,
+    TaskInfo,
+    create_task,
+    get_task_class,
+    list_tasks,
+    register_task,
+    resolve_task_config,
+    task_info,
+)
+
+__all__ = [
+    "TASKS",
+    "RunContext",
+    "Task",
+    "TaskInfo",
+    "check_task_class",
+    "create_task",
+    "get_task_class",
+    "list_tasks",
+    "register_task",
+    "resolve_task_config",
+    "task_info",
+]

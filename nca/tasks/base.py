@@ -1,0 +1,106 @@
+"""Base class of task plugins.
+
+A task (denoising autoencoding, linear probing, ...) lives in its own package
+under ``plugins/``, imports only ``nca``'s public API, and is discovered from
+the ``nca.tasks`` entry-point group. It provides a typed config, ``train`` and
+``evaluate`` entry points, and the config fields it exposes as CLI options of
+``nca train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nca.rules.base import RULE_KINDS, Rule
+
+
+@dataclass
+class RunContext:
+    """Where and how a task runs.
+
+    Attributes:
+        run_dir: Directory for the resolved config, metrics, pictures, checkpoints.
+        seed: Seed of every random generator of the run.
+        device: Torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        resume: Continue from the latest checkpoint in ``run_dir`` if there is one.
+        quiet: No progress bars (also implied when stdout is not a terminal).
+    """
+
+    run_dir: Path
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    quiet: bool = False
+
+
+class Task(ABC):
+    """Base of task plugins.
+
+    Class attributes:
+        name: Registered name (informative; the entry-point name is authoritative).
+        config_class: The task's config dataclass.
+        cli_options: Config fields offered as ``nca train --field-name`` options.
+        rule_kinds: Rule kinds this task can train (``"ca"``, ``"feedforward"``).
+        presets: Named partial configs (e.g. ``paper``, ``quick``).
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type]
+    cli_options: ClassVar[tuple[str, ...]] = ()
+    rule_kinds: ClassVar[frozenset[str]] = frozenset(RULE_KINDS)
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, config: Any) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        doc = inspect.getdoc(cls) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def check_rule(self, rule: Rule) -> None:
+        """Raise :class:`ValueError` if this task cannot train ``rule``."""
+        if rule.kind not in self.rule_kinds:
+            raise ValueError(
+                f"task {self.name!r} cannot train {rule.kind} rule {rule.rule_name!r}; "
+                f"it supports: {', '.join(sorted(self.rule_kinds))}"
+            )
+
+    @abstractmethod
+    def train(self, rule: Rule, run: RunContext) -> Mapping[str, float]:
+        """Train ``rule`` (already built from its config) and return final metrics."""
+
+    @abstractmethod
+    def evaluate(self, checkpoint: Path, run: RunContext) -> Mapping[str, float]:
+        """Evaluate the model stored in ``checkpoint`` and return metrics."""
+
+
+def check_task_class(obj: Any) -> None:
+    """Raise :class:`TypeError` unless ``obj`` is a valid task class."""
+    if not (isinstance(obj, type) and issubclass(obj, Task)):
+        raise TypeError(f"expected a subclass of nca.tasks.Task, got {obj!r}")
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        raise TypeError(f"{obj.__name__} does not implement: {missing}")
+    config_class = getattr(obj, "config_class", None)
+    if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
+        raise TypeError(f"{obj.__name__}.config_class must be a dataclass, got {config_class!r}")
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    unknown = set(obj.cli_options) - fields
+    if unknown:
+        raise TypeError(f"{obj.__name__}.cli_options names unknown config fields {sorted(unknown)}")
+    bad_kinds = set(obj.rule_kinds) - set(RULE_KINDS)
+    if bad_kinds:
+        raise TypeError(f"{obj.__name__}.rule_kinds has unknown kinds {sorted(bad_kinds)}")

@@ -1,0 +1,195 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from nca import __version__
+from nca.cli import cli
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from nca.cli import main\n"
+        "sys.argv = ['nca', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH_IMPORTED' if 'torch' in sys.modules else 'TORCH_FREE')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "Commands:" in proc.stdout
+    assert proc.stdout.strip().endswith("TORCH_FREE")
+
+
+def test_version(runner):
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_list_shows_rules_and_tasks(runner, toy_task):
+    result = runner.invoke(cli, ["list"])
+    assert result.exit_code == 0, result.output
+    convca = next(line for line in result.output.splitlines() if "convca" in line)
+    assert "CA rule" in convca and "nca-toolkit" in convca and "tiny" in convca
+    toy = next(line for line in result.output.splitlines() if "toy" in line)
+    assert "task" in toy and "module tests.tasks.toy_task" in toy
+    only_tasks = runner.invoke(cli, ["list", "--type", "tasks"])
+    assert "convca" not in only_tasks.output and "toy" in only_tasks.output
+    assert "No plugins match 'zzz*'" in runner.invoke(cli, ["list", "zzz*"]).output
+
+
+def test_info_rule_task_and_unknown(runner, toy_task):
+    result = runner.invoke(cli, ["info", "convca"])
+    assert result.exit_code == 0
+    assert "hidden_channels" in result.output and "Hidden channels per cell" in result.output
+    assert "convca:tiny" in result.output
+    task = runner.invoke(cli, ["info", "toy"])
+    assert task.exit_code == 0 and "--iterations" in task.output
+    unknown = runner.invoke(cli, ["info", "convka"])
+    assert unknown.exit_code == 1
+    assert "no rule or task called 'convka'" in unknown.output
+    assert "Did you mean 'convca'?" in unknown.output
+    assert "Traceback" not in unknown.output
+
+
+def test_train_names_what_is_not_installed(runner):
+    result = runner.invoke(cli, ["train", "--rule", "vitca", "--task", "denoise"])
+    assert result.exit_code == 1
+    assert "rule 'vitca' is not installed" in result.output
+    assert "task 'denoise' is not installed" in result.output
+    assert "Installed rules: convca" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [
+        "train",
+        "--rule",
+        "convca:tiny",
+        "--task",
+        "toy",
+        "--iterations",
+        "12",
+        "--mode",
+        "noise",
+        "-o",
+        "rule.mlp_channels=8",
+        "-o",
+        "lr=0.02",
+        "--run-dir",
+        str(run_dir),
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "last_loss" in result.output
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["rule"] == {
+        "name": "convca:tiny",
+        "config": {
+            "image_channels": 1,
+            "hidden_channels": 4,
+            "mlp_channels": 8,
+            "laplacian": True,
+            "padding": "zeros",
+            "cell_init": "constant",
+        },
+    }
+    assert config["task"]["config"]["iterations"] == 12
+    assert config["task"]["config"]["mode"] == "noise"
+    assert config["task"]["config"]["lr"] == 0.02
+    assert config["seed"] == 3
+    evaluated = runner.invoke(cli, ["eval", str(run_dir), "--device", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "loss" in evaluated.output
+
+
+def test_train_is_reproducible(runner, toy_task, tmp_path):
+    def losses(name):
+        args = [
+            "train",
+            "-r",
+            "convca:tiny",
+            "-t",
+            "toy",
+            "--iterations",
+            "5",
+            "--run-dir",
+            str(tmp_path / name),
+            "--device",
+            "cpu",
+        ]
+        assert runner.invoke(cli, args).exit_code == 0
+        from nca import load_checkpoint
+
+        return load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["model"]
+
+    a, b = losses("a"), losses("b")
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_train_from_config_file(runner, toy_task, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'seed = 1\nrun_dir = "{tmp_path / "cfgrun"}"\n'
+        '[rule]\nname = "convca"\nhidden_channels = 2\nmlp_channels = 4\n'
+        '[task]\nname = "toy"\npreset = "tiny"\n'
+    )
+    result = runner.invoke(cli, ["train", "--config", str(config), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    resolved = json.loads((tmp_path / "cfgrun" / "config.json").read_text())
+    assert resolved["rule"]["config"]["hidden_channels"] == 2
+    assert resolved["task"]["config"]["iterations"] == 2  # from the preset
+    assert resolved["seed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--iteration", "3"], "No such option '--iteration'. Did you mean '--iterations'?"),
+        (["--mode", "stripes"], "'stripes' is not one of 'blocks', 'noise'"),
+        (["-o", "rule.hiden_channels=3"], "unknown option 'hiden_channels'. Did you mean"),
+        (["-o", "hidden_channels=lots"], "rule.hidden_channels: expected an integer, got 'lots'"),
+        (["-o", "nonsense"], "not of the form key=value"),
+        (["--iterations", "0"], "iterations must be >= 1, got 0"),
+        (["--preset", "huge"], "no preset 'huge'; presets: tiny"),
+        (["--device", "tpu9"], "is not a torch device"),
+    ],
+)
+def test_bad_options_give_one_line_errors(runner, toy_task, tmp_path, extra, message):
+    args = ["train", "-r", "convca:tiny", "-t", "toy", "--run-dir", str(tmp_path / "r"), *extra]
+    result = runner.invoke(cli, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_task_options_show_in_help_only_for_that_task(runner, toy_task):
+    with_task = runner.invoke(cli, ["train", "--task", "toy", "--help"])
+    assert "--iterations" in with_task.output and "--mode [blocks|noise]" in with_task.output
+    plain = runner.invoke(cli, ["train", "--help"])
+    assert "--iterations" not in plain.output
+
+
+def test_eval_errors(runner, tmp_path):
+    result = runner.invoke(cli, ["eval", str(tmp_path)])
+    assert result.exit_code == 1 and "has no checkpoints" in result.output
+
+
+@pytest.mark.skipif(os.name != "posix", reason="console script check on POSIX")
+def test_console_script_is_installed():
+    proc = subprocess.run(["nca", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and __version__ in proc.stdout

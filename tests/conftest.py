@@ -1,0 +1,46 @@
+"""Shared fixtures: small active rules, fake plugins, the optional ../shared folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """``../shared``; tests using it skip with a reason when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"offline reference folder {SHARED} is absent")
+    return SHARED
+
+
+def activate(rule: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
+    """Give a zero-initialised rule random last-layer weights so it changes the grid."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in rule.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return rule
+
+
+@pytest.fixture
+def active_convca():
+    from nca.rules import create_rule
+
+    return activate(create_rule("convca:tiny"))
+
+
+@pytest.fixture
+def toy_task():
+    """Register the toy task programmatically for one test."""
+    from nca.tasks import TASKS
+    from tests.tasks.toy_task import ToyTask
+
+    TASKS.register(ToyTask)
+    yield ToyTask
+    TASKS.unregister("toy")

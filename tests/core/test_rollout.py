@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from nca.core import CellularAutomaton, make_generator, paper_checkpoint_segments
+from tests.conftest import activate
+
+
+def _setup(seed=0, size=8, batch=2, hidden=4):
+    from nca.rules import create_rule
+
+    rule = activate(create_rule("convca", hidden_channels=hidden, mlp_channels=16), seed)
+    ca = CellularAutomaton(rule, update_rate=0.5)
+    images = torch.rand(batch, 1, size, size, generator=torch.Generator().manual_seed(seed))
+    return ca, images
+
+
+def test_rollout_updates_only_output_and_hidden():
+    ca, images = _setup()
+    cells = ca.seed(images)
+    out = ca(cells, 12, generator=make_generator(0)).cells
+    layout = ca.layout
+    assert torch.equal(out[:, layout.fixed_slice], cells[:, layout.fixed_slice])
+    assert not torch.equal(out[:, layout.updatable_slice], cells[:, layout.updatable_slice])
+
+
+def test_rollout_is_reproducible_from_the_generator():
+    ca, images = _setup()
+    cells = ca.seed(images)
+    a = ca(cells, 10, generator=make_generator(3)).cells
+    b = ca(cells, 10, generator=make_generator(3)).cells
+    c = ca(cells, 10, generator=make_generator(4)).cells
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_return_states_records_every_step():
+    ca, images = _setup()
+    result = ca(ca.seed(images), 7, generator=make_generator(0), return_states=True)
+    assert len(result.states) == 7
+    assert torch.equal(result.states[-1], result.cells)
+    assert not result.states[0].requires_grad
+
+
+def test_zero_steps_is_identity():
+    ca, images = _setup()
+    cells = ca.seed(images)
+    assert torch.equal(ca(cells, 0).cells, cells)
+
+
+def _loss_and_grads(ca, cells0, steps, segments, octaves=0):
+    cells0 = cells0.clone().requires_grad_(True)
+    out = ca(
+        cells0, steps, generator=make_generator(11), checkpoint_segments=segments, octaves=octaves
+    ).cells
+    loss = (ca.output_image(out) - 0.3).abs().mean() + out[:, ca.layout.slice("hidden")].pow(
+        2
+    ).mean()
+    params = list(ca.rule.parameters())
+    grads = torch.autograd.grad(loss, [cells0, *params])
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize(("steps", "segments"), [(8, None), (13, None), (9, 3), (32, None)])
+def test_checkpointed_rollout_matches_plain_rollout(steps, segments):
+    ca, images = _setup(seed=steps)
+    cells = ca.seed(images)
+    segments = segments or paper_checkpoint_segments(steps)
+    plain_out, plain_grads = _loss_and_grads(ca, cells, steps, 0)
+    ckpt_out, ckpt_grads = _loss_and_grads(ca, cells, steps, segments)
+    torch.testing.assert_close(ckpt_out, plain_out, rtol=0, atol=0)  # forward is identical
+    for a, b in zip(ckpt_grads, plain_grads, strict=False):
+        # only summation order differs (paper App. A.2): float32 round-off
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in plain_grads[1:])
+
+
+def test_checkpointed_rollout_with_octaves_matches_plain():
+    ca, images = _setup(size=16)
+    cells = ca.seed(images)
+    plain_out, plain_grads = _loss_and_grads(ca, cells, 16, 0, octaves=1)
+    ckpt_out, ckpt_grads = _loss_and_grads(ca, cells, 16, 4, octaves=1)
+    torch.testing.assert_close(ckpt_out, plain_out, rtol=0, atol=0)
+    for a, b in zip(ckpt_grads, plain_grads, strict=False):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_states_and_checkpointing_conflict_under_grad():
+    ca, images = _setup()
+    with pytest.raises(ValueError, match="return_states"):
+        ca(ca.seed(images), 4, checkpoint_segments=2, return_states=True)
+    with torch.no_grad():
+        assert len(ca(ca.seed(images), 4, checkpoint_segments=2, return_states=True).states) == 4
+
+
+def test_bad_steps():
+    ca, images = _setup()
+    with pytest.raises(ValueError, match="steps must be a non-negative integer"):
+        ca(ca.seed(images), -1)
