@@ -36,7 +36,7 @@ class Evil:
 def test_loading_refuses_pickled_code(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as handle:
-        pickle.dump({"format": CHECKPOINT_FORMAT, "x": Evil()}, handle)
+        pickle.dump({"format": CHECKPOINT_FORMAT, "x": Evil()}, handle, protocol=2)
     with pytest.raises(ValueError, match="not a loadable checkpoint"):
         load_checkpoint(path)
 
