@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from nca.core.layout import CellLayout
+from nca.core.random import randint, uniform
 
 
 def damage(
@@ -24,7 +25,7 @@ def damage(
         layout: The cell layout.
         cells: ``(B, C, H', W')``.
         fraction: Region size as a fraction of ``(H', W')``, each in (0, 1].
-        generator: Random source (on ``cells.device``) for position and values.
+        generator: Random source for position and values (any device).
 
     Returns:
         ``(damaged, region)``: the new grid ``(B, C, H', W')`` and the boolean
@@ -37,8 +38,8 @@ def damage(
     region_h = max(1, round(height * fraction[0]))
     region_w = max(1, round(width * fraction[1]))
     device = cells.device
-    top = torch.randint(0, height - region_h + 1, (batch,), generator=generator, device=device)
-    left = torch.randint(0, width - region_w + 1, (batch,), generator=generator, device=device)
+    top = randint(height - region_h + 1, (batch,), generator=generator, device=device)
+    left = randint(width - region_w + 1, (batch,), generator=generator, device=device)
     rows = torch.arange(height, device=device).view(1, height, 1)
     cols = torch.arange(width, device=device).view(1, 1, width)
     inside_rows = (rows >= top.view(-1, 1, 1)) & (rows < (top + region_h).view(-1, 1, 1))
@@ -46,7 +47,7 @@ def damage(
     region = (inside_rows & inside_cols).unsqueeze(1)
 
     updatable = cells[:, layout.updatable_slice]
-    noise = torch.rand(updatable.shape, generator=generator, device=device, dtype=cells.dtype)
+    noise = uniform(updatable.shape, generator=generator, device=device).to(cells.dtype)
     damaged = torch.where(region, noise * 2 - 1, updatable)
     fixed = layout.fixed_slice.stop
     return torch.cat([cells[:, :fixed], damaged], dim=1), region

@@ -118,9 +118,12 @@ class SamplePool:
                     f"cells of shape {tuple(cells.shape[1:])} cannot join a pool of "
                     f"{tuple(self._cells.shape[1:])} grids"
                 )
-            self._cells = torch.cat([self._cells, cells.detach()])
-            self._targets = torch.cat([self._targets, targets.detach()])
-            self._extras = {k: torch.cat([v, extras[k].detach()]) for k, v in self._extras.items()}
+            device = self._cells.device
+            self._cells = torch.cat([self._cells, cells.detach().to(device)])
+            self._targets = torch.cat([self._targets, targets.detach().to(self._targets.device)])
+            self._extras = {
+                k: torch.cat([v, extras[k].detach().to(v.device)]) for k, v in self._extras.items()
+            }
         order = torch.randperm(len(self), generator=self.generator)[: self.capacity]
         order = order.to(self._cells.device)
         self._cells = self._cells[order]

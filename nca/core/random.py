@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -12,3 +14,28 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     generator = torch.Generator(device=torch.device(device))
     generator.manual_seed(seed)
     return generator
+
+
+def uniform(
+    shape: Sequence[int],
+    *,
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """U(0, 1) samples on ``device``, drawn on the generator's own device.
+
+    A CPU generator can thus drive a CUDA grid (the draw is copied over), and
+    the numbers depend only on the generator, not on where the grid lives.
+    """
+    source = generator.device if generator is not None else device
+    values = torch.rand(tuple(shape), generator=generator, device=source, dtype=dtype)
+    return values.to(device)
+
+
+def randint(
+    high: int, shape: Sequence[int], *, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """Integers in ``[0, high)`` on ``device``, drawn on the generator's own device."""
+    source = generator.device if generator is not None else device
+    return torch.randint(0, high, tuple(shape), generator=generator, device=source).to(device)

@@ -7,6 +7,7 @@ from typing import Literal, get_args
 import torch
 
 from nca.core.layout import CellLayout
+from nca.core.random import uniform
 
 CellInit = Literal["constant", "random"]
 CELL_INITS: tuple[str, ...] = get_args(CellInit)
@@ -65,9 +66,9 @@ def seed(
         cells[:, layout.slice("output")] = CONSTANT_OUTPUT_VALUE
         cells[:, layout.slice("hidden")] = CONSTANT_HIDDEN_VALUE
     else:
-        kwargs = {"generator": generator, "device": images.device, "dtype": images.dtype}
-        cells[:, layout.slice("output")] = torch.rand(out_shape, **kwargs)
-        cells[:, layout.slice("hidden")] = torch.rand(hid_shape, **kwargs) * 2 - 1
+        kwargs = {"generator": generator, "device": images.device}
+        cells[:, layout.slice("output")] = uniform(out_shape, **kwargs).to(images.dtype)
+        cells[:, layout.slice("hidden")] = (uniform(hid_shape, **kwargs) * 2 - 1).to(images.dtype)
 
     if layout.positional_channels:
         if positional is None:

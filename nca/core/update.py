@@ -17,6 +17,7 @@ import math
 import torch
 
 from nca.core.layout import CellLayout
+from nca.core.random import uniform
 
 
 def check_update_rate(rate: float) -> float:
@@ -38,7 +39,7 @@ def draw_update_mask(
     Args:
         cells: Cell grid ``(B, C, H', W')``; only its shape, dtype and device are used.
         rate: Update probability σ in (0, 1].
-        generator: Random source on ``cells.device``; ``None`` uses the global RNG.
+        generator: Random source (any device); ``None`` uses the global RNG.
 
     Returns:
         ``(B, 1, H', W')`` mask of 0/1 in ``cells.dtype``, or ``None`` when
@@ -48,9 +49,7 @@ def draw_update_mask(
     if rate == 1.0:
         return None
     batch, _, height, width = cells.shape
-    noise = torch.rand(
-        (batch, 1, height, width), generator=generator, device=cells.device, dtype=torch.float32
-    )
+    noise = uniform((batch, 1, height, width), generator=generator, device=cells.device)
     return (noise < rate).to(cells.dtype)
 
 
