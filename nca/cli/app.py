@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from nca import __version__
@@ -14,7 +16,8 @@ from nca.cli.train_cmd import train_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="nca")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:
     """Neural Cellular Automata toolkit: train and inspect NCA update rules.
 
     \b
@@ -23,6 +26,8 @@ def cli() -> None:
       nca info vitca                            a rule's options and presets
       nca train --rule vitca --task denoise     train (see `nca train --help`)
     """
+    if debug:
+        os.environ["NCA_DEBUG"] = "1"
 
 
 cli.add_command(list_command)

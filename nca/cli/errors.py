@@ -1,8 +1,12 @@
-"""Turn the toolkit's own errors into one-line CLI errors (no tracebacks)."""
+"""Turn the toolkit's own errors into one-line CLI errors (no tracebacks).
+
+``nca --debug ...`` (or ``NCA_DEBUG=1``) lets them through with a traceback.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import click
@@ -11,12 +15,17 @@ from nca.config.dataclass_config import ConfigError
 from nca.registry.plugins import PluginError
 
 
+def debug_enabled() -> bool:
+    return os.environ.get("NCA_DEBUG", "") not in ("", "0")
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Re-raise config, registry and validation errors as ``click.ClickException``."""
+    """Re-raise config, registry, validation and missing-file errors as one-line
+    ``click.ClickException``s."""
     try:
         yield
-    except (ConfigError, PluginError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
-    except ValueError as err:
+    except (ConfigError, PluginError, FileNotFoundError, ValueError, TypeError) as err:
+        if debug_enabled():
+            raise
         raise click.ClickException(str(err)) from err

@@ -10,22 +10,6 @@ from nca.cli.console import make_console
 from nca.cli.errors import user_errors
 
 
-def find_checkpoint(path: Path) -> Path:
-    """``path`` itself if a file; else the run directory's ``checkpoints/last.pt``
-    or its newest ``checkpoints/*.pt``."""
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise FileNotFoundError(f"{str(path)!r} is neither a checkpoint file nor a run directory")
-    last = path / "checkpoints" / "last.pt"
-    if last.is_file():
-        return last
-    found = sorted((path / "checkpoints").glob("*.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise FileNotFoundError(f"run directory {str(path)!r} has no checkpoints/*.pt")
-    return found[-1]
-
-
 @click.command("eval")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--task", "-t", "task_name", help="Task to evaluate with [default: the run's task].")
@@ -49,8 +33,8 @@ def eval_command(
     quiet: bool,
 ) -> None:
     """Evaluate SOURCE: a checkpoint file or a run directory."""
-    from nca.checkpoint import load_checkpoint
-    from nca.cli.train_cmd import _print_metrics, resolve_device, seed_everything
+    from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
+    from nca.cli.train_cmd import _print_metrics, distributed_env, resolve_device, seed_everything
     from nca.config import config_fields, route_overrides
     from nca.tasks import TASKS, RunContext, resolve_task_config
 
@@ -69,7 +53,8 @@ def eval_command(
         _, task_config = resolve_task_config(task_name, values)
         device = resolve_device(device)
         seed_everything(seed)
-        run_dir = source if source.is_dir() else checkpoint.parent
-        run = RunContext(run_dir, seed=seed, device=device, quiet=quiet)
+        run = RunContext(
+            run_dir_of(checkpoint), seed=seed, device=device, quiet=quiet, **distributed_env()
+        )
         metrics = task_class(task_config).evaluate(checkpoint, run)
     _print_metrics(console, f"{task_name} evaluation of {checkpoint}", metrics)

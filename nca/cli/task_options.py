@@ -58,12 +58,16 @@ def given_task_options(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def peek_option(args: list[str], *flags: str) -> str | None:
-    """Value of the last ``--flag VALUE`` / ``--flag=VALUE`` in raw ``args``."""
+    """Value of the last ``--flag VALUE``, ``--flag=VALUE`` or ``-fVALUE`` in raw ``args``."""
     value = None
     for i, arg in enumerate(args):
+        if arg == "--":
+            break
         for flag in flags:
             if arg == flag and i + 1 < len(args):
                 value = args[i + 1]
-            elif arg.startswith(flag + "="):
+            elif flag.startswith("--") and arg.startswith(flag + "="):
                 value = arg.split("=", 1)[1]
+            elif len(flag) == 2 and arg.startswith(flag) and len(arg) > 2:
+                value = arg[2:]
     return value

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,88 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+@dataclass
+class RunSettings:
+    """Top-level settings of a run config file.
+
+    Attributes:
+        seed: Random seed of the run.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        run_dir: Run directory (default ``runs/<task>-<rule>-<timestamp>``).
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    run_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+
+def distributed_env() -> dict[str, int]:
+    """``rank``, ``world_size`` and ``local_rank`` from torchrun's environment variables."""
+    values = {}
+    for key, var, default in (
+        ("rank", "RANK", 0),
+        ("world_size", "WORLD_SIZE", 1),
+        ("local_rank", "LOCAL_RANK", 0),
+    ):
+        raw = os.environ.get(var, str(default))
+        try:
+            values[key] = int(raw)
+        except ValueError as err:
+            raise ValueError(f"environment variable {var}={raw!r} is not an integer") from err
+    return values
+
+
+def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str) -> Path:
+    if params["run_dir"]:
+        return Path(params["run_dir"])
+    if params["name"]:
+        return Path("runs") / params["name"]
+    if settings.run_dir:
+        return Path(settings.run_dir)
+    if params["resume"]:
+        raise click.UsageError("--resume needs the run to continue: pass --run-dir or --name")
+    return Path("runs") / f"{task}-{rule}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> None:
+    """Never overwrite a run by accident; never resume with a different config."""
+    stored_path = run_dir / "config.json"
+    if not stored_path.is_file():
+        if resume:
+            raise click.UsageError(f"cannot resume: {str(run_dir)!r} holds no run (no config.json)")
+        return
+    if not resume:
+        raise click.UsageError(
+            f"run directory {str(run_dir)!r} already holds a run; pass --resume to continue it "
+            f"or choose another --run-dir/--name"
+        )
+    stored = json.loads(stored_path.read_text())
+    changed = [
+        f"{section}.{key}"
+        for section in ("rule", "task")
+        for key in sorted(
+            set(stored.get(section, {}).get("config", {})) | set(resolved[section]["config"])
+        )
+        if stored.get(section, {}).get("config", {}).get(key)
+        != resolved[section]["config"].get(key)
+    ]
+    changed += [k for k in ("seed",) if stored.get(k) != resolved[k]]
+    changed += [
+        f"{s}.name"
+        for s in ("rule", "task")
+        if stored.get(s, {}).get("name") != resolved[s]["name"]
+    ]
+    if changed:
+        raise click.UsageError(
+            f"cannot resume {str(run_dir)!r} with a different configuration (changed: "
+            f"{', '.join(changed)}); start a new run instead"
+        )
+
+
 def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
     """Write ``config.json`` atomically in ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +215,13 @@ def train_command(**params: Any) -> None:
     Options of the chosen task are added after --task NAME (try
     `nca train --task NAME --help`, or `nca info NAME`).
     """
-    from nca.config import config_fields, config_to_dict, load_config_file, route_overrides
+    from nca.config import (
+        build_config,
+        config_fields,
+        config_to_dict,
+        load_config_file,
+        route_overrides,
+    )
     from nca.rules import RULES, resolve_rule_config, split_rule_name
     from nca.tasks import TASKS, RunContext, resolve_task_config
 
@@ -172,12 +262,20 @@ def train_command(**params: Any) -> None:
             task_name, task_values, preset=params["preset"] or names.get("preset")
         )
 
-        seed = params["seed"] if params["seed"] is not None else int(names.get("seed", 0))
-        device = resolve_device(params["device"] or names.get("device", "auto"))
-        run_name = params["name"] or (
-            f"{task_name}-{split_rule_name(rule_name)[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        settings = build_config(
+            RunSettings,
+            {k: names[k] for k in ("seed", "device", "run_dir") if k in names},
+            where="run config",
         )
-        run_dir = params["run_dir"] or Path(names.get("run_dir", Path("runs") / run_name))
+        seed = params["seed"] if params["seed"] is not None else settings.seed
+        device = resolve_device(params["device"] or settings.device)
+        run_dir = _run_dir(params, settings, task_name, split_rule_name(rule_name)[0])
+        resolved = {
+            "rule": {"name": rule_name, "config": config_to_dict(rule_config)},
+            "task": {"name": task_name, "config": config_to_dict(task_config)},
+            "seed": seed,
+        }
+        _check_run_dir(run_dir, resolved, resume=params["resume"])
 
         seed_everything(seed)
         from nca.rules import create_rule
@@ -185,18 +283,16 @@ def train_command(**params: Any) -> None:
         rule = create_rule(rule_name, rule_config)
         task = task_class(task_config)
         task.check_rule(rule)
-        write_resolved_config(
-            Path(run_dir),
-            {
-                "rule": {"name": rule_name, "config": config_to_dict(rule_config)},
-                "task": {"name": task_name, "config": config_to_dict(task_config)},
-                "seed": seed,
-                "device": device,
-            },
-        )
         run = RunContext(
-            Path(run_dir), seed=seed, device=device, resume=params["resume"], quiet=params["quiet"]
+            run_dir,
+            seed=seed,
+            device=device,
+            resume=params["resume"],
+            quiet=params["quiet"],
+            **distributed_env(),
         )
+        if run.is_main:
+            write_resolved_config(run_dir, {**resolved, "device": device})
         console.print(
             f"Training [bold]{rule_name}[/bold] on [bold]{task_name}[/bold] "
             f"({device}, seed {seed}) -> {run_dir}"

@@ -75,6 +75,14 @@ class CellularAutomaton(nn.Module):
     def layout(self) -> CellLayout:
         return self.rule.layout
 
+    def _check_dtype(self, tensor: torch.Tensor, what: str) -> None:
+        param = next(self.rule.parameters(), None)
+        if param is not None and tensor.is_floating_point() and tensor.dtype != param.dtype:
+            raise TypeError(
+                f"{what} are {tensor.dtype} but the rule's parameters are {param.dtype}; "
+                f"convert one of them (e.g. images.to({param.dtype}) or rule.to({tensor.dtype}))"
+            )
+
     def seed(
         self,
         images: torch.Tensor,
@@ -83,6 +91,7 @@ class CellularAutomaton(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Fresh grid ``(B, C, H/P_H, W/P_W)`` holding ``images`` ``(B, C_i, H, W)`` as input."""
+        self._check_dtype(images, "images")
         positional = None
         if self.layout.positional_channels:
             positional = self.rule.positional_encoding(
@@ -124,6 +133,7 @@ class CellularAutomaton(nn.Module):
         return_states: bool = False,
     ) -> RolloutResult:
         """Roll the grid forward ``steps`` times; see :func:`nca.core.rollout.rollout`."""
+        self._check_dtype(cells, "cells")
         return rollout(
             self.step,
             self.layout,

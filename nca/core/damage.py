@@ -12,7 +12,7 @@ def damage(
     layout: CellLayout,
     cells: torch.Tensor,
     *,
-    fraction: tuple[float, float] = (0.5, 0.5),
+    fraction: float | tuple[float, float] = (0.5, 0.5),
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Overwrite a random rectangle's output and hidden channels with U(-1, 1).
@@ -24,7 +24,8 @@ def damage(
     Args:
         layout: The cell layout.
         cells: ``(B, C, H', W')``.
-        fraction: Region size as a fraction of ``(H', W')``, each in (0, 1].
+        fraction: Region size as a fraction of ``(H', W')``, each in (0, 1]; one
+            number applies to both.
         generator: Random source for position and values (any device).
 
     Returns:
@@ -32,6 +33,8 @@ def damage(
         region mask ``(B, 1, H', W')``.
     """
     layout.check_cells(cells)
+    if isinstance(fraction, (int, float)):
+        fraction = (float(fraction), float(fraction))
     if len(fraction) != 2 or not all(0 < f <= 1 for f in fraction):
         raise ValueError(f"damage fraction must be two numbers in (0, 1], got {fraction!r}")
     batch, _, height, width = cells.shape

@@ -16,8 +16,9 @@ def normalize_gradients_(
 ) -> torch.Tensor:
     """Divide each parameter's gradient by its own Frobenius norm, in place.
 
-    Run it after gradients are final (under DDP: after the all-reduce) and
-    before the optimiser step.
+    Run it after gradients are final (under DDP: after the all-reduce; with a
+    ``GradScaler``: after ``scaler.unscale_(optimizer)``) and before the
+    optimiser step.
 
     Args:
         parameters: Parameters whose ``.grad`` to normalise; those without a

@@ -1,11 +1,12 @@
 """Overflow losses of Algorithm 1 (lines 19-20).
 
 ``L_o_overflow = (1/C_o)·‖Z_o − clamp(Z_o, 0, 1)‖₁`` and
-``L_h_overflow = (1/C_h)·‖Z_h − clamp(Z_h, −1, 1)‖₁``, both later divided by
-``b·H·W`` (line 22), ``H×W`` being the *image* size. For output channels this
-is a plain mean. Hidden channels exist once per cell, not per pixel, so with
-``P_H×P_W`` patches their sum is divided by ``C_h·b·H·W`` (not by the number
-of hidden values): the paper's normalisation, exact for any patch size.
+``L_h_overflow = (1/C_h)·‖Z_h − clamp(Z_h, −1, 1)‖₁``, both divided by ``b·H·W``
+(line 22): with the paper's 1×1 patches each term is the mean absolute
+overflow of its channel group. With larger patches Algorithm 1 is ambiguous
+for the hidden channels (they exist once per cell, not per pixel); we follow
+the authors' released code and take the mean over the hidden values too.
+Sums accumulate in float32, so half-precision grids do not overflow.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ HIDDEN_RANGE = (-1.0, 1.0)
 
 @dataclass
 class OverflowLosses:
-    """The two overflow terms (scalars) and their sum."""
+    """The two overflow terms (float32 scalars) and their sum."""
 
     output: torch.Tensor
     hidden: torch.Tensor
@@ -32,8 +33,11 @@ class OverflowLosses:
         return self.output + self.hidden
 
 
-def _overflow_sum(values: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    return (values - values.clamp(low, high)).abs().sum()
+def _mean_overflow(values: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    if values.numel() == 0:
+        return values.new_zeros((), dtype=torch.float32)
+    overflow = (values - values.clamp(low, high)).abs()
+    return overflow.sum(dtype=torch.float32) / values.numel()
 
 
 def overflow_losses(layout: CellLayout, cells: torch.Tensor) -> OverflowLosses:
@@ -44,17 +48,10 @@ def overflow_losses(layout: CellLayout, cells: torch.Tensor) -> OverflowLosses:
         cells: ``(B, C, H', W')``.
 
     Returns:
-        :class:`OverflowLosses` with scalar ``output`` and ``hidden`` terms,
-        normalised as in Algorithm 1 (see module docstring).
+        :class:`OverflowLosses` with scalar ``output`` and ``hidden`` terms.
     """
     layout.check_cells(cells)
-    batch, _, grid_h, grid_w = cells.shape
-    pixels = batch * grid_h * grid_w * layout.patch_area  # b·H·W of the image
-    out = _overflow_sum(layout.group(cells, "output"), *OUTPUT_RANGE)
-    output = out / (layout.output_channels * pixels)
-    if layout.hidden_channels:
-        hid = _overflow_sum(layout.group(cells, "hidden"), *HIDDEN_RANGE)
-        hidden = hid / (layout.hidden_channels * pixels)
-    else:
-        hidden = cells.new_zeros(())
-    return OverflowLosses(output=output, hidden=hidden)
+    return OverflowLosses(
+        output=_mean_overflow(layout.group(cells, "output"), *OUTPUT_RANGE),
+        hidden=_mean_overflow(layout.group(cells, "hidden"), *HIDDEN_RANGE),
+    )

@@ -37,7 +37,8 @@ class SamplePool:
 
     Args:
         capacity: Maximum number of entries ``N_P``.
-        generator: Random source for shuffling (CPU generator).
+        generator: Random source for shuffling; must be a CPU generator
+            (``torch.randperm`` draws the permutation on the CPU).
         replace_sampled: If ``True``, :meth:`sample` removes the entries it
             returns, so the updated grids replace them. The default ``False``
             follows Algorithm 1 literally: read without removing.
@@ -52,6 +53,10 @@ class SamplePool:
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"pool capacity must be a positive integer, got {capacity!r}")
+        if generator is not None and generator.device.type != "cpu":
+            raise ValueError(
+                f"the pool's generator must be a CPU generator, got {generator.device}"
+            )
         self.capacity = capacity
         self.generator = generator
         self.replace_sampled = replace_sampled
@@ -64,6 +69,8 @@ class SamplePool:
 
     def sample(self, batch_size: int) -> PoolBatch:
         """Return the first ``batch_size`` entries (copies)."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be an integer, got {batch_size!r}")
         if batch_size < 1 or batch_size > len(self):
             raise ValueError(
                 f"cannot sample {batch_size} entries from a pool holding {len(self)}; "
@@ -81,6 +88,13 @@ class SamplePool:
             self._extras = {k: v[batch_size:] for k, v in self._extras.items()}
         return batch
 
+    def _check_compatible(self, name: str, new: torch.Tensor, stored: torch.Tensor | None) -> None:
+        if stored is not None and new.shape[1:] != stored.shape[1:]:
+            raise ValueError(
+                f"{name} of per-sample shape {tuple(new.shape[1:])} cannot join a pool holding "
+                f"{tuple(stored.shape[1:])}"
+            )
+
     def add(
         self,
         cells: torch.Tensor,
@@ -88,6 +102,8 @@ class SamplePool:
         extras: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         """Append grids (detached) with their targets, shuffle, keep the first ``capacity``.
+
+        Validates everything before changing the pool, so a failed call leaves it intact.
 
         Args:
             cells: ``(b, C, H', W')``.
@@ -103,32 +119,28 @@ class SamplePool:
                     f"{name} has {value.shape[0]} entries but cells has {batch}; "
                     f"every per-sample tensor needs the same first dimension"
                 )
-        if self._cells is None:
-            self._cells, self._targets = cells.detach().clone(), targets.detach().clone()
-            self._extras = {k: v.detach().clone() for k, v in extras.items()}
-        else:
-            assert self._targets is not None
-            if set(extras) != set(self._extras):
-                raise ValueError(
-                    f"pool extras keys changed: pool holds {sorted(self._extras)}, "
-                    f"got {sorted(extras)}"
-                )
-            if cells.shape[1:] != self._cells.shape[1:]:
-                raise ValueError(
-                    f"cells of shape {tuple(cells.shape[1:])} cannot join a pool of "
-                    f"{tuple(self._cells.shape[1:])} grids"
-                )
-            device = self._cells.device
-            self._cells = torch.cat([self._cells, cells.detach().to(device)])
-            self._targets = torch.cat([self._targets, targets.detach().to(self._targets.device)])
-            self._extras = {
-                k: torch.cat([v, extras[k].detach().to(v.device)]) for k, v in self._extras.items()
-            }
-        order = torch.randperm(len(self), generator=self.generator)[: self.capacity]
-        order = order.to(self._cells.device)
-        self._cells = self._cells[order]
-        self._targets = self._targets[order]
-        self._extras = {k: v[order.to(v.device)] for k, v in self._extras.items()}
+        if self._cells is not None and set(extras) != set(self._extras):
+            raise ValueError(
+                f"pool extras keys changed: pool holds {sorted(self._extras)}, got {sorted(extras)}"
+            )
+        self._check_compatible("cells", cells, self._cells)
+        self._check_compatible("targets", targets, self._targets)
+        for key, value in extras.items():
+            self._check_compatible(f"extra {key!r}", value, self._extras.get(key))
+
+        def joined(stored: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
+            new = new.detach()
+            if stored is None:
+                return new.clone()
+            return torch.cat([stored, new.to(device=stored.device, dtype=stored.dtype)])
+
+        all_cells = joined(self._cells, cells)
+        all_targets = joined(self._targets, targets)
+        all_extras = {k: joined(self._extras.get(k), v) for k, v in extras.items()}
+        order = torch.randperm(all_cells.shape[0], generator=self.generator)[: self.capacity]
+        self._cells = all_cells[order.to(all_cells.device)]
+        self._targets = all_targets[order.to(all_targets.device)]
+        self._extras = {k: v[order.to(v.device)] for k, v in all_extras.items()}
 
     def state_dict(self) -> dict:
         """Plain tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
@@ -141,6 +153,10 @@ class SamplePool:
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what :meth:`state_dict` saved."""
+        if "capacity" not in state:
+            raise ValueError(
+                f"not a SamplePool state (keys: {sorted(state)}); expected one from state_dict()"
+            )
         self.capacity = int(state["capacity"])
         self.replace_sampled = bool(state.get("replace_sampled", False))
         self._cells = state.get("cells")

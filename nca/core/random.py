@@ -16,6 +16,16 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     return generator
 
 
+def _source_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    if generator is None:
+        return device
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator (see nca.make_generator), got {generator!r}"
+        )
+    return generator.device
+
+
 def uniform(
     shape: Sequence[int],
     *,
@@ -25,10 +35,11 @@ def uniform(
 ) -> torch.Tensor:
     """U(0, 1) samples on ``device``, drawn on the generator's own device.
 
-    A CPU generator can thus drive a CUDA grid (the draw is copied over), and
-    the numbers depend only on the generator, not on where the grid lives.
+    A CPU generator can thus drive a CUDA grid, and the numbers depend only on
+    the generator, not on where the grid lives; the price is one host-to-device
+    copy per draw. Use a generator on the grid's device to avoid it.
     """
-    source = generator.device if generator is not None else device
+    source = _source_device(generator, device)
     values = torch.rand(tuple(shape), generator=generator, device=source, dtype=dtype)
     return values.to(device)
 
@@ -37,5 +48,5 @@ def randint(
     high: int, shape: Sequence[int], *, generator: torch.Generator | None, device: torch.device
 ) -> torch.Tensor:
     """Integers in ``[0, high)`` on ``device``, drawn on the generator's own device."""
-    source = generator.device if generator is not None else device
+    source = _source_device(generator, device)
     return torch.randint(0, high, tuple(shape), generator=generator, device=source).to(device)

@@ -114,8 +114,9 @@ def rollout(
     layout.check_cells(cells)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if checkpoint_segments < 0:
-        raise ValueError(f"checkpoint_segments must be >= 0, got {checkpoint_segments}")
+    for name, value in (("checkpoint_segments", checkpoint_segments), ("octaves", octaves)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     rate = check_update_rate(rate)
     check_octaves_fit(cells.shape[-2:], octaves)
     if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
@@ -135,7 +136,7 @@ def rollout(
             segments = checkpoint_segments if phase.main else 0
             cells = _run_steps(step, cells, masks, segments, states)
         elif phase.kind == "fuse":
-            stash.append(cells[:, fixed].detach().clone())
+            stash.append(cells[:, fixed].clone())  # keeps the gradient path to the inputs
             cells = fuse(cells)
         else:  # mitosis, then re-inject what this resolution held before fusing
             cells = mitosis(cells)

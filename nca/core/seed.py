@@ -123,6 +123,13 @@ def inject(
             f"{expected[0]}, {expected[1]})"
         )
     if mask is not None:
+        try:
+            torch.broadcast_shapes(mask.shape, images.shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the images' shape "
+                f"{tuple(images.shape)}; use (B, 1, H, W) or (B, C_i, H, W)"
+            ) from err
         images = images * mask
     patches = layout.patchify(images).to(cells)
     sl = layout.slice("input")

@@ -111,9 +111,14 @@ def check_rule_class(obj: Any) -> None:
     if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
         raise TypeError(f"{obj.__name__}.config_class must be a dataclass, got {config_class!r}")
     fields = {f.name for f in dataclasses.fields(config_class) if f.init}
+    if "image_channels" not in fields:
+        raise TypeError(
+            f"{config_class.__name__} needs an `image_channels` field (tasks set it per dataset)"
+        )
+    signature = inspect.signature(obj.__init__).parameters
     params = {
         name
-        for name, p in inspect.signature(obj.__init__).parameters.items()
+        for name, p in signature.items()
         if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
     if fields != params:
@@ -122,6 +127,14 @@ def check_rule_class(obj: Any) -> None:
             f"only in config: {sorted(fields - params)}, "
             f"only in __init__: {sorted(params - fields)}"
         )
+    defaults = config_class()
+    for name in sorted(fields):
+        default = signature[name].default
+        if default is not inspect.Parameter.empty and default != getattr(defaults, name):
+            raise TypeError(
+                f"default of {name!r} differs: {obj.__name__}.__init__ has {default!r}, "
+                f"{config_class.__name__} has {getattr(defaults, name)!r}"
+            )
     for preset, values in obj.presets.items():
         unknown = set(values) - fields
         if unknown:

@@ -95,6 +95,11 @@ def create_rule(name: str, config: Any = None, **overrides: Any) -> Rule:
     """
     cls, config = resolve_rule_config(name, overrides, base=config)
     rule = cls.from_config(config)
+    if not isinstance(getattr(rule, "config", None), cls.config_class):
+        raise TypeError(
+            f"{cls.__name__}.__init__ must call self._capture_config(locals()) after "
+            f"super().__init__(), so rule.config describes the rule"
+        )
     rule.rule_name = split_rule_name(name)[0]
     return rule
 

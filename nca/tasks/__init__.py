@@ -1,6 +1,6 @@
 """Task plugins: base class and registry."""
 
-from nca.tasks.base import RunContext, Task, check_task_class
+from nca.tasks.base import RESERVED_OPTIONS, RunContext, Task, check_task_class
 from nca.tasks.registry import (
     TASKS,
     TaskInfo,
@@ -13,6 +13,7 @@ from nca.tasks.registry import (
 )
 
 __all__ = [
+    "RESERVED_OPTIONS",
     "TASKS",
     "RunContext",
     "Task",

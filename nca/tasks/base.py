@@ -19,6 +19,24 @@ from typing import Any, ClassVar
 
 from nca.rules.base import RULE_KINDS, Rule
 
+#: Options of ``nca train`` itself; a task cannot reuse these names as CLI options.
+RESERVED_OPTIONS = frozenset(
+    {
+        "rule",
+        "task",
+        "config",
+        "override",
+        "preset",
+        "run_dir",
+        "name",
+        "seed",
+        "device",
+        "resume",
+        "quiet",
+        "help",
+    }
+)
+
 
 @dataclass
 class RunContext:
@@ -26,10 +44,14 @@ class RunContext:
 
     Attributes:
         run_dir: Directory for the resolved config, metrics, pictures, checkpoints.
-        seed: Seed of every random generator of the run.
+        seed: Seed of the run; per-rank generators derive from it (``seed + rank``
+            where ranks must differ, e.g. data order and masks).
         device: Torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         resume: Continue from the latest checkpoint in ``run_dir`` if there is one.
         quiet: No progress bars (also implied when stdout is not a terminal).
+        rank: Global rank of this process (0 without torch.distributed).
+        world_size: Number of processes.
+        local_rank: Rank on this machine (selects the GPU).
     """
 
     run_dir: Path
@@ -37,6 +59,14 @@ class RunContext:
     device: str = "cpu"
     resume: bool = False
     quiet: bool = False
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes checkpoints, pictures and logs (rank 0)."""
+        return self.rank == 0
 
 
 class Task(ABC):
@@ -98,6 +128,12 @@ def check_task_class(obj: Any) -> None:
     if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
         raise TypeError(f"{obj.__name__}.config_class must be a dataclass, got {config_class!r}")
     fields = {f.name for f in dataclasses.fields(config_class)}
+    clashing = set(obj.cli_options) & RESERVED_OPTIONS
+    if clashing:
+        raise TypeError(
+            f"{obj.__name__}.cli_options {sorted(clashing)} clash with options of `nca train` "
+            f"itself; rename the config fields"
+        )
     unknown = set(obj.cli_options) - fields
     if unknown:
         raise TypeError(f"{obj.__name__}.cli_options names unknown config fields {sorted(unknown)}")

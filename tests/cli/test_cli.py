@@ -61,11 +61,11 @@ def test_info_rule_task_and_unknown(runner, toy_task):
 
 
 def test_train_names_what_is_not_installed(runner):
-    result = runner.invoke(cli, ["train", "--rule", "vitca", "--task", "denoise"])
+    result = runner.invoke(cli, ["train", "--rule", "vitcaa", "--task", "no-such-task"])
     assert result.exit_code == 1
-    assert "rule 'vitca' is not installed" in result.output
-    assert "task 'denoise' is not installed" in result.output
-    assert "Installed rules: convca" in result.output
+    assert "rule 'vitcaa' is not installed. Did you mean 'vitca'?" in result.output
+    assert "task 'no-such-task' is not installed" in result.output
+    assert "Installed rules: convca, vitca" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

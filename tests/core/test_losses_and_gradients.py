@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from nca.core import CellLayout, normalize_gradients_, overflow_losses
@@ -19,12 +20,21 @@ def test_overflow_losses_are_zero_in_range_and_match_algorithm_1():
     torch.testing.assert_close(overflow_losses(layout, cells).total, losses.total)
 
 
-def test_overflow_normalisation_uses_image_pixels_with_patches():
+def test_overflow_with_patches_is_the_mean_over_values():
     layout = CellLayout(1, 1, 2, patch_size=(2, 2))
-    cells = torch.zeros(1, layout.cell_channels, 2, 2)  # a 4×4 image
+    cells = torch.zeros(1, layout.cell_channels, 2, 2)  # a 4×4 image, 2·4 hidden values
     cells[0, layout.slice("hidden").start, 0, 0] = 2.0
-    # Σ|overflow| = 1, divided by C_h·b·H·W = 2·1·4·4
-    torch.testing.assert_close(overflow_losses(layout, cells).hidden, torch.tensor(1 / 32))
+    torch.testing.assert_close(overflow_losses(layout, cells).hidden, torch.tensor(1 / 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_overflow_losses_do_not_overflow_in_half_precision(dtype):
+    layout = CellLayout(3, 3, 32)
+    cells = torch.full((32, layout.cell_channels, 64, 64), 1.5, dtype=dtype)
+    losses = overflow_losses(layout, cells)
+    assert losses.output.dtype == torch.float32
+    torch.testing.assert_close(losses.output, torch.tensor(0.5))
+    torch.testing.assert_close(losses.hidden, torch.tensor(0.5))
 
 
 def test_per_parameter_gradient_normalisation():

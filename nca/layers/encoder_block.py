@@ -1,0 +1,48 @@
+"""Pre-norm Transformer encoder block over a grid of tokens (paper Fig. 3)."""
+
+from __future__ import annotations
+
+import torch
+from timm.layers import Mlp
+from torch import nn
+
+from nca.layers.attention import LocalizedSelfAttention
+from nca.layers.layernorm_linear import layernorm_linear
+from nca.layers.localized_attention import AttentionBackend
+from nca.layers.neighbourhood import Neighbourhood
+
+
+class LocalizedEncoderBlock(nn.Module):
+    """``x + MHSA*(LN(x))`` then ``x + MLP(LN(x))`` with a 2-layer GELU MLP.
+
+    Parameters are timm's ``Mlp`` and ``nn.LayerNorm`` modules; the forward pass
+    fuses each LayerNorm with the projection after it for a leaner backward.
+
+    Args:
+        dim: Token size ``d``.
+        heads: Attention heads.
+        mlp_dim: Hidden size of the MLP.
+        neighbourhood: Attention neighbourhood and border mode.
+        backend: Localized-attention implementation.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_dim: int,
+        neighbourhood: Neighbourhood,
+        backend: AttentionBackend = "shifted",
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = LocalizedSelfAttention(dim, heads, neighbourhood, backend)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, hidden_features=mlp_dim, out_features=dim, act_layer=nn.GELU)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, d) -> (B, H, W, d)``."""
+        tokens = tokens + self.attn(tokens, norm=self.norm1)
+        # norm2 -> fc1 fused so backward recomputes the normalisation (see layernorm_linear)
+        hidden = self.mlp.act(layernorm_linear(tokens, self.norm2, self.mlp.fc1))
+        return tokens + self.mlp.fc2(hidden)

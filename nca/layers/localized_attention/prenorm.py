@@ -1,0 +1,122 @@
+"""Pre-norm localized self-attention core with recomputation: ``LN → QKV → attention``.
+
+The training-memory hot spot of ViTCA is what autograd keeps per CA step for
+its attention: the normalised tokens, Q and the padded K and V (about five
+token-sized tensors). :func:`prenorm_shifted_attention` fuses the pre-attention
+LayerNorm, the bias-free QKV projection and the shifted-view attention into one
+autograd function that saves only its input tokens, the LayerNorm statistics
+and the ``M`` attention weights per head; backward recomputes the (cheap)
+LayerNorm and the QKV matmul instead of storing them. Values and gradients are
+those of ``shifted_attention(split(to_qkv(norm(x))))``; tests check them
+against the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from nca.layers.localized_attention.shifted import (
+    attention_backward,
+    attention_forward,
+    border_bias,
+    padded_offsets,
+)
+from nca.layers.neighbourhood import Neighbourhood
+
+
+def _qkv(normed, qkv_weight, heads, nbhd):
+    """q and padded k/v, channels-last ``(B, H, W, heads, d_head)``, from normalised tokens."""
+    qkv = F.linear(normed, qkv_weight)
+    q, k, v = rearrange(qkv, "b x y (three h d) -> three b x y h d", three=3, h=heads)
+    return q.contiguous(), nbhd.pad(k).contiguous(), nbhd.pad(v).contiguous()
+
+
+def _unpad(grad_padded: torch.Tensor, nbhd: Neighbourhood, height: int, width: int):
+    """Gradient w.r.t. the unpadded grid: crop, or fold wrapped borders back (circular)."""
+    r_h, r_w = nbhd.radius
+    if nbhd.border != "circular":
+        return grad_padded[:, r_h : r_h + height, r_w : r_w + width]
+    grad = grad_padded[:, :, r_w : r_w + width].clone()  # fold columns
+    if r_w:
+        grad[:, :, width - r_w :] += grad_padded[:, :, :r_w]
+        grad[:, :, :r_w] += grad_padded[:, :, r_w + width :]
+    folded = grad[:, r_h : r_h + height].clone()  # then rows
+    if r_h:
+        folded[:, height - r_h :] += grad[:, :r_h]
+        folded[:, :r_h] += grad[:, r_h + height :]
+    return folded
+
+
+class _PreNormShiftedAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tokens, norm_weight, norm_bias, qkv_weight, heads, nbhd, eps):
+        height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
+        normed, mean, rstd = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, eps)
+        q, k_padded, v_padded = _qkv(normed, qkv_weight, heads, nbhd)
+        offsets, scale = padded_offsets(nbhd), (dim // heads) ** -0.5
+        bias = border_bias(nbhd, height, width, tokens)
+        out, attn = attention_forward(q, k_padded, v_padded, bias, offsets, scale)
+        ctx.save_for_backward(tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn)
+        ctx.heads, ctx.nbhd, ctx.offsets, ctx.scale, ctx.eps = heads, nbhd, offsets, scale, eps
+        ctx.mark_non_differentiable(attn)
+        return out, attn
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_attn):
+        tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn = ctx.saved_tensors
+        height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
+        # recompute, bit-identical to forward: LayerNorm, QKV projection, padding
+        normed = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, ctx.eps)[0]
+        q, k_padded, v_padded = _qkv(normed, qkv_weight, ctx.heads, ctx.nbhd)
+        grad_q, grad_kp, grad_vp = attention_backward(
+            grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale
+        )
+        grad_k = _unpad(grad_kp, ctx.nbhd, height, width)
+        grad_v = _unpad(grad_vp, ctx.nbhd, height, width)
+        grad_qkv = torch.stack([grad_q, grad_k, grad_v], dim=3)  # (B, H, W, 3, h, d)
+        grad_qkv = grad_qkv.reshape(*tokens.shape[:3], 3 * dim)
+        grad_qkv_weight = grad_qkv.reshape(-1, 3 * dim).t() @ normed.reshape(-1, dim)
+        grad_normed = grad_qkv @ qkv_weight
+        grad_tokens, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
+            grad_normed,
+            tokens,
+            [dim],
+            mean,
+            rstd,
+            norm_weight,
+            norm_bias,
+            [True, norm_weight is not None, norm_bias is not None],
+        )
+        return grad_tokens, grad_norm_weight, grad_norm_bias, grad_qkv_weight, None, None, None
+
+
+def prenorm_shifted_attention(
+    tokens: torch.Tensor,
+    norm: nn.LayerNorm,
+    to_qkv: nn.Linear,
+    heads: int,
+    nbhd: Neighbourhood,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``shifted_attention`` of ``to_qkv(norm(tokens))``, saving only what backward cannot
+    cheaply recompute.
+
+    Args:
+        tokens: ``(B, H, W, d)`` block input (before the pre-attention LayerNorm).
+        norm: The pre-attention LayerNorm over ``d``.
+        to_qkv: Bias-free ``d → 3d`` projection, laid out ``(three heads d_head)``.
+        heads: Number of heads.
+        nbhd: Neighbourhood size and border mode.
+
+    Returns:
+        ``(out, attn)``: ``(B, H, W, heads, d/heads)`` and ``(B, H, W, heads, M)``.
+    """
+    if to_qkv.bias is not None:
+        raise ValueError("prenorm_shifted_attention expects a bias-free QKV projection")
+    nbhd.check_grid(tokens.shape[1], tokens.shape[2])
+    out, attn = _PreNormShiftedAttention.apply(
+        tokens.contiguous(), norm.weight, norm.bias, to_qkv.weight, heads, nbhd, norm.eps
+    )
+    return out, attn.permute(1, 2, 3, 4, 0)
