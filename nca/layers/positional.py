@@ -55,7 +55,8 @@ def xy_fourier_encoding(
     """Per-pixel positional channels ``(C_γ, H, W)``.
 
     Args:
-        height, width: Image size in pixels.
+        height: Image height in pixels.
+        width: Image width in pixels.
         frequencies: ``J``; frequencies ``2^l π`` for ``l < J``.
         fourier: Include ``sin`` and ``cos`` of x and y at every frequency (``4J`` channels:
             ``sin(x_l), sin(y_l), cos(x_l), cos(y_l)`` blocks of ``J``).

@@ -193,3 +193,51 @@ def test_eval_errors(runner, tmp_path):
 def test_console_script_is_installed():
     proc = subprocess.run(["nca", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+def test_short_task_flag_form_adds_task_options(runner, toy_task, tmp_path):
+    args = [
+        "train",
+        "-rconvca:tiny",
+        "-ttoy",
+        "--iterations",
+        "2",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--device",
+        "cpu",
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_runs_are_never_overwritten_and_resume_checks_the_config(runner, toy_task, tmp_path):
+    run_dir = str(tmp_path / "run")
+    base = ["train", "-r", "convca:tiny", "-t", "toy", "--iterations", "2", "--device", "cpu"]
+    assert runner.invoke(cli, [*base, "--run-dir", run_dir]).exit_code == 0
+    again = runner.invoke(cli, [*base, "--run-dir", run_dir])
+    assert again.exit_code != 0 and "already holds a run; pass --resume" in again.output
+    changed = runner.invoke(cli, [*base, "--run-dir", run_dir, "--resume", "--mode", "noise"])
+    assert changed.exit_code != 0
+    assert "different configuration (changed: task.mode)" in changed.output
+    resumed = runner.invoke(cli, [*base, "--run-dir", run_dir, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    no_dir = runner.invoke(cli, [*base, "--resume"])
+    assert no_dir.exit_code != 0 and "--resume needs the run to continue" in no_dir.output
+    fresh = runner.invoke(cli, [*base, "--run-dir", str(tmp_path / "new"), "--resume"])
+    assert fresh.exit_code != 0 and "holds no run (no config.json)" in fresh.output
+
+
+def test_config_file_top_level_values_are_typed(runner, toy_task, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('seed = "abc"\n[rule]\nname = "convca:tiny"\n[task]\nname = "toy"\n')
+    result = runner.invoke(cli, ["train", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "run config.seed: expected an integer, got 'abc'" in result.output
+
+
+def test_debug_flag_shows_tracebacks(runner, monkeypatch):
+    monkeypatch.setenv("NCA_DEBUG", "0")  # restored after the test (--debug sets it)
+    result = runner.invoke(cli, ["--debug", "info", "nothing-here"])
+    assert result.exit_code != 0
+    assert result.exception is not None and not isinstance(result.exception, SystemExit)

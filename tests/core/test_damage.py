@@ -30,3 +30,9 @@ def test_damage_is_seeded_and_positions_vary():
     b = damage(layout, cells, generator=make_generator(0))[1]
     assert torch.equal(a, b)
     assert len({tuple(m.nonzero()[0].tolist()) for m in a}) > 1
+
+
+def test_scalar_fraction():
+    layout = CellLayout(1, 1, 2)
+    _, region = damage(layout, torch.zeros(2, 4, 8, 8), fraction=0.25, generator=make_generator(0))
+    assert torch.all(region.sum(dim=(1, 2, 3)) == 4)

@@ -72,3 +72,16 @@ def test_octaves_need_divisible_grids():
     ca = CellularAutomaton(create_rule("convca:tiny"))
     with pytest.raises(ValueError, match="cannot be fused 2 time"):
         ca(ca.seed(torch.rand(1, 1, 6, 6)), 8, octaves=2)
+
+
+def test_octaves_restore_positional_channels_and_pass_gradients_to_inputs():
+    from nca.rules import create_rule
+
+    rule = activate(create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, positional="xy"))
+    ca = CellularAutomaton(rule)
+    images = torch.rand(1, 1, 8, 8, requires_grad=True)
+    cells = ca.seed(images)
+    out = ca(cells, 8, generator=make_generator(0), octaves=1).cells
+    assert torch.equal(out[:, ca.layout.fixed_slice], cells[:, ca.layout.fixed_slice].detach())
+    ca.output_image(out).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0

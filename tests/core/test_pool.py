@@ -88,3 +88,26 @@ def test_bad_use():
         pool.add(cells, targets)
     with pytest.raises(ValueError, match="pool capacity must be a positive integer"):
         SamplePool(capacity=0)
+
+
+def test_failed_add_leaves_the_pool_intact():
+    pool = SamplePool(capacity=4, generator=torch.Generator().manual_seed(0))
+    cells, targets, extras = _batch(0)
+    pool.add(cells, targets, extras)
+    before = pool.sample(4)
+    with pytest.raises(ValueError, match=r"targets of per-sample shape \(2, 2, 2\) cannot join"):
+        pool.add(cells, torch.zeros(4, 2, 2, 2), extras)
+    with pytest.raises(ValueError, match="extra 'label' of per-sample shape"):
+        pool.add(cells, targets, {"label": torch.zeros(4, 3)})
+    assert len(pool) == 4
+    after = pool.sample(4)
+    assert torch.equal(before.cells, after.cells) and torch.equal(before.targets, after.targets)
+    pool.add(*_batch(10))  # still usable
+    assert len(pool) == 4
+
+
+def test_pool_rejects_non_cpu_generators_and_foreign_states():
+    with pytest.raises(ValueError, match="not a SamplePool state"):
+        SamplePool().load_state_dict({"weights": 1})
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        SamplePool().sample(2.5)

@@ -96,3 +96,33 @@ def test_bad_steps():
     ca, images = _setup()
     with pytest.raises(ValueError, match="steps must be a non-negative integer"):
         ca(ca.seed(images), -1)
+
+
+def test_checkpointing_really_recomputes_steps():
+    ca, images = _setup()
+    calls = []
+    ca.rule.register_forward_hook(lambda *args: calls.append(1))
+    out = ca(ca.seed(images), 8, generator=make_generator(0), checkpoint_segments=4).cells
+    assert len(calls) == 8
+    out.sum().backward()
+    assert len(calls) == 8 + 6  # 3 checkpointed segments of 2 steps re-run; the last is kept
+
+
+def test_bfloat16_rollout_on_cpu():
+    ca, images = _setup()
+    ca.to(torch.bfloat16)
+    out = ca(ca.seed(images.bfloat16()), 3, generator=make_generator(0)).cells
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_clear_errors_for_bad_arguments():
+    ca, images = _setup()
+    cells = ca.seed(images)
+    with pytest.raises(ValueError, match="checkpoint_segments must be a non-negative integer"):
+        ca(cells, 4, checkpoint_segments=2.5)
+    with pytest.raises(ValueError, match="octaves must be a non-negative integer"):
+        ca(cells, 4, octaves=True)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        ca(cells, 4, generator=0)
+    with pytest.raises(TypeError, match=r"images are torch.float64 but the rule's parameters"):
+        ca.seed(images.double())

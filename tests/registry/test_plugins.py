@@ -91,3 +91,23 @@ def test_unknown_name_lists_known_and_closest():
 def test_unknown_name_with_nothing_installed():
     with pytest.raises(UnknownPluginError, match="No widgets are installed"):
         make().load("anything")
+
+
+def _fake_dist(root, dist, version, module, entry_name):
+    pkg = root / module
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("class Thing:\n    name = 'x'\n")
+    info = root / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[test.clash]\n{entry_name} = {module}:Thing\n")
+
+
+def test_clash_between_installed_distributions_names_both(tmp_path, monkeypatch):
+    _fake_dist(tmp_path, "alpha-rules", "1.0", "alpha_rules", "shared-name")
+    _fake_dist(tmp_path, "beta-rules", "2.0", "beta_rules", "shared-name")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = PluginRegistry("test.clash", "rule", lambda obj: None)
+    with pytest.raises(PluginConflictError) as err:
+        registry.names()
+    assert "alpha-rules 1.0" in str(err.value) and "beta-rules 2.0" in str(err.value)

@@ -95,3 +95,58 @@ def test_create_rule_errors():
 def test_preset_then_overrides():
     rule = create_rule("convca:tiny", mlp_channels=7)
     assert rule.config.hidden_channels == 4 and rule.config.mlp_channels == 7
+
+
+def test_rule_class_checks_catch_drifting_defaults_and_missing_fields():
+    from dataclasses import dataclass
+
+    from nca.rules import CARule
+
+    @dataclass
+    class Cfg:
+        image_channels: int = 1
+        width: int = 8
+
+    class Drifted(CARule):
+        config_class = Cfg
+
+        def __init__(self, image_channels: int = 1, width: int = 16):
+            super().__init__()
+
+    with pytest.raises(TypeError, match="default of 'width' differs"):
+        check_rule_class(Drifted)
+
+    @dataclass
+    class NoChannels:
+        width: int = 8
+
+    class Missing(CARule):
+        config_class = NoChannels
+
+        def __init__(self, width: int = 8):
+            super().__init__()
+
+    with pytest.raises(TypeError, match="needs an `image_channels` field"):
+        check_rule_class(Missing)
+
+
+def test_load_rule_round_trip(tmp_path):
+    from nca.checkpoint import find_checkpoint, load_rule, run_dir_of, save_checkpoint
+    from nca.config import config_to_dict
+
+    rule = activate(
+        create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, patch_size=(2, 2))
+    )
+    path = save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "last.pt",
+        {
+            "rule": {"name": "vitca", "config": config_to_dict(rule.config)},
+            "model": rule.state_dict(),
+        },
+    )
+    assert find_checkpoint(tmp_path / "run") == path
+    assert run_dir_of(path) == tmp_path / "run"
+    loaded = load_rule(path)
+    assert loaded.config == rule.config and not loaded.training
+    cells = CellularAutomaton(rule).seed(torch.rand(1, 1, 8, 8))
+    torch.testing.assert_close(loaded(cells), rule(cells))

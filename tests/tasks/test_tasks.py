@@ -61,3 +61,29 @@ def test_task_class_checks():
 
     with pytest.raises(TypeError, match=r"cli_options names unknown config fields \['b'\]"):
         check_task_class(BadOptions)
+
+
+def test_task_cli_options_cannot_shadow_train_options():
+    @dataclass
+    class Cfg:
+        seed: int = 0
+
+    class Shadowing(Task):
+        config_class = Cfg
+        cli_options = ("seed",)
+
+        def train(self, rule, run):
+            return {}
+
+        def evaluate(self, checkpoint, run):
+            return {}
+
+    with pytest.raises(
+        TypeError, match=r"cli_options \['seed'\] clash with options of `nca train`"
+    ):
+        check_task_class(Shadowing)
+
+
+def test_run_context_rank_helpers(tmp_path):
+    assert RunContext(tmp_path).is_main
+    assert not RunContext(tmp_path, rank=1, world_size=2).is_main

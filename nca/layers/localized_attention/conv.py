@@ -38,7 +38,9 @@ def conv_attention(
     """Localized attention with convolution-gathered neighbours.
 
     Args:
-        q, k, v: ``(B, H, W, heads, d_head)``.
+        q: Queries ``(B, H, W, heads, d_head)``.
+        k: Keys, same shape.
+        v: Values, same shape.
         nbhd: Neighbourhood size and border mode.
 
     Returns:

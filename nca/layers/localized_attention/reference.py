@@ -33,7 +33,9 @@ def reference_attention(
     """Localized multi-head attention, the slow and plain way.
 
     Args:
-        q, k, v: ``(B, H, W, heads, d_head)``.
+        q: Queries ``(B, H, W, heads, d_head)``.
+        k: Keys, same shape.
+        v: Values, same shape.
         nbhd: Neighbourhood size and border mode.
 
     Returns:

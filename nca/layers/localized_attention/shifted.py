@@ -117,7 +117,9 @@ def shifted_attention(
     """Localized attention with shifted views and a memory-lean custom backward.
 
     Args:
-        q, k, v: ``(B, H, W, heads, d_head)``.
+        q: Queries ``(B, H, W, heads, d_head)``.
+        k: Keys, same shape.
+        v: Values, same shape.
         nbhd: Neighbourhood size and border mode.
 
     Returns:
