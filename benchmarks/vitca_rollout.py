@@ -162,6 +162,16 @@ def run_worker(
     return result
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_tables(args: argparse.Namespace) -> list[str]:
     lines = []
     for batch, size, steps in CPU_SETTINGS:
@@ -237,7 +247,7 @@ def main() -> None:
         "# ViTCA training rollout benchmark",
         "",
         f"Command: `python benchmarks/vitca_rollout.py --repeats {args.repeats}`  ",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs visible, "
         f"torch {torch.__version__}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}",
         "",

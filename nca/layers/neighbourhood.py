@@ -75,6 +75,10 @@ class Neighbourhood:
             ``(B, H + 2r_h, W + 2r_w, ...)`` (resp. ``(B, C, H + 2r_h, W + 2r_w)``).
         """
         r_h, r_w = self.radius
+        if channels_last and self.border != "circular":
+            # constant padding of dims 1 and 2 directly: no layout round trip
+            trailing = (0, 0) * (x.ndim - 3)
+            return F.pad(x, (*trailing, r_w, r_w, r_h, r_h))
         if channels_last:
             trailing = x.shape[3:]
             x = x.reshape(*x.shape[:3], -1).permute(0, 3, 1, 2)

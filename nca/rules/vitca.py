@@ -173,6 +173,7 @@ class ViTCA(CARule):
         nbhd = Neighbourhood(tuple(neighbourhood), border)
         self.embed = nn.Linear(self.layout.cell_channels, embed_dim)
         self.learned_grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
+        self._pe_cache: tuple | None = None  # (key, handcrafted encoding); not state
         if positional == "learned":
             self.pos_embedding = nn.Parameter(torch.zeros(*self.learned_grid, embed_dim))
         else:
@@ -216,9 +217,11 @@ class ViTCA(CARule):
 
     def _token_positions(self, grid_h: int, grid_w: int, like: torch.Tensor) -> torch.Tensor | None:
         if self.positional == "handcrafted":
-            dim = like.shape[-1]
-            pe = sinusoidal_encoding(grid_h * grid_w, dim, device=like.device, dtype=like.dtype)
-            return pe.view(grid_h, grid_w, dim)
+            key = (grid_h, grid_w, like.shape[-1], like.device, like.dtype)
+            if self._pe_cache is None or self._pe_cache[0] != key:
+                pe = sinusoidal_encoding(grid_h * grid_w, key[2], device=key[3], dtype=key[4])
+                self._pe_cache = (key, pe.view(grid_h, grid_w, key[2]))
+            return self._pe_cache[1]
         if self.positional == "learned":
             pe = self.pos_embedding
             if (grid_h, grid_w) != self.learned_grid:

@@ -28,10 +28,16 @@ from nca.layers.neighbourhood import Neighbourhood
 
 
 def _qkv(normed, qkv_weight, heads, nbhd):
-    """q and padded k/v, channels-last ``(B, H, W, heads, d_head)``, from normalised tokens."""
-    qkv = F.linear(normed, qkv_weight)
-    q, k, v = rearrange(qkv, "b x y (three h d) -> three b x y h d", three=3, h=heads)
-    return q.contiguous(), nbhd.pad(k).contiguous(), nbhd.pad(v).contiguous()
+    """q and padded k/v, channels-last ``(B, H, W, heads, d_head)``, from normalised tokens.
+
+    Three ``d → d`` products (the rows of the ``d → 3d`` weight) give contiguous
+    q, k, v directly, so nothing is re-laid-out before padding.
+    """
+    q, k, v = (
+        rearrange(F.linear(normed, w), "b x y (h d) -> b x y h d", h=heads)
+        for w in qkv_weight.chunk(3)
+    )
+    return q, nbhd.pad(k), nbhd.pad(v)
 
 
 def _unpad(grad_padded: torch.Tensor, nbhd: Neighbourhood, height: int, width: int):
@@ -76,10 +82,17 @@ class _PreNormShiftedAttention(torch.autograd.Function):
         )
         grad_k = _unpad(grad_kp, ctx.nbhd, height, width)
         grad_v = _unpad(grad_vp, ctx.nbhd, height, width)
-        grad_qkv = torch.stack([grad_q, grad_k, grad_v], dim=3)  # (B, H, W, 3, h, d)
-        grad_qkv = grad_qkv.reshape(*tokens.shape[:3], 3 * dim)
-        grad_qkv_weight = grad_qkv.reshape(-1, 3 * dim).t() @ normed.reshape(-1, dim)
-        grad_normed = grad_qkv @ qkv_weight
+        # per-projection products: no (B, H, W, 3d) gradient is assembled
+        normed_2d = normed.reshape(-1, dim)
+        grad_qkv_weight = torch.empty_like(qkv_weight)
+        grad_normed = None
+        for index, grad in enumerate((grad_q, grad_k, grad_v)):
+            grad_2d = grad.reshape(-1, dim)
+            rows = slice(index * dim, (index + 1) * dim)
+            torch.mm(grad_2d.t(), normed_2d, out=grad_qkv_weight[rows])
+            term = grad_2d @ qkv_weight[rows]
+            grad_normed = term if grad_normed is None else grad_normed.add_(term)
+        grad_normed = grad_normed.view_as(tokens)
         grad_tokens, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
             grad_normed,
             tokens,

@@ -70,9 +70,13 @@ def attention_forward(q, k_padded, v_padded, bias, offsets: Offsets, scale: floa
     if bias is not None:
         logits.add_(bias)
     attn = torch.softmax(logits, dim=0)
-    out = torch.zeros_like(q)
-    for weight, (i, j) in zip(attn, offsets, strict=True):
-        out.addcmul_(weight.unsqueeze(-1), v_padded[:, i : i + height, j : j + width])
+    out = torch.empty_like(q)
+    for m, (i, j) in enumerate(offsets):
+        value = v_padded[:, i : i + height, j : j + width]
+        if m == 0:  # first term initialises the sum: no zero fill
+            torch.mul(attn[0].unsqueeze(-1), value, out=out)
+        else:
+            out.addcmul_(attn[m].unsqueeze(-1), value)
     return out, attn
 
 
@@ -83,7 +87,7 @@ def attention_backward(grad_out, q, k_padded, v_padded, attn, offsets: Offsets, 
     grad_attn = _neighbour_dots(grad_out, v_padded, offsets)
     grad_logits = attn * (grad_attn - (attn * grad_attn).sum(0, keepdim=True))
     grad_logits.mul_(scale)
-    grad_q = torch.zeros_like(q)
+    grad_q = torch.empty_like(q)
     grad_k = torch.zeros_like(k_padded)
     grad_v = torch.zeros_like(v_padded)
     for m, (i, j) in enumerate(offsets):
@@ -91,7 +95,11 @@ def attention_backward(grad_out, q, k_padded, v_padded, attn, offsets: Offsets, 
         s_m = grad_logits[m].unsqueeze(-1)
         grad_v[:, i : i + height, j : j + width].addcmul_(a_m, grad_out)
         grad_k[:, i : i + height, j : j + width].addcmul_(s_m, q)
-        grad_q.addcmul_(s_m, k_padded[:, i : i + height, j : j + width])
+        key = k_padded[:, i : i + height, j : j + width]
+        if m == 0:
+            torch.mul(s_m, key, out=grad_q)
+        else:
+            grad_q.addcmul_(s_m, key)
     return grad_q, grad_k, grad_v
 
 
