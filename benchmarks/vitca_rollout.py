@@ -16,8 +16,9 @@ backpropagates. It reports the median over repeats of:
 
 On a CUDA machine it also measures the paper's Table 8 setting (B = 32, RGB
 32×32, T = 32; gradient checkpointing off and with 16 segments): forward and
-backward milliseconds and peak memory, next to the paper's 229 / 355 ms and
-17.0 / 2.5 GB (their numbers are for their hardware, an RTX 8000).
+backward milliseconds and peak memory, next to the paper's Table 8 (229 / 355 ms
+and 17.0 GB without checkpointing, 232 / 576 ms and 2.5 GB with it; their
+hardware).
 
 Usage:
     python benchmarks/vitca_rollout.py [--repeats 5] [--output results.md]
@@ -209,7 +210,7 @@ def cuda_tables(args: argparse.Namespace) -> list[str]:
         "| paper GB |",
         "| --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
-    paper = {0: ("229 / 355", "17.0"), 16: ("229 / 355 (with ckpt: see paper)", "2.5")}
+    paper = {0: ("229 / 355", "17.0"), 16: ("232 / 576", "2.5")}  # Table 8 (their GPU)
     for backend in args.backends:
         for segments in (0, 16):
             r = run_worker(backend, 32, 32, 32, 3, segments, "cuda", args.repeats, args.threads)

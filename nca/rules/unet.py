@@ -1,0 +1,52 @@
+"""U-Net baseline: a feed-forward denoiser (paper §4, Table 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from nca.layers.unet import UNet as UNetNetwork
+from nca.layers.unet import he_init_
+from nca.rules.base import FeedForwardRule
+
+
+@dataclass
+class UNetConfig:
+    """Configuration of the :class:`UNet` baseline.
+
+    Attributes:
+        image_channels: Image channels in and out (1 grayscale, 3 RGB).
+        features: Initial feature maps (paper: 24).
+        downsamplings: Max-pool steps (paper: 2 for 32×32 images).
+    """
+
+    image_channels: int = 1
+    features: int = 24
+    downsamplings: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("image_channels", "features", "downsamplings"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+class UNet(FeedForwardRule):
+    """U-Net baseline (Noise2Noise-style, 24 features, 2 downsamplings): masked image -> image."""
+
+    config_class = UNetConfig
+
+    def __init__(self, image_channels: int = 1, features: int = 24, downsamplings: int = 2) -> None:
+        super().__init__()
+        self._capture_config(locals())
+        self.image_channels = image_channels
+        self.net = UNetNetwork(image_channels, image_channels, features, downsamplings)
+        he_init_(self.net)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Bottleneck features ``(B, F, H/4, W/4)`` (the linear-probe features, paper §4.2)."""
+        return self.net.encode(images)[0]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, H, W)``."""
+        return self.net(images)

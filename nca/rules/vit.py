@@ -1,0 +1,122 @@
+"""ViT baseline: a feed-forward Vision Transformer denoiser (paper §4, Tables 1-2).
+
+Built from timm's ``VisionTransformer`` and configured to match the paper:
+patch 1×1 (configurable), no class token, ``depth`` encoder blocks with 4
+heads, ``d = 128``, a bias-free QKV projection, MLP size 64 (what the
+parameter counts imply, as for ViTCA), PyTorch LayerNorms, the handcrafted
+1-D sinusoidal positional encoding added to the tokens, and a head
+(final LayerNorm + Linear) that decodes every token directly into its
+patch's output pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from nca.layers.positional import sinusoidal_encoding
+from nca.rules.base import FeedForwardRule
+
+
+@dataclass
+class ViTConfig:
+    """Configuration of the :class:`ViT` baseline; defaults are the paper's (§4).
+
+    Attributes:
+        image_channels: Image channels in and out (1 grayscale, 3 RGB).
+        embed_dim: Token size ``d`` (paper: 128).
+        heads: Attention heads (paper: 4).
+        mlp_dim: Hidden size of each block's MLP (64, as the parameter counts imply).
+        depth: Encoder blocks (paper: 1; Table 2 also 2 and 3).
+        patch_size: Pixels per token ``(P_H, P_W)`` (paper: 1x1).
+    """
+
+    image_channels: int = 1
+    embed_dim: int = 128
+    heads: int = 4
+    mlp_dim: int = 64
+    depth: int = 1
+    patch_size: tuple[int, int] = (1, 1)
+
+    def __post_init__(self) -> None:
+        for name in ("image_channels", "embed_dim", "heads", "mlp_dim", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.embed_dim % self.heads:
+            raise ValueError(f"embed_dim {self.embed_dim} must be divisible by heads {self.heads}")
+        if len(self.patch_size) != 2 or min(self.patch_size) < 1:
+            raise ValueError(f"patch_size must be two positive integers, got {self.patch_size!r}")
+
+
+class ViT(FeedForwardRule):
+    """ViT baseline (timm VisionTransformer, 1×1 patches, no class token): image -> image."""
+
+    config_class = ViTConfig
+    presets = {"depth2": {"depth": 2}, "depth3": {"depth": 3}}
+
+    def __init__(
+        self,
+        image_channels: int = 1,
+        embed_dim: int = 128,
+        heads: int = 4,
+        mlp_dim: int = 64,
+        depth: int = 1,
+        patch_size: tuple[int, int] = (1, 1),
+    ) -> None:
+        super().__init__()
+        self._capture_config(locals())
+        self.image_channels = image_channels
+        self.patch_size = tuple(patch_size)
+        self.vit = VisionTransformer(
+            img_size=32,  # informative only: dynamic_img_size accepts any multiple of the patch
+            patch_size=self.patch_size,
+            in_chans=image_channels,
+            num_classes=image_channels * self.patch_size[0] * self.patch_size[1],
+            global_pool="",
+            class_token=False,
+            pos_embed="none",
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=heads,
+            mlp_ratio=mlp_dim / embed_dim,
+            qkv_bias=False,
+            norm_layer=nn.LayerNorm,
+            dynamic_img_size=True,
+        )
+        for module in self.vit.modules():  # He initialisation (paper §4)
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def _check(self, images: torch.Tensor) -> None:
+        if images.ndim != 4 or images.shape[1] != self.image_channels:
+            raise ValueError(
+                f"images must have shape (B, {self.image_channels}, H, W), got {tuple(images.shape)}"
+            )
+        p_h, p_w = self.patch_size
+        if images.shape[-2] % p_h or images.shape[-1] % p_w:
+            raise ValueError(
+                f"image size {tuple(images.shape[-2:])} is not divisible by the patch size "
+                f"{self.patch_size}"
+            )
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """LayerNorm'd tokens ``(B, H/P_H, W/P_W, d)`` (the linear-probe features, paper §4.2)."""
+        self._check(images)
+        tokens = self.vit.patch_embed(images)  # (B, H', W', d) with dynamic_img_size
+        grid_h, grid_w, dim = tokens.shape[1:]
+        tokens = tokens.reshape(tokens.shape[0], grid_h * grid_w, dim)
+        pe = sinusoidal_encoding(grid_h * grid_w, dim, device=tokens.device, dtype=tokens.dtype)
+        tokens = self.vit.blocks(tokens + pe)
+        return self.vit.norm(tokens).reshape(-1, grid_h, grid_w, dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W) -> (B, C, H, W)``: each token decoded to its patch."""
+        pixels = self.vit.head(self.features(images))  # (B, H', W', C·P_H·P_W)
+        p_h, p_w = self.patch_size
+        return rearrange(pixels, "b h w (p1 p2 c) -> b c (h p1) (w p2)", p1=p_h, p2=p_w)
