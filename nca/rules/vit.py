@@ -96,7 +96,8 @@ class ViT(FeedForwardRule):
     def _check(self, images: torch.Tensor) -> None:
         if images.ndim != 4 or images.shape[1] != self.image_channels:
             raise ValueError(
-                f"images must have shape (B, {self.image_channels}, H, W), got {tuple(images.shape)}"
+                f"images must have shape (B, {self.image_channels}, H, W), "
+                f"got {tuple(images.shape)}"
             )
         p_h, p_w = self.patch_size
         if images.shape[-2] % p_h or images.shape[-1] % p_w:
