@@ -48,15 +48,20 @@ _EXPORTS = {
     "get_rule_class": "nca.rules",
     # tasks
     "Task": "nca.tasks",
+    "parameter_count": "nca.rules",
     "RunContext": "nca.tasks",
     "create_task": "nca.tasks",
     "list_tasks": "nca.tasks",
     "register_task": "nca.tasks",
     "task_info": "nca.tasks",
     "get_task_class": "nca.tasks",
-    # checkpoints and configs
+    # checkpoints, run logs and configs
     "save_checkpoint": "nca.checkpoint",
     "load_checkpoint": "nca.checkpoint",
+    "find_checkpoint": "nca.checkpoint",
+    "load_rule": "nca.checkpoint",
+    "run_dir_of": "nca.checkpoint",
+    "RunLog": "nca.run_log",
     "ConfigError": "nca.config",
     "build_config": "nca.config",
     "config_to_dict": "nca.config",
@@ -78,7 +83,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nca.checkpoint import load_checkpoint, save_checkpoint
+    from nca.checkpoint import (
+        find_checkpoint,
+        load_checkpoint,
+        load_rule,
+        run_dir_of,
+        save_checkpoint,
+    )
     from nca.config import ConfigError, build_config, config_to_dict
     from nca.core import (
         PAPER_POOL_CAPACITY,
@@ -109,9 +120,11 @@ if TYPE_CHECKING:  # pragma: no cover
         create_rule,
         get_rule_class,
         list_rules,
+        parameter_count,
         register_rule,
         rule_info,
     )
+    from nca.run_log import RunLog
     from nca.tasks import (
         RunContext,
         Task,

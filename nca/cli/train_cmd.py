@@ -256,12 +256,6 @@ def train_command(**params: Any) -> None:
                 "task": [f.name for f in config_fields(task_class.config_class)],
             },
         )
-        _, rule_config = resolve_rule_config(rule_name, {**file.get("rule", {}), **routed["rule"]})
-        task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
-        _, task_config = resolve_task_config(
-            task_name, task_values, preset=params["preset"] or names.get("preset")
-        )
-
         settings = build_config(
             RunSettings,
             {k: names[k] for k in ("seed", "device", "run_dir") if k in names},
@@ -269,6 +263,21 @@ def train_command(**params: Any) -> None:
         )
         seed = params["seed"] if params["seed"] is not None else settings.seed
         device = resolve_device(params["device"] or settings.device)
+        preset = params["preset"] or names.get("preset")
+        if preset is None and task_class.default_presets:
+            import torch
+
+            preset = task_class.default_presets.get(torch.device(device).type)
+            if preset:
+                console.print(
+                    f"No --preset given: using {task_name}'s {preset!r} preset on {device} "
+                    f"(pass --preset to choose another; `nca info {task_name}` lists them)."
+                )
+        task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
+        _, task_config = resolve_task_config(task_name, task_values, preset=preset)
+        task = task_class(task_config)
+        _, rule_config = resolve_rule_config(rule_name, {**file.get("rule", {}), **routed["rule"]})
+        rule_config = task.adapt_rule_config(rule_config)
         run_dir = _run_dir(params, settings, task_name, split_rule_name(rule_name)[0])
         resolved = {
             "rule": {"name": rule_name, "config": config_to_dict(rule_config)},
@@ -281,7 +290,6 @@ def train_command(**params: Any) -> None:
         from nca.rules import create_rule
 
         rule = create_rule(rule_name, rule_config)
-        task = task_class(task_config)
         task.check_rule(rule)
         run = RunContext(
             run_dir,
@@ -297,7 +305,11 @@ def train_command(**params: Any) -> None:
             f"Training [bold]{rule_name}[/bold] on [bold]{task_name}[/bold] "
             f"({device}, seed {seed}) -> {run_dir}"
         )
-        metrics = task.train(rule, run)
+        try:
+            metrics = task.train(rule, run)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]")
+            raise SystemExit(130) from None
     _print_metrics(console, "final metrics", metrics)
 
 

@@ -1,6 +1,14 @@
 """Update rules: base classes and the registry."""
 
-from nca.rules.base import RULE_KINDS, CARule, FeedForwardRule, Rule, RuleKind, check_rule_class
+from nca.rules.base import (
+    RULE_KINDS,
+    CARule,
+    FeedForwardRule,
+    Rule,
+    RuleKind,
+    check_rule_class,
+    parameter_count,
+)
 from nca.rules.registry import (
     RULES,
     RuleInfo,
@@ -25,6 +33,7 @@ __all__ = [
     "create_rule",
     "get_rule_class",
     "list_rules",
+    "parameter_count",
     "register_rule",
     "resolve_rule_config",
     "rule_info",

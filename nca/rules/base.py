@@ -99,6 +99,11 @@ class FeedForwardRule(Rule):
         raise NotImplementedError
 
 
+def parameter_count(module: nn.Module) -> int:
+    """Number of trainable parameters (what the paper's tables report)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 def check_rule_class(obj: Any) -> None:
     """Raise :class:`TypeError` unless ``obj`` is a valid rule class."""
     if not (isinstance(obj, type) and issubclass(obj, Rule)):

@@ -38,7 +38,7 @@ from nca.layers.layernorm_linear import LayerNormLinear
 from nca.layers.localized_attention import BACKENDS, AttentionBackend
 from nca.layers.neighbourhood import BORDERS, Border, Neighbourhood
 from nca.layers.positional import sinusoidal_encoding, xy_fourier_encoding
-from nca.rules.base import CARule
+from nca.rules.base import CARule, parameter_count
 
 PositionalEncoding = Literal["handcrafted", "learned", "sincos5", "sincos5xy", "xy", "none"]
 POSITIONAL_ENCODINGS: tuple[str, ...] = get_args(PositionalEncoding)
@@ -269,11 +269,6 @@ class ViTCA(CARule):
         for block in self.blocks:
             tokens = block(tokens)
         return self.head(tokens).permute(0, 3, 1, 2)
-
-
-def parameter_count(rule: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in rule.parameters() if p.requires_grad)
 
 
 __all__ = ["ViTCA", "ViTCAConfig", "parameter_count"]

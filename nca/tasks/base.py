@@ -85,6 +85,8 @@ class Task(ABC):
     cli_options: ClassVar[tuple[str, ...]] = ()
     rule_kinds: ClassVar[frozenset[str]] = frozenset(RULE_KINDS)
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Preset used when none is given, by device type (e.g. ``{"cpu": "quick"}``).
+    default_presets: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         if not isinstance(config, self.config_class):
@@ -99,6 +101,11 @@ class Task(ABC):
         """First line of the class docstring."""
         doc = inspect.getdoc(cls) or ""
         return doc.splitlines()[0] if doc else ""
+
+    def adapt_rule_config(self, rule_config: Any) -> Any:
+        """Adjust a rule's config to the task's data before the rule is built (e.g. set
+        ``image_channels`` for an RGB dataset). Returns the (possibly new) config."""
+        return rule_config
 
     def check_rule(self, rule: Rule) -> None:
         """Raise :class:`ValueError` if this task cannot train ``rule``."""
@@ -137,6 +144,9 @@ def check_task_class(obj: Any) -> None:
     unknown = set(obj.cli_options) - fields
     if unknown:
         raise TypeError(f"{obj.__name__}.cli_options names unknown config fields {sorted(unknown)}")
+    unknown_presets = set(obj.default_presets.values()) - set(obj.presets)
+    if unknown_presets:
+        raise TypeError(f"{obj.__name__}.default_presets names unknown presets {unknown_presets}")
     bad_kinds = set(obj.rule_kinds) - set(RULE_KINDS)
     if bad_kinds:
         raise TypeError(f"{obj.__name__}.rule_kinds has unknown kinds {sorted(bad_kinds)}")

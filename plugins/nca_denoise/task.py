@@ -1,0 +1,311 @@
+"""The ``denoise`` task: denoising autoencoding (paper §3.1, §4.1, Algorithm 1, Table 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from nca import RunContext, RunLog, Task, load_checkpoint, load_rule, make_generator
+from nca_denoise.config import DenoiseConfig
+from nca_denoise.data import load_images
+from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
+from nca_denoise.masking import mask_images
+from nca_denoise.metrics import LpipsUnavailable, load_lpips, psnr
+from nca_denoise.trainer import DenoiseTrainer
+
+#: Image channels of the named datasets (folders are read as RGB).
+DATASET_CHANNELS = {"embedded-mnist": 1, "mnist": 1, "fashion-mnist": 1, "cifar10": 3, "celeba": 3}
+
+
+def _console(silent: bool):
+    """Console for tables and notes; ``silent`` on non-main ranks only (``--quiet`` only
+    hides progress bars)."""
+    from rich.console import Console
+
+    return Console(quiet=silent, highlight=False)
+
+
+class DenoiseTask(Task):
+    """Denoising autoencoding with the paper's masking curriculum and pool training."""
+
+    name = "denoise"
+    config_class = DenoiseConfig
+    cli_options = (
+        "dataset",
+        "data_root",
+        "download",
+        "image_size",
+        "iterations",
+        "batch_size",
+        "train_subset",
+        "eval_subset",
+        "eval_steps",
+        "lpips",
+        "lpips_weights",
+    )
+    presets = {
+        # the paper's numbers are the config defaults
+        "paper": {"lpips": "on"},
+        # CPU: 16x16 digits, short rollouts, a small evaluation; about 4 minutes on 2 cores
+        "quick": {
+            "image_size": 16,
+            "iterations": 600,
+            "batch_size": 16,
+            "steps_min": 8,
+            "steps_max": 16,
+            "eval_steps": 32,
+            "pool_size": 256,
+            "curriculum_start": 50,
+            "curriculum_end": 500,
+            "eval_subset": 100,
+            "validate_every": 200,
+            "checkpoint_every": 200,
+            "log_every": 25,
+            "validation_size": 32,
+            "lpips": "off",
+        },
+    }
+    default_presets = {"cpu": "quick"}
+
+    # ------------------------------------------------------------ the rule
+    def adapt_rule_config(self, rule_config):
+        """Match the rule to the data: image channels and (for learned PEs) the image size."""
+        changes = {}
+        channels = DATASET_CHANNELS.get(
+            self.config.dataset, 3 if self.config.dataset.startswith("folder:") else None
+        )
+        fields = {f.name for f in dataclasses.fields(rule_config)}
+        if channels is not None and getattr(rule_config, "image_channels", channels) != channels:
+            changes["image_channels"] = channels
+        if "image_size" in fields:
+            size = (self.config.image_size, self.config.image_size)
+            if tuple(rule_config.image_size) != size:
+                changes["image_size"] = size
+        return dataclasses.replace(rule_config, **changes) if changes else rule_config
+
+    # ------------------------------------------------------------- helpers
+    def _lpips(self, device):
+        if self.config.lpips == "off":
+            return None, "LPIPS off"
+        try:
+            model = load_lpips(self.config.lpips_net, self.config.lpips_weights or None, device)
+            return model, None
+        except LpipsUnavailable as err:
+            if self.config.lpips == "on":
+                raise
+            return None, f"LPIPS skipped: {err}"
+
+    def _evaluate(self, rule, run: RunContext, console) -> EvalResult:
+        cfg = self.config
+        test = load_images(
+            cfg.dataset,
+            "test",
+            root=cfg.data_root,
+            download=cfg.download,
+            image_size=cfg.image_size,
+        ).subset(cfg.eval_subset)
+        lpips_model, note = self._lpips(run.device)
+        with console.status(f"evaluating on {len(test)} test images x 9 configurations"):
+            result = evaluate_rule(
+                rule,
+                test,
+                steps=cfg.eval_steps,
+                update_rate=cfg.update_rate,
+                batch_size=cfg.eval_batch_size,
+                device=run.device,
+                lpips_model=lpips_model,
+                noise_per_patch=cfg.noise_per_patch,
+            )
+        result.notes.append(
+            f"{len(test)} test images of {cfg.dataset} at {cfg.image_size}x{cfg.image_size}, "
+            f"{cfg.eval_steps} CA steps" + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
+        )
+        if note:
+            result.notes.append(note)
+        return result
+
+    def _report(self, result: EvalResult, run: RunContext, console, name: str) -> Path | None:
+        from rich.table import Table
+
+        metrics = list(next(iter(result.rows.values())))
+        table = Table(title=f"denoising evaluation: {name}")
+        table.add_column("noise", style="bold")
+        for key in ("psnr", "ssim", "lpips"):
+            if key in metrics:
+                table.add_column(f"{key.upper()} out", justify="right")
+                table.add_column(f"{key.upper()} in", justify="right")
+        for config, row in [*result.rows.items(), ("mean", result.mean())]:
+            cells = []
+            for key in ("psnr", "ssim", "lpips"):
+                if key in metrics:
+                    digits = 2 if key == "psnr" else 3
+                    cells += [f"{row[key]:.{digits}f}", f"{row['input_' + key]:.{digits}f}"]
+            table.add_row(config, *cells)
+        console.print(table)
+        for note in result.notes:
+            console.print(f"[dim]{note}[/dim]")
+        if not run.is_main:
+            return None
+        path = Path(run.run_dir) / "eval.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(
+                {
+                    "rows": result.rows,
+                    "mean": result.mean(),
+                    "notes": result.notes,
+                    "lpips_net": self.config.lpips_net,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return path
+
+    def _validation(self, test, run: RunContext):
+        cfg = self.config
+        images = test.subset(cfg.validation_size)
+
+        def validate(trainer: DenoiseTrainer) -> dict[str, float]:
+            target = images.batch(torch.arange(len(images)), run.device)
+            masked = mask_images(
+                target, (1, 0.5), make_generator(0), noise_per_patch=cfg.noise_per_patch
+            )
+            rule = trainer.rule
+            was_training = rule.training
+            rule.eval()
+            output = predict(
+                rule,
+                masked,
+                steps=cfg.eval_steps,
+                update_rate=cfg.update_rate,
+                generator=make_generator(1, run.device),
+            ).float()
+            rule.train(was_training)
+            if run.is_main:  # rows: masked input | output | target
+                from torchvision.utils import save_image
+
+                n = min(8, len(images))
+                rows = torch.cat([masked[:n], output[:n], target[:n]]).clamp(0, 1)
+                path = Path(run.run_dir) / "samples" / f"iter_{trainer.iteration:07d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_image(rows, path, nrow=n, padding=1)
+            return {
+                "psnr_1x1_50": float(psnr(output, target).mean()),
+                "input_psnr_1x1_50": float(psnr(masked, target).mean()),
+            }
+
+        return validate
+
+    # --------------------------------------------------------- entry points
+    def train(self, rule, run: RunContext):
+        cfg = self.config
+        console = _console(not run.is_main)
+        train = load_images(
+            cfg.dataset,
+            "train",
+            root=cfg.data_root,
+            download=cfg.download,
+            image_size=cfg.image_size,
+        ).subset(cfg.train_subset)
+        test = load_images(
+            cfg.dataset,
+            "test",
+            root=cfg.data_root,
+            download=cfg.download,
+            image_size=cfg.image_size,
+        )
+        if train.channels != getattr(rule.config, "image_channels", train.channels):
+            raise ValueError(
+                f"{cfg.dataset} has {train.channels} channel(s) but the rule has image_channels="
+                f"{rule.config.image_channels}; set -o rule.image_channels={train.channels}"
+            )
+        trainer = DenoiseTrainer(rule, cfg, train, run, task_name=self.name)
+        log = RunLog(run.run_dir, enabled=run.is_main)
+        if run.resume and trainer.checkpoint_path.is_file():
+            trainer.load(trainer.checkpoint_path)
+            log.truncate_after(trainer.iteration)
+            console.print(f"resumed from iteration {trainer.iteration}")
+        console.print(
+            f"{len(train)} training images ({cfg.dataset}, {cfg.image_size}x{cfg.image_size}), "
+            f"{cfg.iterations} iterations of batch {cfg.batch_size}"
+        )
+        with _progress(console, quiet=run.quiet or not run.is_main) as bar:
+            task_id = bar.add_task(
+                "training", total=cfg.iterations, completed=trainer.iteration, loss=float("nan")
+            )
+
+            def progress(i: int, metrics: dict) -> None:
+                bar.update(task_id, completed=i, loss=metrics["loss"])
+
+            try:
+                final = trainer.fit(log, validate=self._validation(test, run), progress=progress)
+            except KeyboardInterrupt:
+                console.print(
+                    f"interrupted at iteration {trainer.iteration}; checkpoint saved to "
+                    f"{trainer.checkpoint_path}; continue with --resume"
+                )
+                raise
+        result = self._evaluate(trainer.rule, run, console)
+        self._report(result, run, console, f"{rule.rule_name} after {trainer.iteration} iterations")
+        log.write(trainer.iteration, result.mean(), kind="evaluation")
+        log.close()
+        return {**final, **{f"eval_{k}": v for k, v in result.mean().items()}}
+
+    def evaluate(self, checkpoint: Path, run: RunContext):
+        console = _console(not run.is_main)
+        data = load_checkpoint(checkpoint)
+        rule = load_rule(data)
+        result = self._evaluate(rule, run, console)
+        self._report(result, run, console, f"{data['rule']['name']} ({checkpoint})")
+        return result.mean()
+
+
+class _NullProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        pass
+
+
+def _progress(console, *, quiet: bool):
+    """A rich progress bar with loss, it/s and ETA; nothing when quiet or not a terminal."""
+    if quiet or not sys.stdout.isatty():
+        return _NullProgress()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class SpeedColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.2f} it/s" if task.speed else "- it/s")
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        SpeedColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )

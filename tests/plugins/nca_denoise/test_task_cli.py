@@ -1,0 +1,141 @@
+"""The denoise task through the CLI, end to end, with tiny settings."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nca.cli import cli
+
+TINY_RULE = ["-o", "rule.embed_dim=16", "-o", "rule.heads=2", "-o", "rule.hidden_channels=4"]
+TINY_TASK = [
+    "--preset",
+    "quick",
+    "--image-size",
+    "8",
+    "--iterations",
+    "4",
+    "--batch-size",
+    "4",
+    "--eval-subset",
+    "8",
+    "--eval-steps",
+    "4",
+    "-o",
+    "validate_every=2",
+    "-o",
+    "validation_size=4",
+    "-o",
+    "steps_min=2",
+    "-o",
+    "steps_max=4",
+    "--device",
+    "cpu",
+    "--quiet",
+]
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def test_train_then_eval(runner, tmp_path):
+    run_dir = tmp_path / "run"
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--rule",
+            "vitca",
+            "--task",
+            "denoise",
+            *TINY_RULE,
+            *TINY_TASK,
+            "--run-dir",
+            str(run_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1x1/50%" in result.output and "PSNR out" in result.output
+    for name in ("config.json", "metrics.jsonl", "eval.json", "checkpoints/last.pt"):
+        assert (run_dir / name).is_file(), name
+    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == [
+        "iter_0000002.png",
+        "iter_0000004.png",
+    ]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in records} == {"train", "validation", "evaluation"}
+    evaluated = json.loads((run_dir / "eval.json").read_text())
+    assert len(evaluated["rows"]) == 9 and "psnr" in evaluated["mean"]
+
+    again = runner.invoke(cli, ["eval", str(run_dir), "--device", "cpu", "-q"])
+    assert again.exit_code == 0, again.output
+    assert "4x4/75%" in again.output
+
+
+def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        folder = tmp_path / "data" / split / "a"
+        folder.mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), color=(30 * i, 90, 160)).save(folder / f"{i}.png")
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--rule",
+            "unetca",
+            "--task",
+            "denoise",
+            *TINY_TASK,
+            "--dataset",
+            f"folder:{tmp_path / 'data'}",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["rule"]["config"]["image_channels"] == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--dataset", "mnsit"], "unknown dataset 'mnsit'. Did you mean 'mnist'?"),
+        (["-o", "rule.patch_size=3x3"], "is not divisible by patch_size (3, 3)"),
+        (["-o", "steps_max=1"], "steps_max (1) must be >= steps_min"),
+    ],
+)
+def test_bad_inputs(runner, tmp_path, extra, message):
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--rule",
+            "vitca",
+            "--task",
+            "denoise",
+            *TINY_RULE,
+            *TINY_TASK,
+            "--run-dir",
+            str(tmp_path / "r"),
+            *extra,
+        ],
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_checkpoint(runner, tmp_path):
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    result = runner.invoke(cli, ["eval", str(tmp_path / "run"), "--task", "denoise"])
+    assert result.exit_code == 1
+    assert "is not a loadable checkpoint" in result.output

@@ -1,0 +1,104 @@
+"""Training loop: Algorithm 1 behaviour, resume equivalence, NaN stop."""
+
+import pytest
+import torch
+from nca_denoise.config import DenoiseConfig
+from nca_denoise.data import load_images
+from nca_denoise.trainer import DenoiseTrainer, TrainingDiverged
+
+from nca import RunContext, RunLog, create_rule, load_checkpoint
+
+TINY = {"embed_dim": 16, "heads": 2, "hidden_channels": 4, "image_size": (8, 8)}
+
+
+def _config(**overrides):
+    values = dict(
+        image_size=8,
+        iterations=6,
+        batch_size=4,
+        steps_min=2,
+        steps_max=4,
+        eval_steps=4,
+        pool_size=16,
+        curriculum_start=2,
+        curriculum_end=5,
+        log_every=1,
+        validate_every=100,
+        checkpoint_every=100,
+        lpips="off",
+    )
+    values.update(overrides)
+    return DenoiseConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def train_set():
+    return load_images("embedded-mnist", "train", image_size=8).subset(64)
+
+
+def _trainer(tmp_path, train_set, config, seed=0, rule="vitca", **rule_overrides):
+    torch.manual_seed(seed)  # as `nca train` does before building the rule
+    rule = create_rule(rule, **(TINY if rule == "vitca" else {}), **rule_overrides)
+    return DenoiseTrainer(rule, config, train_set, RunContext(tmp_path, seed=seed))
+
+
+def test_pool_alternates_with_fresh_batches(tmp_path, train_set):
+    trainer = _trainer(tmp_path, train_set, _config())
+    sources = [trainer.step()["from_pool"] for _ in range(6)]
+    # odd iterations seed fresh grids; even ones read the pool once it holds more than b
+    assert sources == [0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+    assert len(trainer.pool) == 16
+
+
+def test_training_reduces_the_loss(tmp_path, train_set):
+    trainer = _trainer(tmp_path, train_set, _config(iterations=40, lr=3e-3))
+    log = RunLog(tmp_path, tensorboard=False)
+    trainer.fit(log)
+    losses = [r["reconstruction"] for r in log.read() if r["kind"] == "train"]
+    assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
+
+
+@pytest.mark.parametrize("rule", ["vitca", "unet"])
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, train_set, rule):
+    config = _config(checkpoint_every=3)
+    straight = _trainer(tmp_path / "a", train_set, config, rule=rule)
+    straight.fit(RunLog(tmp_path / "a", tensorboard=False))
+
+    interrupted = _trainer(tmp_path / "b", train_set, config, rule=rule)
+
+    def stop_at_4(i, metrics):
+        if i == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C at iteration 4 saves a checkpoint
+        interrupted.fit(RunLog(tmp_path / "b", tensorboard=False), progress=stop_at_4)
+    assert load_checkpoint(interrupted.checkpoint_path)["iteration"] == 4
+    resumed = _trainer(tmp_path / "b", train_set, config, rule=rule)
+    resumed.load(resumed.checkpoint_path)
+    resumed.fit(RunLog(tmp_path / "b", tensorboard=False))
+
+    a, b = straight.rule.state_dict(), resumed.rule.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    if straight.pool is not None:
+        assert torch.equal(straight.pool.sample(16).cells, resumed.pool.sample(16).cells)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, train_set):
+    trainer = _trainer(tmp_path, train_set, _config(checkpoint_every=1), rule="unet")
+    original = trainer.rule.forward
+    calls = []
+
+    def poisoned(images):
+        calls.append(1)
+        out = original(images)
+        return out * float("nan") if len(calls) >= 3 else out
+
+    trainer.rule.forward = poisoned
+    with pytest.raises(TrainingDiverged, match="loss became nan at iteration 3"):
+        trainer.fit(RunLog(tmp_path, tensorboard=False))
+    assert load_checkpoint(trainer.checkpoint_path)["iteration"] == 2
+
+
+def test_batch_larger_than_the_dataset(tmp_path, train_set):
+    with pytest.raises(ValueError, match="fewer than batch_size 128"):
+        _trainer(tmp_path, train_set.subset(10), _config(batch_size=128))
