@@ -80,4 +80,6 @@ def info_command(name: str) -> None:
                 console.print(f"Options of `nca train --task {name}`: {flags}")
             if info.presets:
                 console.print(_presets_table(info.name, info.presets, " --preset "))
+                for preset, about in TASKS.load(name).preset_descriptions.items():
+                    console.print(f"  {preset}: {about}")
             console.print(_fields_table("task options", info.fields))

@@ -269,9 +269,11 @@ def train_command(**params: Any) -> None:
 
             preset = task_class.default_presets.get(torch.device(device).type)
             if preset:
+                about = task_class.preset_descriptions.get(preset)
                 console.print(
-                    f"No --preset given: using {task_name}'s {preset!r} preset on {device} "
-                    f"(pass --preset to choose another; `nca info {task_name}` lists them)."
+                    f"No --preset given: using {task_name}'s {preset!r} preset on {device}"
+                    + (f" ({about})" if about else "")
+                    + f". Pass --preset to choose another; `nca info {task_name}` lists them."
                 )
         task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)

@@ -87,6 +87,8 @@ class Task(ABC):
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: Preset used when none is given, by device type (e.g. ``{"cpu": "quick"}``).
     default_presets: ClassVar[Mapping[str, str]] = {}
+    #: One line per preset, shown when a preset is picked and by ``nca info``.
+    preset_descriptions: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any) -> None:
         if not isinstance(config, self.config_class):
