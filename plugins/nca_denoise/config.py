@@ -15,7 +15,8 @@ class DenoiseConfig:
             ``cifar10``, ``celeba`` or ``folder:PATH``.
         data_root: Folder holding torchvision datasets.
         download: Let torchvision download a missing dataset.
-        image_size: Side of the (square) images after resampling (paper: 32).
+        image_size: Side of the (square) images after resampling; unset: the dataset's
+            size in the paper (32, 64 for tiny-imagenet).
         train_subset: Use only the first N training images.
         eval_subset: Evaluate on the first N test images (paper: the whole split).
         iterations: Training iterations ``I`` (paper: 100K).
@@ -55,7 +56,7 @@ class DenoiseConfig:
     dataset: str = "embedded-mnist"
     data_root: str = "data"
     download: bool = False
-    image_size: int = 32
+    image_size: int | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
     iterations: int = 100_000
@@ -89,7 +90,6 @@ class DenoiseConfig:
 
     def __post_init__(self) -> None:
         positive = (
-            "image_size",
             "iterations",
             "batch_size",
             "steps_min",
@@ -115,7 +115,15 @@ class DenoiseConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
-        if self.image_size % 4:
+        if self.image_size is not None and (self.image_size < 4 or self.image_size % 4):
             raise ValueError(
-                f"image_size must be a multiple of 4 (the 4x4 noise patches), got {self.image_size}"
+                f"image_size must be a positive multiple of 4 (the 4x4 noise patches), "
+                f"got {self.image_size}"
             )
+
+    @property
+    def size(self) -> int:
+        """The image side used: ``image_size``, or the dataset's default."""
+        from nca_denoise.data import default_image_size
+
+        return self.image_size or default_image_size(self.dataset)

@@ -3,6 +3,7 @@
 Names: ``embedded-mnist`` (the default: a few thousand real MNIST digits shipped
 with this plugin, so training works offline), ``mnist``, ``fashion-mnist``,
 ``cifar10``, ``celeba`` (torchvision's classes, ``--data-root``/``--download``),
+``tiny-imagenet`` (the cs231n archive, 64×64, its labelled val split as test)
 and ``folder:PATH`` (any ImageFolder-style tree; ``PATH/train`` and
 ``PATH/test`` (or ``val``) if present, else the same tree for both splits).
 Images are resampled once to ``image_size`` (bilinear, antialiased).
@@ -26,9 +27,16 @@ TORCHVISION = {
     "cifar10": "CIFAR10",
     "celeba": "CelebA",
 }
-KNOWN = (EMBEDDED, *TORCHVISION, "folder:PATH")
-#: Datasets whose images are not square 32×32 by default.
-DEFAULT_SIZES = {"tiny-imagenet": 64}
+TINY_IMAGENET = "tiny-imagenet"
+TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+KNOWN = (EMBEDDED, *TORCHVISION, TINY_IMAGENET, "folder:PATH")
+#: Image side each dataset is resampled to unless ``image_size`` says otherwise (paper §4.1).
+DEFAULT_SIZES = {TINY_IMAGENET: 64}
+
+
+def default_image_size(name: str) -> int:
+    """The paper's resolution for a dataset: 32, or 64 for Tiny ImageNet."""
+    return DEFAULT_SIZES.get(name, 32)
 
 
 class DatasetUnavailable(FileNotFoundError):
@@ -154,6 +162,40 @@ def _folder(path: str, split: str, size: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
+def _tiny_imagenet(split: str, root: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tiny ImageNet (200 classes, 64×64): ``train/WNID/images/*`` for training and the
+    labelled ``val`` split (``val_annotations.txt``) as the test split."""
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    base = Path(root).expanduser() / "tiny-imagenet-200"
+    if not base.is_dir() and download:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(TINY_IMAGENET_URL, str(Path(root).expanduser()))
+        except OSError as err:
+            raise DatasetUnavailable(f"downloading Tiny ImageNet failed ({err})") from err
+    if not (base / "wnids.txt").is_file():
+        hint = "pass --download" if not download else "check your internet connection"
+        raise DatasetUnavailable(
+            f"Tiny ImageNet is not in {str(base)!r} (expected wnids.txt, train/, val/); {hint}, "
+            f"or unpack {TINY_IMAGENET_URL} under --data-root"
+        )
+    classes = base.joinpath("wnids.txt").read_text().split()
+    index = {wnid: i for i, wnid in enumerate(classes)}
+    if split == "train":
+        files = sorted((base / "train").glob("*/images/*"))
+        labels = [index[path.parent.parent.name] for path in files]
+    else:
+        annotations = base / "val" / "val_annotations.txt"
+        rows = [line.split("\t") for line in annotations.read_text().splitlines() if line.strip()]
+        files = [base / "val" / "images" / row[0] for row in rows]
+        labels = [index[row[1]] for row in rows]
+    images = [pil_to_tensor(Image.open(path).convert("RGB")) for path in files]
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long)
+
+
 def load_images(
     name: str, split: str, *, root: str = "data", download: bool = False, image_size: int = 32
 ) -> ImageSet:
@@ -178,15 +220,17 @@ def load_images(
         images, labels = _embedded(split)
     elif name in TORCHVISION:
         images, labels = _torchvision(name, split, root, download)
+    elif name == TINY_IMAGENET:
+        images, labels = _tiny_imagenet(split, root, download)
     elif name.startswith("folder:"):
         images, labels = _folder(name[len("folder:") :], split, image_size)
     else:
         import difflib
 
-        close = difflib.get_close_matches(name, [*TORCHVISION, EMBEDDED], n=1)
+        close = difflib.get_close_matches(name, [*TORCHVISION, EMBEDDED, TINY_IMAGENET], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
             f"unknown dataset {name!r}.{hint} Valid: {', '.join(KNOWN)} "
-            f"(tiny-imagenet and landcover: use folder:PATH with an ImageFolder tree for now)"
+            f"(landcover: use folder:PATH with an ImageFolder tree for now)"
         )
     return ImageSet(_resize(images, image_size), labels, name)

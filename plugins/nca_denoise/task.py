@@ -18,7 +18,14 @@ from nca_denoise.metrics import LpipsUnavailable, load_lpips, psnr
 from nca_denoise.trainer import DenoiseTrainer
 
 #: Image channels of the named datasets (folders are read as RGB).
-DATASET_CHANNELS = {"embedded-mnist": 1, "mnist": 1, "fashion-mnist": 1, "cifar10": 3, "celeba": 3}
+DATASET_CHANNELS = {
+    "embedded-mnist": 1,
+    "mnist": 1,
+    "fashion-mnist": 1,
+    "cifar10": 3,
+    "celeba": 3,
+    "tiny-imagenet": 3,
+}
 
 
 def _console(silent: bool):
@@ -86,7 +93,7 @@ class DenoiseTask(Task):
         if channels is not None and getattr(rule_config, "image_channels", channels) != channels:
             changes["image_channels"] = channels
         if "image_size" in fields:
-            size = (self.config.image_size, self.config.image_size)
+            size = (self.config.size, self.config.size)
             if tuple(rule_config.image_size) != size:
                 changes["image_size"] = size
         return dataclasses.replace(rule_config, **changes) if changes else rule_config
@@ -110,7 +117,7 @@ class DenoiseTask(Task):
             "test",
             root=cfg.data_root,
             download=cfg.download,
-            image_size=cfg.image_size,
+            image_size=cfg.size,
         ).subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
         with console.status(f"evaluating on {len(test)} test images x 9 configurations"):
@@ -125,7 +132,7 @@ class DenoiseTask(Task):
                 noise_per_patch=cfg.noise_per_patch,
             )
         result.notes.append(
-            f"{len(test)} test images of {cfg.dataset} at {cfg.image_size}x{cfg.image_size}, "
+            f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}, "
             f"{cfg.eval_steps} CA steps" + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
         )
         if note:
@@ -214,14 +221,14 @@ class DenoiseTask(Task):
             "train",
             root=cfg.data_root,
             download=cfg.download,
-            image_size=cfg.image_size,
+            image_size=cfg.size,
         ).subset(cfg.train_subset)
         test = load_images(
             cfg.dataset,
             "test",
             root=cfg.data_root,
             download=cfg.download,
-            image_size=cfg.image_size,
+            image_size=cfg.size,
         )
         if train.channels != getattr(rule.config, "image_channels", train.channels):
             raise ValueError(
@@ -235,7 +242,7 @@ class DenoiseTask(Task):
             log.truncate_after(trainer.iteration)
             console.print(f"resumed from iteration {trainer.iteration}")
         console.print(
-            f"{len(train)} training images ({cfg.dataset}, {cfg.image_size}x{cfg.image_size}), "
+            f"{len(train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
             f"{cfg.iterations} iterations of batch {cfg.batch_size}"
         )
         with _progress(console, quiet=run.quiet or not run.is_main) as bar:

@@ -45,3 +45,34 @@ def test_folder_dataset(tmp_path):
     assert images.labels.tolist() == [0, 0, 0, 1, 1, 1]
     with pytest.raises(DatasetUnavailable, match="does not exist"):
         load_images(f"folder:{tmp_path / 'nope'}", "train")
+
+
+def test_tiny_imagenet_layout(tmp_path):
+    from PIL import Image
+
+    base = tmp_path / "tiny-imagenet-200"
+    (base / "val" / "images").mkdir(parents=True)
+    (base / "wnids.txt").write_text("n01\nn02\n")
+    lines = []
+    for wnid in ("n01", "n02"):
+        folder = base / "train" / wnid / "images"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 64), color=(i * 50, 0, 0)).save(folder / f"{wnid}_{i}.JPEG")
+        Image.new("RGB", (64, 64)).save(base / "val" / "images" / f"val_{wnid}.JPEG")
+        lines.append(f"val_{wnid}.JPEG\t{wnid}\t0\t0\t63\t63")
+    (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    train = load_images("tiny-imagenet", "train", root=str(tmp_path), image_size=64)
+    assert train.images.shape == (4, 3, 64, 64) and train.labels.tolist() == [0, 0, 1, 1]
+    test = load_images("tiny-imagenet", "test", root=str(tmp_path), image_size=32)
+    assert test.images.shape == (2, 3, 32, 32) and test.labels.tolist() == [0, 1]
+    with pytest.raises(DatasetUnavailable, match="Tiny ImageNet is not in"):
+        load_images("tiny-imagenet", "train", root=str(tmp_path / "elsewhere"))
+
+
+def test_default_sizes():
+    from nca_denoise.config import DenoiseConfig
+
+    assert DenoiseConfig().size == 32
+    assert DenoiseConfig(dataset="tiny-imagenet").size == 64
+    assert DenoiseConfig(dataset="tiny-imagenet", image_size=32).size == 32
