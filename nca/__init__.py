@@ -63,6 +63,7 @@ _EXPORTS = {
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
     "ConfigError": "nca.config",
+    "NCAError": "nca.errors",
     "build_config": "nca.config",
     "config_to_dict": "nca.config",
 }
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # pragma: no cover
         rollout,
         seed,
     )
+    from nca.errors import NCAError
     from nca.rules import (
         CARule,
         FeedForwardRule,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import click
 
 from nca.config.dataclass_config import ConfigError
+from nca.errors import NCAError
 from nca.registry.plugins import PluginError
 
 
@@ -25,7 +26,7 @@ def user_errors() -> Iterator[None]:
     ``click.ClickException``s."""
     try:
         yield
-    except (ConfigError, PluginError, FileNotFoundError, ValueError, TypeError) as err:
+    except (ConfigError, PluginError, NCAError, FileNotFoundError, ValueError, TypeError) as err:
         if debug_enabled():
             raise
         raise click.ClickException(str(err)) from err

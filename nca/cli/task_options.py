@@ -28,9 +28,9 @@ def _click_type(spec: FieldSpec) -> Any:
     return str  # coerced later by nca.config with the full type
 
 
-def option_for_field(spec: FieldSpec) -> click.Option:
-    """A click option for one config field."""
-    flag = "--" + spec.name.replace("_", "-")
+def option_for_field(spec: FieldSpec, flag: str | None = None) -> click.Option:
+    """A click option for one config field (``flag`` overrides ``--field-name``)."""
+    flag = flag or "--" + spec.name.replace("_", "-")
     default = "" if spec.default is MISSING else f" [default: {spec.default!r}]"
     help_text = f"{spec.doc or spec.name} ({type_name(spec.type)}){default}"
     if spec.type is bool:
@@ -45,7 +45,8 @@ def option_for_field(spec: FieldSpec) -> click.Option:
 def task_cli_options(task_class: type) -> list[click.Option]:
     """Options for the fields listed in ``task_class.cli_options``."""
     specs = {s.name: s for s in config_fields(task_class.config_class)}
-    return [option_for_field(specs[name]) for name in task_class.cli_options]
+    flags = getattr(task_class, "cli_flags", {})
+    return [option_for_field(specs[name], flags.get(name)) for name in task_class.cli_options]
 
 
 def given_task_options(params: dict[str, Any]) -> dict[str, Any]:

@@ -142,6 +142,10 @@ def _check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> 
             f"or choose another --run-dir/--name"
         )
     stored = json.loads(stored_path.read_text())
+    stored = {k: (v if v is not None else {}) for k, v in stored.items()}
+    resolved = {
+        k: (v if v is not None else {"name": None, "config": {}}) for k, v in resolved.items()
+    }
     changed = [
         f"{section}.{key}"
         for section in ("rule", "task")
@@ -231,31 +235,25 @@ def train_command(**params: Any) -> None:
         names = file["names"]
         rule_name = params["rule_name"] or names.get("rule")
         task_name = params["task_name"] or names.get("task")
-        if not rule_name:
-            raise click.UsageError(f"missing --rule; installed rules: {', '.join(RULES.names())}")
         if not task_name:
             raise click.UsageError(
                 f"missing --task; installed tasks: {', '.join(TASKS.names()) or 'none'}"
             )
         # Check both names before anything else, so the message names what is missing.
-        missing = [
-            str(err)
-            for registry, name in ((RULES, split_rule_name(rule_name)[0]), (TASKS, task_name))
-            if name not in registry
-            for err in [registry.unknown(name)]
-        ]
+        wanted = [(TASKS, task_name)] + (
+            [(RULES, split_rule_name(rule_name)[0])] if rule_name else []
+        )
+        missing = [str(reg.unknown(name)) for reg, name in reversed(wanted) if name not in reg]
         if missing:
             raise click.ClickException("\n".join(missing))
-
-        rule_class = RULES.load(split_rule_name(rule_name)[0])
         task_class = TASKS.load(task_name)
-        routed = route_overrides(
-            params["overrides"],
-            {
-                "rule": [f.name for f in config_fields(rule_class.config_class)],
-                "task": [f.name for f in config_fields(task_class.config_class)],
-            },
-        )
+        if rule_name is None and task_class.requires_rule:
+            raise click.UsageError(f"missing --rule; installed rules: {', '.join(RULES.names())}")
+        rule_class = RULES.load(split_rule_name(rule_name)[0]) if rule_name else None
+        sections = {"task": [f.name for f in config_fields(task_class.config_class)]}
+        if rule_class is not None:
+            sections["rule"] = [f.name for f in config_fields(rule_class.config_class)]
+        routed = route_overrides(params["overrides"], sections)
         settings = build_config(
             RunSettings,
             {k: names[k] for k in ("seed", "device", "run_dir") if k in names},
@@ -278,21 +276,29 @@ def train_command(**params: Any) -> None:
         task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)
         task = task_class(task_config)
-        _, rule_config = resolve_rule_config(rule_name, {**file.get("rule", {}), **routed["rule"]})
-        rule_config = task.adapt_rule_config(rule_config)
-        run_dir = _run_dir(params, settings, task_name, split_rule_name(rule_name)[0])
+        rule_config = None
+        if rule_name:
+            rule_values = {**file.get("rule", {}), **routed["rule"]}
+            _, rule_config = resolve_rule_config(rule_name, rule_values)
+            rule_config = task.adapt_rule_config(rule_config)
+        label = split_rule_name(rule_name)[0] if rule_name else task_class.source_label(task_config)
+        run_dir = _run_dir(params, settings, task_name, label)
         resolved = {
-            "rule": {"name": rule_name, "config": config_to_dict(rule_config)},
+            "rule": {"name": rule_name, "config": config_to_dict(rule_config)}
+            if rule_name
+            else None,
             "task": {"name": task_name, "config": config_to_dict(task_config)},
             "seed": seed,
         }
         _check_run_dir(run_dir, resolved, resume=params["resume"])
 
         seed_everything(seed)
-        from nca.rules import create_rule
+        rule = None
+        if rule_name:
+            from nca.rules import create_rule
 
-        rule = create_rule(rule_name, rule_config)
-        task.check_rule(rule)
+            rule = create_rule(rule_name, rule_config)
+            task.check_rule(rule)
         run = RunContext(
             run_dir,
             seed=seed,
@@ -304,7 +310,7 @@ def train_command(**params: Any) -> None:
         if run.is_main:
             write_resolved_config(run_dir, {**resolved, "device": device})
         console.print(
-            f"Training [bold]{rule_name}[/bold] on [bold]{task_name}[/bold] "
+            f"Training [bold]{rule_name or label}[/bold] on [bold]{task_name}[/bold] "
             f"({device}, seed {seed}) -> {run_dir}"
         )
         try:

@@ -165,4 +165,4 @@ class SamplePool:
         if "generator" in state:
             if self.generator is None:
                 self.generator = torch.Generator()
-            self.generator.set_state(state["generator"])
+            self.generator.set_state(state["generator"].cpu())  # may arrive via map_location

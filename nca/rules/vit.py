@@ -57,6 +57,8 @@ class ViT(FeedForwardRule):
 
     config_class = ViTConfig
     presets = {"depth2": {"depth": 2}, "depth3": {"depth": 3}}
+    #: ``features()`` returns ``(B, H', W', d)`` (space on dims 1-2).
+    features_channels_last = True
 
     def __init__(
         self,

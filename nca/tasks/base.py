@@ -89,6 +89,15 @@ class Task(ABC):
     default_presets: ClassVar[Mapping[str, str]] = {}
     #: One line per preset, shown when a preset is picked and by ``nca info``.
     preset_descriptions: ClassVar[Mapping[str, str]] = {}
+    #: Custom flags for CLI options, e.g. ``{"source": "--from"}`` (default ``--field-name``).
+    cli_flags: ClassVar[Mapping[str, str]] = {}
+    #: False for tasks that can run without ``--rule`` (``train`` then gets ``rule=None``).
+    requires_rule: ClassVar[bool] = True
+
+    @classmethod
+    def source_label(cls, config: Any) -> str:
+        """Short name for run directories when no rule is given."""
+        return "model"
 
     def __init__(self, config: Any) -> None:
         if not isinstance(config, self.config_class):
@@ -118,8 +127,9 @@ class Task(ABC):
             )
 
     @abstractmethod
-    def train(self, rule: Rule, run: RunContext) -> Mapping[str, float]:
-        """Train ``rule`` (already built from its config) and return final metrics."""
+    def train(self, rule: Rule | None, run: RunContext) -> Mapping[str, float]:
+        """Train ``rule`` (already built from its config; ``None`` only for tasks with
+        ``requires_rule = False``) and return final metrics."""
 
     @abstractmethod
     def evaluate(self, checkpoint: Path, run: RunContext) -> Mapping[str, float]:

@@ -115,9 +115,9 @@ class DenoiseConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
-        if self.image_size is not None and (self.image_size < 4 or self.image_size % 4):
+        if self.image_size is not None and (self.image_size < 8 or self.image_size % 4):
             raise ValueError(
-                f"image_size must be a positive multiple of 4 (the 4x4 noise patches), "
+                f"image_size must be a multiple of 4 (the 4x4 noise patches) and at least 8, "
                 f"got {self.image_size}"
             )
 

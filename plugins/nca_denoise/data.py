@@ -97,7 +97,7 @@ def _embedded(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return data[f"{split}_images"].unsqueeze(1), data[f"{split}_labels"].long()
 
 
-def _torchvision(name: str, split: str, root: str, download: bool):
+def _torchvision(name: str, split: str, root: str, download: bool, size: int):
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, TORCHVISION[name])
@@ -124,16 +124,17 @@ def _torchvision(name: str, split: str, root: str, download: bool):
         images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
         labels = torch.tensor(dataset.targets, dtype=torch.long)
     else:
-        images, labels = _decode_all(dataset)
+        images, labels = _decode_all(dataset, size)
     return images, labels
 
 
-def _decode_all(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.transforms.functional import pil_to_tensor
+def _decode_all(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a PIL dataset, resizing each image as it is read (bounded memory)."""
+    from torchvision.transforms.functional import pil_to_tensor, resize
 
     images, labels = [], []
     for image, label in dataset:
-        images.append(pil_to_tensor(image.convert("RGB")))
+        images.append(pil_to_tensor(resize(image.convert("RGB"), [size, size], antialias=True)))
         labels.append(
             int(label) if not isinstance(label, torch.Tensor) else int(label.flatten()[0])
         )
@@ -162,11 +163,13 @@ def _folder(path: str, split: str, size: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
-def _tiny_imagenet(split: str, root: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _tiny_imagenet(
+    split: str, root: str, download: bool, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Tiny ImageNet (200 classes, 64×64): ``train/WNID/images/*`` for training and the
     labelled ``val`` split (``val_annotations.txt``) as the test split."""
     from PIL import Image
-    from torchvision.transforms.functional import pil_to_tensor
+    from torchvision.transforms.functional import pil_to_tensor, resize
 
     base = Path(root).expanduser() / "tiny-imagenet-200"
     if not base.is_dir() and download:
@@ -192,7 +195,10 @@ def _tiny_imagenet(split: str, root: str, download: bool) -> tuple[torch.Tensor,
         rows = [line.split("\t") for line in annotations.read_text().splitlines() if line.strip()]
         files = [base / "val" / "images" / row[0] for row in rows]
         labels = [index[row[1]] for row in rows]
-    images = [pil_to_tensor(Image.open(path).convert("RGB")) for path in files]
+    images = [
+        pil_to_tensor(resize(Image.open(path).convert("RGB"), [size, size], antialias=True))
+        for path in files
+    ]
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
@@ -219,9 +225,9 @@ def load_images(
     if name == EMBEDDED:
         images, labels = _embedded(split)
     elif name in TORCHVISION:
-        images, labels = _torchvision(name, split, root, download)
+        images, labels = _torchvision(name, split, root, download, image_size)
     elif name == TINY_IMAGENET:
-        images, labels = _tiny_imagenet(split, root, download)
+        images, labels = _tiny_imagenet(split, root, download, image_size)
     elif name.startswith("folder:"):
         images, labels = _folder(name[len("folder:") :], split, image_size)
     else:

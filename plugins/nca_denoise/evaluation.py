@@ -85,9 +85,12 @@ def evaluate_rule(
         mask_gen = make_generator(EVAL_SEED + index)
         step_gen = make_generator(EVAL_SEED + 100 + index, device)
         sums: dict[str, float] = {}
+        # all masks of the split in one draw: results do not depend on batch_size
+        everything = test.batch(torch.arange(len(test)), "cpu")
+        all_masked = mask_images(everything, config, mask_gen, noise_per_patch=noise_per_patch)
         for start in range(0, len(test), batch_size):
-            target = test.batch(torch.arange(start, min(start + batch_size, len(test))), device)
-            masked = mask_images(target, config, mask_gen, noise_per_patch=noise_per_patch)
+            target = everything[start : start + batch_size].to(device)
+            masked = all_masked[start : start + batch_size].to(device)
             output = predict(
                 rule, masked, steps=steps, update_rate=update_rate, generator=step_gen
             ).float()

@@ -90,7 +90,9 @@ def mask_images(
     if height % side or width % side:
         raise ValueError(f"image size {height}x{width} is not divisible by the patch side {side}")
     grid = (batch, 1, height // side, width // side)
-    masked = torch.rand(grid, generator=generator) < coverage
+    patches = grid[2] * grid[3]
+    ranks = torch.rand((batch, patches), generator=generator).argsort(dim=1).argsort(dim=1)
+    masked = (ranks < round(coverage * patches)).view(grid)
     masked = masked.repeat_interleave(side, -2).repeat_interleave(side, -1).to(images.device)
     kind = noise if noise != "auto" else ("gaussian" if channels == 1 else "dropout")
     if kind == "dropout":

@@ -20,6 +20,8 @@ from torchmetrics.functional.image import (
 )
 
 LpipsNet = Literal["vgg", "alex"]
+#: Smallest image side each LPIPS backbone accepts (its pooling stages shrink it to nothing).
+LPIPS_MIN_SIZE = {"vgg": 16, "alex": 32}
 #: Weight files in torchvision key names, as shipped in the project's shared folder.
 WEIGHT_FILES = {"vgg": "lpips_vgg16_features.pth", "alex": "lpips_alexnet_features.pth"}
 

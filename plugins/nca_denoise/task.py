@@ -14,7 +14,7 @@ from nca_denoise.config import DenoiseConfig
 from nca_denoise.data import load_images
 from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
 from nca_denoise.masking import mask_images
-from nca_denoise.metrics import LpipsUnavailable, load_lpips, psnr
+from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips, psnr
 from nca_denoise.trainer import DenoiseTrainer
 
 #: Image channels of the named datasets (folders are read as RGB).
@@ -102,6 +102,15 @@ class DenoiseTask(Task):
     def _lpips(self, device):
         if self.config.lpips == "off":
             return None, "LPIPS off"
+        smallest = LPIPS_MIN_SIZE[self.config.lpips_net]
+        if self.config.size < smallest:
+            message = (
+                f"LPIPS-{self.config.lpips_net} needs images of at least {smallest}x{smallest} "
+                f"(its backbone pools them away), got {self.config.size}"
+            )
+            if self.config.lpips == "on":
+                raise ValueError(message + "; set lpips=off or a larger image_size")
+            return None, f"LPIPS skipped: {message}"
         try:
             model = load_lpips(self.config.lpips_net, self.config.lpips_weights or None, device)
             return model, None
@@ -216,6 +225,8 @@ class DenoiseTask(Task):
     def train(self, rule, run: RunContext):
         cfg = self.config
         console = _console(not run.is_main)
+        if cfg.lpips == "on":  # fail before training, not after
+            self._lpips("cpu")
         train = load_images(
             cfg.dataset,
             "train",
@@ -239,8 +250,10 @@ class DenoiseTask(Task):
         log = RunLog(run.run_dir, enabled=run.is_main)
         if run.resume and trainer.checkpoint_path.is_file():
             trainer.load(trainer.checkpoint_path)
-            log.truncate_after(trainer.iteration)
             console.print(f"resumed from iteration {trainer.iteration}")
+        elif run.resume:
+            console.print("no checkpoint yet: starting from iteration 0")
+        log.truncate_after(trainer.iteration)  # drop records past the checkpoint
         console.print(
             f"{len(train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
             f"{cfg.iterations} iterations of batch {cfg.batch_size}"
@@ -270,6 +283,12 @@ class DenoiseTask(Task):
     def evaluate(self, checkpoint: Path, run: RunContext):
         console = _console(not run.is_main)
         data = load_checkpoint(checkpoint)
+        stored = (data.get("task") or {}).get("name")
+        if stored != self.name:
+            raise ValueError(
+                f"{checkpoint} was written by task {stored!r}, not {self.name!r}; evaluate it "
+                f"with its own task"
+            )
         rule = load_rule(data)
         result = self._evaluate(rule, run, console)
         self._report(result, run, console, f"{data['rule']['name']} ({checkpoint})")

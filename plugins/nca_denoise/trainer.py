@@ -26,6 +26,7 @@ import torch
 
 from nca import (
     CellularAutomaton,
+    NCAError,
     RunContext,
     RunLog,
     SamplePool,
@@ -45,8 +46,8 @@ from nca_denoise.masking import CONFIGURATIONS, Curriculum, mask_images, sample_
 _STREAMS = {"data": 1, "mask": 2, "steps": 3, "pool": 4}
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+class TrainingDiverged(NCAError):
+    """The loss or the gradients became NaN or infinite."""
 
 
 @dataclass
@@ -183,13 +184,12 @@ class DenoiseTrainer:
             reconstruction = (output.float() - targets).abs().mean()
             loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * overflow
         if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"loss became {float(loss.detach())} at iteration {i}; the last good checkpoint is "
-                f"{self.checkpoint_path} (lower the learning rate or enable gradient "
-                f"normalisation)"
-            )
+            raise self._diverged(f"loss became {float(loss.detach())} at iteration {i}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        grads = [p.grad for p in self.rule.parameters() if p.grad is not None]
+        if not all(torch.isfinite(g).all() for g in grads):
+            raise self._diverged(f"gradients became non-finite at iteration {i}")
         if cfg.gradient_normalization:
             normalize_gradients_(self.rule.parameters())
         self.optimizer.step()
@@ -205,6 +205,17 @@ class DenoiseTrainer:
             "lr": self.scheduler.get_last_lr()[0],
             "from_pool": float(from_pool),
         }
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        kept = (
+            f"the last good checkpoint is {self.checkpoint_path}"
+            if self.checkpoint_path.is_file()
+            else "no checkpoint was written yet"
+        )
+        advice = "lower the learning rate" + (
+            "" if self.config.gradient_normalization else " or enable gradient_normalization"
+        )
+        return TrainingDiverged(f"{what}; {kept} ({advice})")
 
     # --------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
@@ -234,13 +245,18 @@ class DenoiseTrainer:
         self.scheduler.load_state_dict(data["scheduler"])
         if self.pool is not None and data.get("pool") is not None:
             self.pool.load_state_dict(data["pool"])
-        self.generators.load_state_dict(data["generators"])
+        # generator states are CPU byte tensors whatever map_location did
+        self.generators.load_state_dict({k: v.cpu() for k, v in data["generators"].items()})
         torch.set_rng_state(data["torch_rng"].cpu())
         self.iteration = int(data["iteration"])
 
     # ------------------------------------------------------------------ run
     def fit(self, log: RunLog, validate=None, progress=None) -> dict[str, float]:
         """Train until ``iterations``; checkpoint periodically, on Ctrl-C and at the end.
+
+        Ctrl-C (SIGINT) is deferred to the end of the current iteration, after its
+        logging, validation and checkpoint bookkeeping, so the checkpoint written on
+        the way out is consistent and a resumed run matches an uninterrupted one.
 
         Args:
             log: Metrics log.
@@ -250,25 +266,61 @@ class DenoiseTrainer:
         cfg = self.config
         last: dict[str, float] = {}
         started, done_at_start = time.perf_counter(), self.iteration
-        try:
-            while self.iteration < cfg.iterations:
-                metrics = self.step()
-                last = metrics
-                i = self.iteration
-                if i % cfg.log_every == 0 or i == cfg.iterations:
-                    rate = (i - done_at_start) / max(time.perf_counter() - started, 1e-9)
-                    log.write(i, {**metrics, "it_per_s": rate})
-                if validate is not None and (i % cfg.validate_every == 0 or i == cfg.iterations):
-                    log.write(i, validate(self), kind="validation")
-                if i % cfg.checkpoint_every == 0 or i == cfg.iterations:
+        consistent = True  # False while an iteration is half done
+        with _DeferredInterrupt() as interrupt:
+            try:
+                while self.iteration < cfg.iterations:
+                    consistent = False
+                    metrics = self.step()
+                    last = metrics
+                    i = self.iteration
+                    if i % cfg.log_every == 0 or i == cfg.iterations:
+                        rate = (i - done_at_start) / max(time.perf_counter() - started, 1e-9)
+                        log.write(i, {**metrics, "it_per_s": rate})
+                    if validate is not None and (
+                        i % cfg.validate_every == 0 or i == cfg.iterations
+                    ):
+                        log.write(i, validate(self), kind="validation")
+                    if i % cfg.checkpoint_every == 0 or i == cfg.iterations:
+                        self.save()
+                    consistent = True
+                    if progress is not None:
+                        progress(i, metrics)
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                if consistent and self.iteration > done_at_start:
                     self.save()
-                if progress is not None:
-                    progress(i, metrics)
-        except KeyboardInterrupt:
-            if self.iteration > done_at_start:
-                self.save()
-            raise
+                raise
         return {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
+
+
+class _DeferredInterrupt:
+    """Turn SIGINT into a flag while training (main thread only; elsewhere a no-op)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _DeferredInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 __all__ = ["CONFIGURATIONS", "DenoiseTrainer", "Generators", "TrainingDiverged"]

@@ -61,9 +61,11 @@ def test_lpips_reproduces_the_published_reference_distances(shared_dir):
 
 def test_lpips_vgg_loads_from_a_file_and_grayscale_is_tiled(shared_dir):
     model = load_lpips("vgg", shared_dir / "weights" / "lpips_vgg16_features.pth")
-    x = torch.rand(2, 1, 32, 32)
+    x, y = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
     assert torch.allclose(lpips_distance(model, x, x), torch.zeros(2), atol=1e-6)
-    assert torch.all(lpips_distance(model, x, 1 - x) > 0)
+    tiled = lpips_distance(model, x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1))
+    torch.testing.assert_close(lpips_distance(model, x, y), tiled)  # gray = tiled RGB
+    assert torch.all(tiled > 0)
 
 
 def test_lpips_missing_weights_error(tmp_path):

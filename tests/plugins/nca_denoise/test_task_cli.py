@@ -132,6 +132,84 @@ def test_bad_inputs(runner, tmp_path, extra, message):
     assert "Traceback" not in result.output
 
 
+def test_nan_stop_is_a_one_line_error(runner, tmp_path):
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--rule",
+            "unet",
+            "--task",
+            "denoise",
+            *TINY_TASK,
+            "-o",
+            "lr=1e30",
+            "-o",
+            "gradient_normalization=false",
+            "--iterations",
+            "20",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "became" in result.output and "at iteration" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_evaluation_masks_do_not_depend_on_the_batch_size():
+    import torch
+    from nca_denoise.data import load_images
+    from nca_denoise.evaluation import evaluate_rule
+
+    from nca import create_rule
+
+    test = load_images("embedded-mnist", "test", image_size=8).subset(20)
+    rule = create_rule("unet")
+    small = evaluate_rule(rule, test, batch_size=3, configurations=[(1, 0.25)])
+    large = evaluate_rule(rule, test, batch_size=20, configurations=[(1, 0.25)])
+    for key, value in small.rows["1x1/25%"].items():
+        assert abs(value - large.rows["1x1/25%"][key]) < 1e-4, key
+    assert torch.isfinite(torch.tensor(small.rows["1x1/25%"]["input_psnr"]))
+
+
+def test_eval_refuses_another_tasks_checkpoint(runner, tmp_path):
+    from nca import create_rule, save_checkpoint
+    from nca.config import config_to_dict
+
+    rule = create_rule("unet")
+    save_checkpoint(
+        tmp_path / "ck.pt",
+        {
+            "rule": {"name": "unet", "config": config_to_dict(rule.config)},
+            "task": {"name": "probe", "config": {}},
+            "model": rule.state_dict(),
+        },
+    )
+    result = runner.invoke(cli, ["eval", str(tmp_path / "ck.pt"), "--task", "denoise"])
+    assert result.exit_code == 1 and "was written by task 'probe'" in result.output
+
+
+def test_lpips_on_with_too_small_images_fails_before_training(runner, tmp_path):
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--rule",
+            "unet",
+            "--task",
+            "denoise",
+            *TINY_TASK,
+            "-o",
+            "lpips=on",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "LPIPS-vgg needs images of at least 16x16" in result.output
+
+
 def test_corrupt_checkpoint(runner, tmp_path):
     path = tmp_path / "run" / "checkpoints" / "last.pt"
     path.parent.mkdir(parents=True)

@@ -102,3 +102,32 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
 def test_batch_larger_than_the_dataset(tmp_path, train_set):
     with pytest.raises(ValueError, match="fewer than batch_size 128"):
         _trainer(tmp_path, train_set.subset(10), _config(batch_size=128))
+
+
+def test_ctrl_c_mid_iteration_finishes_it_before_saving(tmp_path, train_set):
+    import os
+    import signal
+
+    config = _config(checkpoint_every=100)
+    straight = _trainer(tmp_path / "a", train_set, config, rule="unet")
+    straight.fit(RunLog(tmp_path / "a", tensorboard=False))
+
+    trainer = _trainer(tmp_path / "b", train_set, config, rule="unet")
+    original = trainer.rule.forward
+    calls = []
+
+    def interrupting(images):
+        calls.append(1)
+        if len(calls) == 3:  # SIGINT in the middle of iteration 3's forward pass
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(images)
+
+    trainer.rule.forward = interrupting
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(RunLog(tmp_path / "b", tensorboard=False))
+    assert load_checkpoint(trainer.checkpoint_path)["iteration"] == 3
+    resumed = _trainer(tmp_path / "b", train_set, config, rule="unet")
+    resumed.load(resumed.checkpoint_path)
+    resumed.fit(RunLog(tmp_path / "b", tensorboard=False))
+    a, b = straight.rule.state_dict(), resumed.rule.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

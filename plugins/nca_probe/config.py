@@ -1,0 +1,71 @@
+"""Configuration of the linear-probe task (paper §4.2, Table 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class ProbeConfig:
+    """Linear probing of a frozen, denoising-pretrained model; or raw-pixel references.
+
+    Attributes:
+        source: Run directory or checkpoint of a model pretrained with the denoise task
+            (``nca train --task probe --from runs/<run>``).
+        features: ``model`` (the source's representation) or ``pixels`` (raw images:
+            the Table 3 references).
+        classifier: ``linear`` (the probe), or ``mlp100`` / ``mlp1000`` (2-layer MLPs with
+            100 / 1000 hidden units, the raw-pixel references).
+        pooled: Average features over space instead of flattening them.
+        dataset: Dataset to classify; empty: the source run's dataset (or
+            ``embedded-mnist`` for pixels).
+        data_root: Folder holding torchvision datasets.
+        download: Let torchvision download a missing dataset.
+        image_size: Image side; unset: the source run's (or the dataset's default).
+        feature_steps: CA steps on the unmasked input before reading hidden states
+            (paper: T = 64, the test-time setting).
+        train_subset: Use only the first N training images.
+        eval_subset: Evaluate on the first N test images.
+        epochs: Passes over the (cached) training features.
+        batch_size: Batch size (the denoise setup: 32).
+        lr: AdamW learning rate, cosine-annealed to 0 (the denoise setup: 1e-3).
+        weight_decay: AdamW weight decay.
+        feature_batch_size: Images per forward pass when extracting features.
+    """
+
+    source: str = ""
+    features: Literal["model", "pixels"] = "model"
+    classifier: Literal["linear", "mlp100", "mlp1000"] = "linear"
+    pooled: bool = False
+    dataset: str = ""
+    data_root: str = "data"
+    download: bool = False
+    image_size: int | None = None
+    feature_steps: int = 64
+    train_subset: int | None = None
+    eval_subset: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    feature_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.features == "model" and not self.source:
+            raise ValueError(
+                "a model probe needs --from RUN_OR_CHECKPOINT (a denoise-pretrained model); "
+                "use features=pixels for the raw-pixel references"
+            )
+        if self.features == "model" and self.classifier != "linear":
+            raise ValueError(
+                f"classifier {self.classifier!r} is a raw-pixel reference; model features "
+                f"are probed with classifier=linear"
+            )
+        for name in ("feature_steps", "epochs", "batch_size", "feature_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_subset", "eval_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or unset, got {value}")

@@ -1,0 +1,210 @@
+"""Probe task: feature shapes, Table 3 parameter counts, caching, end to end."""
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from nca_denoise.config import DenoiseConfig
+from nca_denoise.data import load_images
+from nca_denoise.trainer import DenoiseTrainer
+from nca_probe import features as features_module
+from nca_probe.classifier import make_classifier
+from nca_probe.features import model_features, pixel_features
+
+from nca import RunContext, RunLog, create_rule
+from nca.cli import cli
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(
+    ("rule", "feature_dim", "paper_k"),
+    [
+        ("vitca", 32 * 32 * 32, 327.7),
+        ("unetca", 32 * 32 * 32, 327.7),
+        ("unet", 24 * 8 * 8, 15.4),
+        ("vit", 128 * 32 * 32, 1310.7),
+    ],
+)
+def test_feature_shapes_and_table_3_probe_sizes(rule, feature_dim, paper_k):
+    model = create_rule(rule)
+    images = torch.rand(2, 1, 32, 32)
+    feats = model_features(
+        model, images, steps=2, update_rate=0.5, generator=torch.Generator().manual_seed(0)
+    )
+    assert feats.shape == (2, feature_dim)
+    count = _params(make_classifier("linear", feature_dim, 10))
+    if paper_k > 1000:  # "1.3M"
+        assert round(count / 1e5) / 10 == 1.3
+    else:
+        assert round(count / 100) / 10 == paper_k
+    pooled = model_features(
+        model,
+        images,
+        steps=2,
+        update_rate=0.5,
+        generator=torch.Generator().manual_seed(0),
+        pooled=True,
+    )
+    assert pooled.shape[0] == 2 and pooled.shape[1] < feature_dim
+
+
+@pytest.mark.parametrize(
+    ("classifier", "channels", "paper"),
+    [
+        ("linear", 1, "10.3K"),
+        ("linear", 3, "30.7K"),
+        ("mlp100", 1, "103.5K"),
+        ("mlp100", 3, "308.3K"),
+        ("mlp1000", 1, "1.0M"),
+        ("mlp1000", 3, "3.1M"),
+    ],
+)
+def test_raw_pixel_reference_sizes(classifier, channels, paper):
+    feature_dim = pixel_features(torch.rand(1, channels, 32, 32)).shape[1]
+    count = _params(make_classifier(classifier, feature_dim, 10))
+    # the paper rounds half up (10,250 -> 10.3K); Python's round() would give 10.2K
+    half_up = lambda x: math.floor(x + 0.5)  # noqa: E731
+    shown = f"{half_up(count / 1e5) / 10}M" if count >= 1e6 else f"{half_up(count / 100) / 10}K"
+    assert shown == paper
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A ViTCA briefly trained to denoise 8x8 digits (enough to make hidden states informative)."""
+    root = tmp_path_factory.mktemp("pretrained")
+    config = DenoiseConfig(
+        image_size=8,
+        iterations=200,
+        batch_size=8,
+        steps_min=4,
+        steps_max=8,
+        eval_steps=8,
+        pool_size=32,
+        curriculum_start=10,
+        curriculum_end=30,
+        log_every=100,
+        validate_every=1000,
+        checkpoint_every=1000,
+        lpips="off",
+        lr=3e-3,
+    )
+    torch.manual_seed(0)
+    rule = create_rule("vitca", embed_dim=32, heads=4, hidden_channels=8, image_size=(8, 8))
+    train = load_images("embedded-mnist", "train", image_size=8)
+    trainer = DenoiseTrainer(rule, config, train, RunContext(root, seed=0))
+    trainer.fit(RunLog(root, tensorboard=False))
+    return root
+
+
+def _probe(runner, tmp_path, *args):
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--task",
+            "probe",
+            "--train-subset",
+            "600",
+            "--eval-subset",
+            "300",
+            "--epochs",
+            "30",
+            "--device",
+            "cpu",
+            "-q",
+            "-o",
+            "feature_steps=16",
+            *args,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads((tmp_path / "probe.json").read_text()), result.output
+
+
+def test_probe_end_to_end_beats_chance_and_caches(pretrained, tmp_path, monkeypatch):
+    runner = CliRunner()
+    calls = []
+    original = features_module.model_features
+    monkeypatch.setattr(
+        features_module, "model_features", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    first, output = _probe(
+        runner,
+        tmp_path / "a",
+        "--from",
+        str(pretrained),
+        "--run-dir",
+        str(tmp_path / "a"),
+        "--image-size",
+        "8",
+    )
+    assert first["feature_dim"] == 8 * 8 * 8 and first["classifier_parameters"] == 512 * 10 + 10
+    assert first["test_accuracy"] > 30  # chance is 10 % (measured: 47 % after 200 iterations)
+    assert not first["features_from_cache"] and calls
+    assert "test_accuracy" in output
+    calls.clear()
+    second, _ = _probe(
+        runner,
+        tmp_path / "b",
+        "--from",
+        str(pretrained),
+        "--run-dir",
+        str(tmp_path / "b"),
+        "--image-size",
+        "8",
+    )
+    assert second["features_from_cache"] and not calls  # frozen model: features reused
+    assert second["test_accuracy"] == first["test_accuracy"]
+
+    pixels, _ = _probe(
+        runner,
+        tmp_path / "c",
+        "--features",
+        "pixels",
+        "--run-dir",
+        str(tmp_path / "c"),
+        "--image-size",
+        "8",
+    )
+    assert pixels["feature_dim"] == 64 and pixels["test_accuracy"] > 40
+
+
+def test_probe_errors(tmp_path):
+    runner = CliRunner()
+    no_source = runner.invoke(cli, ["train", "--task", "probe", "--run-dir", str(tmp_path / "x")])
+    assert no_source.exit_code != 0 and "needs --from RUN_OR_CHECKPOINT" in no_source.output
+    mlp_on_model = runner.invoke(
+        cli,
+        [
+            "train",
+            "--task",
+            "probe",
+            "--from",
+            str(tmp_path),
+            "--classifier",
+            "mlp100",
+            "--run-dir",
+            str(tmp_path / "y"),
+        ],
+    )
+    assert mlp_on_model.exit_code != 0 and "raw-pixel reference" in mlp_on_model.output
+    missing = runner.invoke(
+        cli,
+        [
+            "train",
+            "--task",
+            "probe",
+            "--from",
+            str(tmp_path / "nope"),
+            "--run-dir",
+            str(tmp_path / "z"),
+        ],
+    )
+    assert missing.exit_code != 0 and "neither a checkpoint file nor a run directory" in (
+        missing.output
+    )
