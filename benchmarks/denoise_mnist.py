@@ -27,6 +27,16 @@ from pathlib import Path
 RULES = ["vitca", "unetca", "unet", "vit"]
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="../shared/data")
@@ -34,6 +44,11 @@ def main() -> None:
     parser.add_argument("--eval-subset", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="keep the run directories here (for benchmarks/probe_mnist.py)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -43,8 +58,9 @@ def main() -> None:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
+        runs = args.runs_dir or Path(tmp)
         for rule in args.rules:
-            run_dir = Path(tmp) / rule
+            run_dir = runs / rule
             cmd = [
                 sys.executable,
                 "-m",
@@ -88,7 +104,7 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/denoise_mnist.py --data-root {args.data_root} "
         f"--eval-subset {args.eval_subset}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs visible, {args.threads} threads, "
+        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs visible, {args.threads} threads, "
         f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}  ",
         "Budget: the `quick` preset (600 iterations, batch 16, 16×16 digits, T ~ U{8,16}, "
         "pool 256, curriculum to all nine configurations by iteration 500); evaluation on the "

@@ -141,6 +141,22 @@ def _decode_all(dataset, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
 
+def folder_channels(path: str, probe: int = 16) -> int:
+    """1 if the first ``probe`` images of an ImageFolder tree are grayscale, else 3."""
+    from PIL import Image
+
+    root = Path(path).expanduser()
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+    )[:probe]
+    if files and all(Image.open(f).mode in ("1", "L", "I", "I;16", "F") for f in files):
+        return 1
+    return 3
+
+
 def _folder(path: str, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision.datasets import ImageFolder
     from torchvision.transforms.functional import pil_to_tensor, resize
@@ -156,9 +172,10 @@ def _folder(path: str, split: str, size: int) -> tuple[torch.Tensor, torch.Tenso
         raise DatasetUnavailable(
             f"{str(tree)!r} is not an ImageFolder tree (CLASS/IMAGE files): {err}"
         ) from err
+    mode = "L" if folder_channels(str(tree)) == 1 else "RGB"
     images, labels = [], []
     for image, label in dataset:  # resize while decoding: images may differ in size
-        images.append(pil_to_tensor(resize(image.convert("RGB"), [size, size], antialias=True)))
+        images.append(pil_to_tensor(resize(image.convert(mode), [size, size], antialias=True)))
         labels.append(label)
     return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 

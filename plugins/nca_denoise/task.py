@@ -11,7 +11,7 @@ import torch
 
 from nca import RunContext, RunLog, Task, load_checkpoint, load_rule, make_generator
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.data import load_images
+from nca_denoise.data import folder_channels, load_images
 from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
 from nca_denoise.masking import mask_images
 from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips, psnr
@@ -86,9 +86,10 @@ class DenoiseTask(Task):
     def adapt_rule_config(self, rule_config):
         """Match the rule to the data: image channels and (for learned PEs) the image size."""
         changes = {}
-        channels = DATASET_CHANNELS.get(
-            self.config.dataset, 3 if self.config.dataset.startswith("folder:") else None
-        )
+        dataset = self.config.dataset
+        channels = DATASET_CHANNELS.get(dataset)
+        if dataset.startswith("folder:"):
+            channels = folder_channels(dataset[len("folder:") :])
         fields = {f.name for f in dataclasses.fields(rule_config)}
         if channels is not None and getattr(rule_config, "image_channels", channels) != channels:
             changes["image_channels"] = channels

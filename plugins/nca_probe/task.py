@@ -86,7 +86,7 @@ class ProbeTask(Task):
             ).subset(subset)
 
             def compute(images=images, split=split):
-                with console.status(f"extracting {split} features ({len(images)} images)"):
+                with _bar(console, f"{split} features", len(images), run.quiet) as advance:
                     feats = extract(
                         frozen,
                         lambda i: images.batch(i, device),
@@ -96,6 +96,7 @@ class ProbeTask(Task):
                         pooled=cfg.pooled,
                         batch_size=cfg.feature_batch_size,
                         device=device,
+                        progress=advance,
                     )
                 return feats, images.labels
 
@@ -122,17 +123,20 @@ class ProbeTask(Task):
         torch.manual_seed(run.seed)
         classifier = make_classifier(cfg.classifier, train_x.shape[1], classes)
         params = sum(p.numel() for p in classifier.parameters())
-        losses = train_classifier(
-            classifier,
-            train_x,
-            train_y,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            generator=make_generator(run.seed),
-            device=device,
-        )
+        steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
+        with _bar(console, f"training {cfg.classifier}", steps, run.quiet) as advance:
+            losses = train_classifier(
+                classifier,
+                train_x,
+                train_y,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
+                generator=make_generator(run.seed),
+                device=device,
+                progress=advance,
+            )
         result = {
             "model": self.source_label(cfg) if frozen is None else frozen.rule_name,
             "source": str(checkpoint) if checkpoint else None,
@@ -174,3 +178,34 @@ class ProbeTask(Task):
         raise ValueError(
             "the probe task evaluates as it trains: its results are in the run's probe.json"
         )
+
+
+class _bar:
+    """A rich progress bar yielding ``advance(n)``; a no-op when quiet or not a terminal."""
+
+    def __init__(self, console, label: str, total: int, quiet: bool) -> None:
+        import sys
+
+        self.enabled = not quiet and sys.stdout.isatty()
+        self.console, self.label, self.total = console, label, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n=1: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress(
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.progress.__enter__()
+        task = self.progress.add_task(self.label, total=self.total)
+        return lambda n=1: self.progress.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.__exit__(*exc)
+        return False

@@ -76,3 +76,16 @@ def test_default_sizes():
     assert DenoiseConfig().size == 32
     assert DenoiseConfig(dataset="tiny-imagenet").size == 64
     assert DenoiseConfig(dataset="tiny-imagenet", image_size=32).size == 32
+
+
+def test_grayscale_folder_stays_single_channel(tmp_path):
+    from nca_denoise.data import folder_channels
+    from PIL import Image
+
+    folder = tmp_path / "digits" / "0"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.new("L", (10, 10), color=40 * i).save(folder / f"{i}.png")
+    assert folder_channels(str(tmp_path / "digits")) == 1
+    images = load_images(f"folder:{tmp_path / 'digits'}", "train", image_size=8)
+    assert images.images.shape == (3, 1, 8, 8)
