@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+from _machine import cpu_model  # benchmarks/ is the script directory
+
 CPU_SETTINGS = [  # (batch, image size, steps)
     (8, 32, 16),
     (32, 32, 16),
@@ -161,16 +163,6 @@ def run_worker(
         memory_args = [*args[:-4], "--repeats", str(max(2, repeats // 2)), *args[-2:]]
         result["peak_mib"] = _spawn(memory_args, env)["peak_mib"]
     return result
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_tables(args: argparse.Namespace) -> list[str]:

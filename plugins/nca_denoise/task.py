@@ -120,15 +120,15 @@ class DenoiseTask(Task):
                 raise
             return None, f"LPIPS skipped: {err}"
 
+    def _split(self, split: str):
+        cfg = self.config
+        return load_images(
+            cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.size
+        )
+
     def _evaluate(self, rule, run: RunContext, console) -> EvalResult:
         cfg = self.config
-        test = load_images(
-            cfg.dataset,
-            "test",
-            root=cfg.data_root,
-            download=cfg.download,
-            image_size=cfg.size,
-        ).subset(cfg.eval_subset)
+        test = self._split("test").subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
         with console.status(f"evaluating on {len(test)} test images x 9 configurations"):
             result = evaluate_rule(
@@ -228,20 +228,8 @@ class DenoiseTask(Task):
         console = _console(not run.is_main)
         if cfg.lpips == "on":  # fail before training, not after
             self._lpips("cpu")
-        train = load_images(
-            cfg.dataset,
-            "train",
-            root=cfg.data_root,
-            download=cfg.download,
-            image_size=cfg.size,
-        ).subset(cfg.train_subset)
-        test = load_images(
-            cfg.dataset,
-            "test",
-            root=cfg.data_root,
-            download=cfg.download,
-            image_size=cfg.size,
-        )
+        train = self._split("train").subset(cfg.train_subset)
+        test = self._split("test")
         if train.channels != getattr(rule.config, "image_channels", train.channels):
             raise ValueError(
                 f"{cfg.dataset} has {train.channels} channel(s) but the rule has image_channels="
