@@ -8,6 +8,7 @@ import os
 import click
 
 from nca import __version__
+from nca.cli.analyze_cmd import analyze_command
 from nca.cli.eval_cmd import eval_command
 from nca.cli.info_cmd import info_command
 from nca.cli.list_cmd import list_command
@@ -25,6 +26,7 @@ def cli(debug: bool) -> None:
       nca list                                  rules and tasks installed
       nca info vitca                            a rule's options and presets
       nca train --rule vitca --task denoise     train (see `nca train --help`)
+      nca analyze damage runs/<run>             the paper's pictures from a run
     """
     if debug:
         os.environ["NCA_DEBUG"] = "1"
@@ -34,6 +36,7 @@ cli.add_command(list_command)
 cli.add_command(info_command)
 cli.add_command(train_command)
 cli.add_command(eval_command)
+cli.add_command(analyze_command)
 
 
 def main() -> None:

@@ -276,6 +276,7 @@ def train_command(**params: Any) -> None:
         task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)
         task = task_class(task_config)
+        task.validate()
         rule_config = None
         if rule_name:
             rule_values = {**file.get("rule", {}), **routed["rule"]}

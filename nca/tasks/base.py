@@ -113,6 +113,11 @@ class Task(ABC):
         doc = inspect.getdoc(cls) or ""
         return doc.splitlines()[0] if doc else ""
 
+    def validate(self) -> None:
+        """Check what can be checked before the run directory is written (e.g. that an
+        input run exists); raise with a clear message otherwise."""
+        return None
+
     def adapt_rule_config(self, rule_config: Any) -> Any:
         """Adjust a rule's config to the task's data before the rule is built (e.g. set
         ``image_channels`` for an RGB dataset). Returns the (possibly new) config."""
@@ -135,6 +140,15 @@ class Task(ABC):
     def evaluate(self, checkpoint: Path, run: RunContext) -> Mapping[str, float]:
         """Evaluate the model stored in ``checkpoint`` and return metrics."""
 
+    # Optional hooks used by ``nca analyze`` (image tasks implement them).
+    def analysis_images(self, count: int) -> tuple[Any, Any]:
+        """``(images (N, C, H, W) in [0, 1], labels (N,))`` from the task's test data."""
+        raise NotImplementedError(f"task {self.name!r} provides no images for analysis")
+
+    def corrupt(self, images: Any, patch: tuple[int, int], coverage: float, generator: Any):
+        """``images`` with noise patches of ``patch`` pixels covering ``coverage``."""
+        raise NotImplementedError(f"task {self.name!r} defines no corruption for analysis")
+
 
 def check_task_class(obj: Any) -> None:
     """Raise :class:`TypeError` unless ``obj`` is a valid task class."""
@@ -156,6 +170,13 @@ def check_task_class(obj: Any) -> None:
     unknown = set(obj.cli_options) - fields
     if unknown:
         raise TypeError(f"{obj.__name__}.cli_options names unknown config fields {sorted(unknown)}")
+    bad_flags = {
+        k: v
+        for k, v in obj.cli_flags.items()
+        if k not in obj.cli_options or not str(v).startswith("--")
+    }
+    if bad_flags:
+        raise TypeError(f"{obj.__name__}.cli_flags must map cli_options to '--flags': {bad_flags}")
     unknown_presets = set(obj.default_presets.values()) - set(obj.presets)
     if unknown_presets:
         raise TypeError(f"{obj.__name__}.default_presets names unknown presets {unknown_presets}")

@@ -75,7 +75,8 @@ def mask_images(
 
     Args:
         images: ``(B, C, H, W)`` in [0, 1]; ``H, W`` multiples of the patch side.
-        config: ``(patch side, coverage)``.
+        config: ``(patch side, coverage)``; the side may be ``(h, w)`` for rectangular
+            patches (e.g. the unseen 4×1 and 1×4 noise of Fig. 4e).
         generator: CPU generator (masks are drawn on the CPU, then moved).
         noise: ``gaussian``, ``dropout``, or ``auto`` (gaussian for 1 channel,
             dropout otherwise, as in the paper).
@@ -86,21 +87,24 @@ def mask_images(
         Masked images ``(B, C, H, W)`` (Gaussian noise is not clipped).
     """
     side, coverage = config
+    side_h, side_w = (side, side) if isinstance(side, int) else side
     batch, channels, height, width = images.shape
-    if height % side or width % side:
-        raise ValueError(f"image size {height}x{width} is not divisible by the patch side {side}")
-    grid = (batch, 1, height // side, width // side)
+    if height % side_h or width % side_w:
+        raise ValueError(
+            f"image size {height}x{width} is not divisible by the patch size {side_h}x{side_w}"
+        )
+    grid = (batch, 1, height // side_h, width // side_w)
     patches = grid[2] * grid[3]
     ranks = torch.rand((batch, patches), generator=generator).argsort(dim=1).argsort(dim=1)
     masked = (ranks < round(coverage * patches)).view(grid)
-    masked = masked.repeat_interleave(side, -2).repeat_interleave(side, -1).to(images.device)
+    masked = masked.repeat_interleave(side_h, -2).repeat_interleave(side_w, -1).to(images.device)
     kind = noise if noise != "auto" else ("gaussian" if channels == 1 else "dropout")
     if kind == "dropout":
         fill = torch.zeros((), device=images.device)
     elif kind == "gaussian":
         if noise_per_patch:
             values = torch.randn(grid, generator=generator)
-            values = values.repeat_interleave(side, -2).repeat_interleave(side, -1)
+            values = values.repeat_interleave(side_h, -2).repeat_interleave(side_w, -1)
         else:
             values = torch.randn((batch, channels, height, width), generator=generator)
         fill = values.to(images.device, images.dtype)

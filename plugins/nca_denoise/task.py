@@ -222,6 +222,16 @@ class DenoiseTask(Task):
 
         return validate
 
+    # ------------------------------------------------------- analysis hooks
+    def analysis_images(self, count: int):
+        test = self._split("test").subset(count)
+        return test.batch(torch.arange(len(test))), test.labels
+
+    def corrupt(self, images, patch, coverage, generator):
+        return mask_images(
+            images, (tuple(patch), coverage), generator, noise_per_patch=self.config.noise_per_patch
+        )
+
     # --------------------------------------------------------- entry points
     def train(self, rule, run: RunContext):
         cfg = self.config

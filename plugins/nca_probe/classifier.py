@@ -46,7 +46,8 @@ def train_classifier(
         total = 0.0
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            x, y = features[index].to(device), labels[index].to(device)
+            x = features[index].to(device=device, dtype=torch.float32)  # float16 storage
+            y = labels[index].to(device)
             loss = nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -67,6 +68,7 @@ def accuracy(
     model.to(device).eval()
     correct = 0
     for start in range(0, len(features), batch_size):
-        logits = model(features[start : start + batch_size].to(device))
+        batch = features[start : start + batch_size].to(device=device, dtype=torch.float32)
+        logits = model(batch)
         correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size]).sum())
     return 100.0 * correct / len(features)

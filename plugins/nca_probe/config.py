@@ -18,13 +18,13 @@ class ProbeConfig:
         classifier: ``linear`` (the probe), or ``mlp100`` / ``mlp1000`` (2-layer MLPs with
             100 / 1000 hidden units, the raw-pixel references).
         pooled: Average features over space instead of flattening them.
-        dataset: Dataset to classify; empty: the source run's dataset (or
-            ``embedded-mnist`` for pixels).
+        dataset: Dataset to classify; empty: the source run's dataset (also for pixel
+            references given ``--from``), else ``embedded-mnist``.
         data_root: Folder holding torchvision datasets.
         download: Let torchvision download a missing dataset.
         image_size: Image side; unset: the source run's (or the dataset's default).
-        feature_steps: CA steps on the unmasked input before reading hidden states
-            (paper: T = 64, the test-time setting).
+        feature_steps: CA steps on the unmasked input before reading hidden states;
+            unset: the source run's evaluation steps (paper: T = 64).
         train_subset: Use only the first N training images.
         eval_subset: Evaluate on the first N test images.
         epochs: Passes over the (cached) training features.
@@ -42,7 +42,7 @@ class ProbeConfig:
     data_root: str = "data"
     download: bool = False
     image_size: int | None = None
-    feature_steps: int = 64
+    feature_steps: int | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
     epochs: int = 10
@@ -62,7 +62,9 @@ class ProbeConfig:
                 f"classifier {self.classifier!r} is a raw-pixel reference; model features "
                 f"are probed with classifier=linear"
             )
-        for name in ("feature_steps", "epochs", "batch_size", "feature_batch_size"):
+        if self.feature_steps is not None and self.feature_steps < 1:
+            raise ValueError(f"feature_steps must be >= 1, got {self.feature_steps}")
+        for name in ("epochs", "batch_size", "feature_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("train_subset", "eval_subset"):

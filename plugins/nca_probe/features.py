@@ -6,15 +6,16 @@
   ``features()`` methods);
 * pixels: the image itself.
 
-Flattened, or averaged over space with ``pooled``. Features are cached per
-(checkpoint, dataset split, settings) as float16 tensors next to the source
-run, since the model is frozen.
+Flattened, or averaged over space with ``pooled``. Features are stored as
+float16 (half the memory of float32; a probe does not need more) and cached per
+(checkpoint, images, settings) next to the source run, since the model is frozen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from nca import CellularAutomaton, load_checkpoint, make_generator, save_checkpo
 
 #: Seed of the CA update masks used for feature extraction (fixed across runs).
 FEATURE_SEED = 4321
+#: Bump when extraction changes, so old caches are not reused.
+FEATURE_VERSION = 1
 
 
 @torch.no_grad()
@@ -56,28 +59,44 @@ def pixel_features(images: torch.Tensor, pooled: bool = False) -> torch.Tensor:
     return images.mean(dim=(2, 3)) if pooled else images.flatten(1)
 
 
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """Content hash of tensors (the images and labels a cache entry was computed from)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str((tuple(tensor.shape), str(tensor.dtype))).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def cache_key(checkpoint: Path, **settings) -> str:
-    """Identifies a checkpoint file (path, size, mtime) and the extraction settings."""
+    """Identifies a checkpoint file (path, size, mtime), the data and the settings."""
     stat = checkpoint.stat()
     blob = json.dumps(
         {
             "checkpoint": str(checkpoint.resolve()),
             "size": stat.st_size,
             "mtime": stat.st_mtime_ns,
+            "version": FEATURE_VERSION,
             **settings,
         },
         sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def cached(path: Path, compute: Callable[[], tuple[torch.Tensor, torch.Tensor]]):
-    """``(features, labels)`` from ``path`` if present, else computed and saved (float16)."""
+    """``(features float16, labels, hit)`` from ``path`` if readable, else computed and saved."""
     if path.is_file():
-        data = load_checkpoint(path)
-        return data["features"].float(), data["labels"], True
+        try:
+            data = load_checkpoint(path)
+            return data["features"], data["labels"], True
+        except (ValueError, KeyError) as err:
+            warnings.warn(
+                f"ignoring unreadable feature cache {path} ({err}); recomputing", stacklevel=2
+            )
     features, labels = compute()
-    save_checkpoint(path, {"features": features.half(), "labels": labels})
+    save_checkpoint(path, {"features": features, "labels": labels})
     return features, labels, False
 
 
@@ -93,25 +112,30 @@ def extract(
     device,
     progress=None,
 ) -> torch.Tensor:
-    """Features of ``count`` images, in batches; ``images_fn(index) -> (b, C, H, W)``."""
+    """float16 features ``(count, F)`` of ``count`` images, filled batch by batch
+    (no float32 copy of the whole set); ``images_fn(index) -> (b, C, H, W)``."""
     generator = make_generator(FEATURE_SEED, device)
-    chunks = []
+    out = None
     for start in range(0, count, batch_size):
         index = torch.arange(start, min(start + batch_size, count))
         images = images_fn(index)
         if rule is None:
-            chunks.append(pixel_features(images, pooled).cpu())
+            chunk = pixel_features(images, pooled)
         else:
-            chunks.append(
-                model_features(
-                    rule,
-                    images,
-                    steps=steps,
-                    update_rate=update_rate,
-                    generator=generator,
-                    pooled=pooled,
-                ).cpu()
+            chunk = model_features(
+                rule,
+                images,
+                steps=steps,
+                update_rate=update_rate,
+                generator=generator,
+                pooled=pooled,
             )
+        chunk = chunk.half().cpu()
+        if not torch.isfinite(chunk).all():
+            raise ValueError("features overflow float16 (or are NaN); the model has diverged")
+        if out is None:
+            out = torch.empty((count, chunk.shape[1]), dtype=torch.float16)
+        out[start : start + len(index)] = chunk
         if progress is not None:
             progress(len(index))
-    return torch.cat(chunks)
+    return out

@@ -8,10 +8,18 @@ from pathlib import Path
 import torch
 from nca_denoise.data import default_image_size, load_images
 
-from nca import RunContext, Task, find_checkpoint, load_checkpoint, load_rule, make_generator
+from nca import (
+    RunContext,
+    Task,
+    find_checkpoint,
+    load_checkpoint,
+    load_rule,
+    make_generator,
+    run_dir_of,
+)
 from nca_probe.classifier import accuracy, make_classifier, train_classifier
 from nca_probe.config import ProbeConfig
-from nca_probe.features import cache_key, cached, extract
+from nca_probe.features import cache_key, cached, extract, tensor_digest
 
 
 class ProbeTask(Task):
@@ -36,54 +44,79 @@ class ProbeTask(Task):
     cli_flags = {"source": "--from"}
     presets = {
         "paper": {},
-        "quick": {"train_subset": 2000, "eval_subset": 500, "epochs": 5, "feature_steps": 32},
+        "quick": {"train_subset": 2000, "eval_subset": 500, "epochs": 5},
     }
     default_presets = {"cpu": "quick"}
     preset_descriptions = {
-        "paper": "full splits, T = 64 feature steps, 10 epochs",
-        "quick": "2,000 training and 500 test images, T = 32, 5 epochs (CPU minutes)",
+        "paper": "full splits, the source's evaluation T (paper: 64), 10 epochs",
+        "quick": "2,000 training and 500 test images, 5 epochs (CPU minutes)",
     }
 
     @classmethod
     def source_label(cls, config: ProbeConfig) -> str:
-        return "pixels" if config.features == "pixels" else Path(config.source).stem or "model"
+        if config.features == "pixels":
+            return f"pixels-{config.classifier}"
+        path = Path(config.source)
+        return (path.parent.parent.name if path.suffix == ".pt" else path.name) or "model"
 
-    def _source(self, device):
-        """The frozen rule, its checkpoint path and the denoise settings it was trained with."""
+    def _trained_with(self) -> tuple[Path | None, dict]:
+        """The source checkpoint and the denoise settings it was trained with."""
         cfg = self.config
-        if cfg.features == "pixels":
-            return None, None, {}
+        if not cfg.source:
+            return None, {}
         checkpoint = find_checkpoint(cfg.source)
         data = load_checkpoint(checkpoint)
-        rule = load_rule(data, map_location=device).to(device)
-        for param in rule.parameters():
-            param.requires_grad_(False)
-        return rule, checkpoint, (data.get("task") or {}).get("config", {})
+        stored = data.get("task") or {}
+        if stored.get("name") != "denoise":
+            raise ValueError(
+                f"{checkpoint} was trained by task {stored.get('name')!r}; the probe reads "
+                f"models pretrained with the denoise task (nca train --task denoise)"
+            )
+        return checkpoint, stored.get("config", {})
+
+    def validate(self) -> None:
+        """Check the source before the run directory is created."""
+        if self.config.features == "model":
+            self._trained_with()
+
+    def check_rule(self, rule) -> None:
+        raise ValueError("the probe task takes its model from --from RUN_OR_CHECKPOINT, not --rule")
 
     def train(self, rule, run: RunContext):
         from rich.console import Console
         from rich.table import Table
 
         if rule is not None:
-            raise ValueError(
-                "the probe task takes its model from --from RUN_OR_CHECKPOINT, not --rule"
-            )
+            self.check_rule(rule)
         cfg = self.config
         console = Console(quiet=not run.is_main, highlight=False)
         device = torch.device(run.device)
-        frozen, checkpoint, trained = self._source(device)
+        checkpoint, trained = self._trained_with()
+        frozen = None
+        if cfg.features == "model":
+            frozen = load_rule(load_checkpoint(checkpoint), map_location=device).to(device)
+            for param in frozen.parameters():
+                param.requires_grad_(False)
         dataset = cfg.dataset or trained.get("dataset") or "embedded-mnist"
         size = cfg.image_size or trained.get("image_size") or default_image_size(dataset)
         update_rate = float(trained.get("update_rate", 0.5))
-        cache_dir = (
-            Path(run.run_dir) if checkpoint is None else checkpoint.parent.parent
-        ) / "probe_features"
+        steps = cfg.feature_steps or int(trained.get("eval_steps", 64))
+        cache_dir = run_dir_of(checkpoint) if frozen is not None else Path(run.run_dir)
+        cache_dir = cache_dir / "probe_features"
+        channels = getattr(getattr(frozen, "config", None), "image_channels", None)
 
-        splits = {}
+        splits, classes = {}, 0
         for split, subset in (("train", cfg.train_subset), ("test", cfg.eval_subset)):
-            images = load_images(
+            full = load_images(
                 dataset, split, root=cfg.data_root, download=cfg.download, image_size=size
-            ).subset(subset)
+            )
+            classes = max(classes, int(full.labels.max()) + 1)  # from the whole split
+            images = full.subset(subset)
+            if channels is not None and images.channels != channels:
+                raise ValueError(
+                    f"{dataset} has {images.channels} channel(s) but the model in "
+                    f"{checkpoint} was trained on {channels}; probe it on data like its own"
+                )
 
             def compute(images=images, split=split):
                 with _bar(console, f"{split} features", len(images), run.quiet) as advance:
@@ -91,7 +124,7 @@ class ProbeTask(Task):
                         frozen,
                         lambda i: images.batch(i, device),
                         len(images),
-                        steps=cfg.feature_steps,
+                        steps=steps,
                         update_rate=update_rate,
                         pooled=cfg.pooled,
                         batch_size=cfg.feature_batch_size,
@@ -100,26 +133,25 @@ class ProbeTask(Task):
                     )
                 return feats, images.labels
 
-            if checkpoint is None:
+            if frozen is None:
                 feats, labels = compute()
                 hit = False
             else:
                 key = cache_key(
                     checkpoint,
-                    dataset=dataset,
                     split=split,
-                    size=size,
-                    count=len(images),
-                    steps=cfg.feature_steps,
+                    data=tensor_digest(images.images, images.labels),
+                    steps=steps,
                     pooled=cfg.pooled,
                     update_rate=update_rate,
+                    batch=cfg.feature_batch_size,
+                    device=device.type,
                 )
                 feats, labels, hit = cached(cache_dir / f"{split}-{key}.pt", compute)
             splits[split] = (feats, labels, hit)
 
         train_x, train_y, hit = splits["train"]
         test_x, test_y, _ = splits["test"]
-        classes = int(max(train_y.max(), test_y.max())) + 1
         torch.manual_seed(run.seed)
         classifier = make_classifier(cfg.classifier, train_x.shape[1], classes)
         params = sum(p.numel() for p in classifier.parameters())

@@ -58,5 +58,10 @@ def test_masks_are_seeded():
     a = mask_images(images, (1, 0.5), torch.Generator().manual_seed(3))
     b = mask_images(images, (1, 0.5), torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="not divisible by the patch side 4"):
+    with pytest.raises(ValueError, match="not divisible by the patch size 4x4"):
         mask_images(torch.rand(1, 1, 6, 6), (4, 0.5), torch.Generator())
+    rectangular = mask_images(
+        torch.full((2, 1, 8, 8), 0.5), ((4, 1), 0.5), torch.Generator().manual_seed(0)
+    )
+    columns = rectangular.unfold(2, 4, 4)  # (B, 1, 2, 8, 4): each 4x1 patch shares one value
+    assert torch.all(columns == columns[..., :1])

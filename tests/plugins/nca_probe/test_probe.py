@@ -159,6 +159,7 @@ def test_probe_end_to_end_beats_chance_and_caches(pretrained, tmp_path, monkeypa
         "8",
     )
     assert second["features_from_cache"] and not calls  # frozen model: features reused
+    assert list((pretrained / "probe_features").glob("train-*.pt"))  # next to the source run
     assert second["test_accuracy"] == first["test_accuracy"]
 
     pixels, _ = _probe(
@@ -208,3 +209,73 @@ def test_probe_errors(tmp_path):
     assert missing.exit_code != 0 and "neither a checkpoint file nor a run directory" in (
         missing.output
     )
+
+
+def test_cache_is_keyed_by_the_data_and_lives_in_the_source_run(pretrained, tmp_path):
+    from nca_probe.features import cache_key, tensor_digest
+
+    checkpoint = pretrained / "checkpoints" / "last.pt"
+    a = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    b = a.clone()
+    b[0, 0, 0, 0] = 1
+    labels = torch.tensor([0, 1])
+    key_a = cache_key(checkpoint, data=tensor_digest(a, labels), steps=4)
+    assert key_a == cache_key(checkpoint, data=tensor_digest(a.clone(), labels), steps=4)
+    assert key_a != cache_key(checkpoint, data=tensor_digest(b, labels), steps=4)
+    assert key_a != cache_key(checkpoint, data=tensor_digest(a, labels), steps=8)
+
+
+def test_failed_probe_leaves_no_run_behind(tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "probe"
+    result = runner.invoke(
+        cli,
+        [
+            "train",
+            "--task",
+            "probe",
+            "--from",
+            str(tmp_path / "missing"),
+            "--run-dir",
+            str(run_dir),
+        ],
+    )
+    assert result.exit_code != 0
+    assert not run_dir.exists()  # fixing the path and re-running just works
+
+
+def test_probe_refuses_a_rule_and_other_tasks_checkpoints(tmp_path):
+    from nca import create_rule, save_checkpoint
+    from nca.config import config_to_dict
+
+    rule = create_rule("unet")
+    path = save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "last.pt",
+        {
+            "rule": {"name": "unet", "config": config_to_dict(rule.config)},
+            "task": {"name": "toy", "config": {}},
+            "model": rule.state_dict(),
+        },
+    )
+    runner = CliRunner()
+    other = runner.invoke(
+        cli, ["train", "--task", "probe", "--from", str(path), "--run-dir", str(tmp_path / "p1")]
+    )
+    assert other.exit_code != 0 and "the probe reads models pretrained with the denoise" in (
+        other.output
+    )
+    with_rule = runner.invoke(
+        cli,
+        [
+            "train",
+            "--task",
+            "probe",
+            "--rule",
+            "unet",
+            "--features",
+            "pixels",
+            "--run-dir",
+            str(tmp_path / "p2"),
+        ],
+    )
+    assert with_rule.exit_code != 0 and "not --rule" in with_rule.output

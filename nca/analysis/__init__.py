@@ -1,0 +1,32 @@
+"""Qualitative analysis of trained rules: the paper's pictures as one call each.
+
+Python::
+
+    from nca.analysis import load_subject, run_experiment
+    subject = load_subject("runs/my-run", count=8)
+    numbers = run_experiment("damage", subject, "runs/my-run/analysis/damage")
+
+CLI: ``nca analyze EXPERIMENT RUN`` (``nca analyze --help`` lists them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nca.analysis.experiments import EXPERIMENTS
+from nca.analysis.subject import Subject, load_subject, psnr
+
+
+def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> dict:
+    """Run experiment ``name``, write its pictures and ``results.json`` to ``out``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = EXPERIMENTS[name](subject, out, **options)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+__all__ = ["EXPERIMENTS", "Subject", "load_subject", "psnr", "run_experiment"]

@@ -1,0 +1,88 @@
+"""Writing pictures: PNG grids and GIF animations (PIL and torchvision only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+
+def to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` in [0, 1] (clamped), grayscale tiled to RGB."""
+    images = images.detach().float().clamp(0, 1).cpu()
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 1) -> Path:
+    """One row per tensor ``(B, C, H, W)`` (same B), upscaled by ``scale`` (nearest)."""
+    stacked = torch.cat([to_rgb(r) for r in rows])
+    if scale > 1:
+        stacked = stacked.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(stacked, path, nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+    return path
+
+
+def save_animation(
+    frames: Sequence[torch.Tensor],
+    path: Path,
+    *,
+    labels: Sequence[str] = (),
+    scale: int = 4,
+    duration_ms: int = 80,
+) -> Path:
+    """A GIF of ``frames`` (each ``(B, C, H, W)``, shown as a row), with a caption per frame."""
+    from PIL import Image, ImageDraw
+
+    pictures = []
+    for index, frame in enumerate(frames):
+        rgb = to_rgb(frame).repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+        grid = make_grid(rgb, nrow=rgb.shape[0], padding=2, pad_value=1.0)
+        array = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+        image = Image.fromarray(array)
+        if index < len(labels):
+            canvas = Image.new("RGB", (image.width, image.height + 14), "white")
+            canvas.paste(image, (0, 14))
+            ImageDraw.Draw(canvas).text((2, 1), labels[index], fill="black")
+            image = canvas
+        pictures.append(image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+    return path
+
+
+def save_curves(
+    curves: dict[str, Sequence[float]],
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    marks: Sequence[int] = (),
+    title: str = "",
+) -> Path | None:
+    """A line plot (matplotlib, optional ``viz`` extra); ``None`` if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    for mark in marks:
+        ax.axvline(mark, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

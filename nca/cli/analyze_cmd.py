@@ -1,0 +1,101 @@
+"""``nca analyze EXPERIMENT RUN``: the paper's qualitative experiments from a checkpoint."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from pathlib import Path
+
+import click
+
+from nca.cli.console import make_console
+from nca.cli.errors import user_errors
+
+#: Kept in sync with nca.analysis.EXPERIMENTS (listed here so --help does not import torch).
+EXPERIMENT_NAMES = (
+    "rollout",
+    "attention",
+    "damage",
+    "convergence",
+    "pca",
+    "update-rates",
+    "unseen-noise",
+    "changing-inputs",
+    "masking-extremes",
+    "interpolation",
+    "head-masking",
+)
+
+
+@click.command("analyze")
+@click.argument("experiment", type=click.Choice(EXPERIMENT_NAMES))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--count", default=8, show_default=True, help="Test images to analyse.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: RUN/analysis/EXPERIMENT].",
+)
+@click.option(
+    "--override",
+    "-o",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Experiment option, e.g. -o steps=128 -o damage_at=32,64.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of masks and updates.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
+def analyze_command(
+    experiment: str,
+    source: Path,
+    count: int,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    seed: int,
+    device: str,
+) -> None:
+    """Run EXPERIMENT on the model in SOURCE (a run directory or checkpoint).
+
+    \b
+    rollout           input | output over time | target (GIF), PSNR per step
+    attention         per-head attention splat map over the output (Fig. 2)
+    damage            damage an H/2xW/2 region twice, keep updating (Fig. 4a)
+    convergence       2,784 steps: PSNR and cell-update size per step (Fig. 4b)
+    pca               2-D/3-D PCA of converged hidden states by class (Fig. 4c)
+    update-rates      sigma in 25/50/75/100 %: steps to converge (Fig. 4d)
+    unseen-noise      4x1 and 1x4 noise patches at 65 % (Fig. 4e)
+    changing-inputs   new inputs injected mid-rollout (Fig. 4f)
+    masking-extremes  unmasked and fully masked inputs (Fig. 4g)
+    interpolation     a 4x larger grid than in training (Fig. 4h)
+    head-masking      every subset of attention heads masked (Fig. 7)
+    """
+    from nca.analysis import EXPERIMENTS, load_subject, run_experiment
+    from nca.checkpoint import find_checkpoint, run_dir_of
+    from nca.config import coerce, parse_override
+
+    console = make_console()
+    with user_errors():
+        function = EXPERIMENTS[experiment]
+        hints = typing.get_type_hints(function)
+        parameters = [
+            p for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY
+        ]
+        valid = {p.name: p for p in parameters}
+        options = {}
+        for text in overrides:
+            key, value = parse_override(text)
+            if key not in valid:
+                raise click.UsageError(
+                    f"{experiment} has no option {key!r}; valid: "
+                    + ", ".join(f"{p.name} (default {p.default!r})" for p in parameters)
+                )
+            options[key] = coerce(value, hints[key], key)
+        subject = load_subject(source, count, device=device, seed=seed)
+        folder = out or run_dir_of(find_checkpoint(source)) / "analysis" / experiment
+        with console.status(f"running {experiment}"):
+            results = run_experiment(experiment, subject, folder, **options)
+    summary = {k: v for k, v in results.items() if not isinstance(v, list)}
+    console.print(f"[bold]{experiment}[/bold] -> {folder}")
+    for key, value in summary.items():
+        console.print(f"  {key}: {value}")
