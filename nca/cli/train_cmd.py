@@ -117,6 +117,36 @@ def distributed_env() -> dict[str, int]:
     return values
 
 
+def init_distributed(device: str, local_rank: int) -> str:
+    """Join the process group torchrun set up (NCCL on CUDA, gloo on CPU); returns the
+    device this rank uses (``cuda:LOCAL_RANK`` on GPUs)."""
+    import torch
+    import torch.distributed as dist
+
+    if device.startswith("cuda"):
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return device
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op without torch.distributed)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str) -> Path:
     if params["run_dir"]:
         return Path(params["run_dir"])
@@ -133,8 +163,7 @@ def _check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> 
     """Never overwrite a run by accident; never resume with a different config."""
     stored_path = run_dir / "config.json"
     if not stored_path.is_file():
-        if resume:
-            raise click.UsageError(f"cannot resume: {str(run_dir)!r} holds no run (no config.json)")
+        # --resume on a new directory starts the run: one job script serves a whole chain
         return
     if not resume:
         raise click.UsageError(
@@ -212,6 +241,13 @@ def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
 @click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N [default: auto].")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
+@click.option(
+    "--stop-after",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop (checkpointed) after N iterations of this invocation; continue "
+    "later with --resume (cluster time limits).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train_command(**params: Any) -> None:
     """Train a rule on a task.
@@ -291,9 +327,13 @@ def train_command(**params: Any) -> None:
             "task": {"name": task_name, "config": config_to_dict(task_config)},
             "seed": seed,
         }
+        env = distributed_env()
+        if env["world_size"] > 1:
+            device = init_distributed(device, env["local_rank"])
         _check_run_dir(run_dir, resolved, resume=params["resume"])
+        barrier()  # every rank checked the run dir before rank 0 writes into it
 
-        seed_everything(seed)
+        seed_everything(seed)  # same on every rank: identical initial weights
         rule = None
         if rule_name:
             from nca.rules import create_rule
@@ -306,20 +346,26 @@ def train_command(**params: Any) -> None:
             device=device,
             resume=params["resume"],
             quiet=params["quiet"],
-            **distributed_env(),
+            stop_after=params["stop_after"],
+            **env,
         )
         if run.is_main:
             write_resolved_config(run_dir, {**resolved, "device": device})
-        console.print(
-            f"Training [bold]{rule_name or label}[/bold] on [bold]{task_name}[/bold] "
-            f"({device}, seed {seed}) -> {run_dir}"
-        )
+            ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
+            console.print(
+                f"Training [bold]{rule_name or label}[/bold] on [bold]{task_name}[/bold] "
+                f"({device}{ranks}, seed {seed}) -> {run_dir}"
+            )
+        barrier()
         try:
             metrics = task.train(rule, run)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]")
             raise SystemExit(130) from None
-    _print_metrics(console, "final metrics", metrics)
+        finally:
+            shutdown_distributed()
+    if run.is_main:
+        _print_metrics(console, "final metrics", metrics)
 
 
 def _print_metrics(console, title: str, metrics) -> None:

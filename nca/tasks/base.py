@@ -52,6 +52,8 @@ class RunContext:
         rank: Global rank of this process (0 without torch.distributed).
         world_size: Number of processes.
         local_rank: Rank on this machine (selects the GPU).
+        stop_after: Stop after this many iterations in this invocation (checkpointed);
+            continue later with ``resume``. ``None``: run to the end.
     """
 
     run_dir: Path
@@ -62,6 +64,7 @@ class RunContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    stop_after: int | None = None
 
     @property
     def is_main(self) -> bool:

@@ -68,6 +68,10 @@ class ImageSet:
         """Float images in [0, 1], ``(len(index), C, H, W)``."""
         return self.images[index].to(device=device, dtype=torch.float32) / 255.0
 
+    def shard(self, rank: int, world_size: int) -> ImageSet:
+        """Every ``world_size``-th image from ``rank`` (per-rank data under torch.distributed)."""
+        return ImageSet(self.images[rank::world_size], self.labels[rank::world_size], self.name)
+
     def subset(self, count: int | None) -> ImageSet:
         """The first ``count`` images (all when ``None``)."""
         if count is None or count >= len(self):

@@ -266,13 +266,24 @@ class DenoiseTask(Task):
                 bar.update(task_id, completed=i, loss=metrics["loss"])
 
             try:
-                final = trainer.fit(log, validate=self._validation(test, run), progress=progress)
+                final = trainer.fit(
+                    log,
+                    validate=self._validation(test, run) if run.is_main else None,
+                    progress=progress,
+                    stop_after=run.stop_after,
+                )
             except KeyboardInterrupt:
                 console.print(
                     f"interrupted at iteration {trainer.iteration}; checkpoint saved to "
                     f"{trainer.checkpoint_path}; continue with --resume"
                 )
                 raise
+        if trainer.iteration < cfg.iterations:  # stopped early (--stop-after): no evaluation
+            console.print(f"stopped at iteration {trainer.iteration}; continue with --resume")
+            log.close()
+            return final
+        if not run.is_main:  # rank 0 evaluates; the others are done
+            return final
         result = self._evaluate(trainer.rule, run, console)
         self._report(result, run, console, f"{rule.rule_name} after {trainer.iteration} iterations")
         log.write(trainer.iteration, result.mean(), kind="evaluation")

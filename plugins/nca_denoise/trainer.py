@@ -77,6 +77,41 @@ class Generators:
             getattr(self, name).set_state(state[name])
 
 
+class _Objective(torch.nn.Module):
+    """One iteration's loss as a single forward pass, so DistributedDataParallel sees one
+    forward per backward however many CA steps the rollout takes."""
+
+    def __init__(self, rule, automaton, config: DenoiseConfig) -> None:
+        super().__init__()
+        self.model = automaton if automaton is not None else rule
+        self.config = config
+
+    def forward(self, inputs, targets, steps, generator, segments):
+        cfg = self.config
+        if isinstance(self.model, CellularAutomaton):
+            out = self.model(
+                inputs,
+                steps,
+                generator=generator,
+                checkpoint_segments=segments,
+                octaves=cfg.octaves,
+            ).cells
+            output = self.model.output_image(out)
+            overflow = overflow_losses(self.model.layout, out).total
+        else:
+            out, output = None, self.model(inputs)
+            overflow = torch.zeros((), device=output.device)
+        reconstruction = (output.float() - targets).abs().mean()
+        loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * overflow
+        return loss, out, reconstruction, overflow
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 class DenoiseTrainer:
     """Trains one rule on one dataset.
 
@@ -103,6 +138,17 @@ class DenoiseTrainer:
         self.automaton = (
             CellularAutomaton(rule, update_rate=config.update_rate) if self.is_ca else None
         )
+        self.distributed = _distributed()
+        objective = _Objective(rule, self.automaton, config)
+        if self.distributed:  # gradients are averaged across ranks before normalisation
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            objective = DistributedDataParallel(objective, device_ids=ids)
+            train = train.shard(run.rank, run.world_size)
+        self.objective = objective
+        self.train_set = train
+        self.checksums: list[float] = []  # parameter sums per iteration (DDP consistency)
         self.optimizer = torch.optim.AdamW(
             rule.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -120,9 +166,9 @@ class DenoiseTrainer:
         )
         self.iteration = 0
         self.checkpoint_path = Path(run.run_dir) / "checkpoints" / "last.pt"
-        if len(train) < config.batch_size:
+        if len(self.train_set) < config.batch_size:
             raise ValueError(
-                f"the training set has {len(train)} images, fewer than batch_size "
+                f"the training set has {len(self.train_set)} images, fewer than batch_size "
                 f"{config.batch_size}"
             )
 
@@ -155,34 +201,26 @@ class DenoiseTrainer:
         cfg, i = self.config, self.iteration + 1
         targets = self.next_batch()
         from_pool = self.pool is not None and len(self.pool) > cfg.batch_size and i % 2 == 0
-        with self._autocast():
-            if self.is_ca:
-                if from_pool:
-                    batch = self.pool.sample(cfg.batch_size)
-                    cells, targets = batch.cells.to(self.device), batch.targets.to(self.device)
-                else:
-                    masked, _ = self.masked(targets, i)
-                    cells = self.automaton.seed(masked)
-                steps = int(
-                    torch.randint(
-                        cfg.steps_min, cfg.steps_max + 1, (1,), generator=self.generators.data
-                    )
-                )
-                segments = paper_checkpoint_segments(steps) if cfg.gradient_checkpointing else 0
-                out = self.automaton(
-                    cells,
-                    steps,
-                    generator=self.generators.steps,
-                    checkpoint_segments=segments,
-                    octaves=cfg.octaves,
-                ).cells
-                output = self.automaton.output_image(out)
-                overflow = overflow_losses(self.automaton.layout, out).total
+        steps, segments = 0, 0
+        if self.is_ca:
+            if from_pool:
+                batch = self.pool.sample(cfg.batch_size)
+                inputs, targets = batch.cells.to(self.device), batch.targets.to(self.device)
             else:
                 masked, _ = self.masked(targets, i)
-                output, overflow, steps = self.rule(masked), torch.zeros((), device=self.device), 0
-            reconstruction = (output.float() - targets).abs().mean()
-            loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * overflow
+                inputs = self.automaton.seed(masked)
+            steps = int(
+                torch.randint(
+                    cfg.steps_min, cfg.steps_max + 1, (1,), generator=self.generators.data
+                )
+            )
+            segments = paper_checkpoint_segments(steps) if cfg.gradient_checkpointing else 0
+        else:
+            inputs, _ = self.masked(targets, i)
+        with self._autocast():
+            loss, out, reconstruction, overflow = self.objective(
+                inputs, targets, steps, self.generators.steps, segments
+            )
         if not torch.isfinite(loss):
             raise self._diverged(f"loss became {float(loss.detach())} at iteration {i}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -197,10 +235,17 @@ class DenoiseTrainer:
         if self.pool is not None:
             self.pool.add(out.detach().float(), targets)
         self.iteration = i
+        values = torch.stack([loss.detach(), reconstruction.detach(), overflow.detach()]).float()
+        if self.distributed:  # metrics are means over ranks
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+            values /= dist.get_world_size()
+            self.checksums.append(sum(float(p.double().sum()) for p in self.rule.parameters()))
         return {
-            "loss": float(loss.detach()),
-            "reconstruction": float(reconstruction.detach()),
-            "overflow": float(overflow.detach()),
+            "loss": float(values[0]),
+            "reconstruction": float(values[1]),
+            "overflow": float(values[2]),
             "steps": steps,
             "lr": self.scheduler.get_last_lr()[0],
             "from_pool": float(from_pool),
@@ -231,11 +276,33 @@ class DenoiseTrainer:
             "iteration": self.iteration,
         }
 
+    def _rank_path(self, rank: int) -> Path:
+        return self.checkpoint_path.parent / f"rank{rank}.pt"
+
+    def _rank_state(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "pool": self.pool.state_dict() if self.pool is not None else None,
+            "generators": self.generators.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "checksums": list(self.checksums),
+        }
+
     def save(self) -> Path | None:
-        """Write ``checkpoints/last.pt`` atomically (main rank only)."""
-        if not self.run.is_main:
-            return None
-        return save_checkpoint(self.checkpoint_path, self.state_dict())
+        """Write ``checkpoints/last.pt`` atomically (main rank); under DDP every other rank
+        also writes its own pool and generators to ``checkpoints/rank{r}.pt``."""
+        path = None
+        if self.run.is_main:
+            path = save_checkpoint(
+                self.checkpoint_path, {**self.state_dict(), "checksums": list(self.checksums)}
+            )
+        elif self.distributed:
+            save_checkpoint(self._rank_path(self.run.rank), self._rank_state())
+        if self.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return path
 
     def load(self, path: str | Path) -> None:
         """Restore everything :meth:`state_dict` saved."""
@@ -249,9 +316,25 @@ class DenoiseTrainer:
         self.generators.load_state_dict({k: v.cpu() for k, v in data["generators"].items()})
         torch.set_rng_state(data["torch_rng"].cpu())
         self.iteration = int(data["iteration"])
+        self.checksums = list(data.get("checksums", []))
+        if self.distributed and not self.run.is_main:  # this rank's own pool and generators
+            own = load_checkpoint(self._rank_path(self.run.rank), map_location=self.device)
+            if int(own["iteration"]) != self.iteration:
+                raise ValueError(
+                    f"rank {self.run.rank}'s state is from iteration {own['iteration']} but "
+                    f"{self.checkpoint_path} is from {self.iteration}; the run stopped between "
+                    f"writes, resume from an earlier copy"
+                )
+            if self.pool is not None and own["pool"] is not None:
+                self.pool.load_state_dict(own["pool"])
+            self.generators.load_state_dict({k: v.cpu() for k, v in own["generators"].items()})
+            torch.set_rng_state(own["torch_rng"].cpu())
+            self.checksums = list(own["checksums"])
 
     # ------------------------------------------------------------------ run
-    def fit(self, log: RunLog, validate=None, progress=None) -> dict[str, float]:
+    def fit(
+        self, log: RunLog, validate=None, progress=None, stop_after: int | None = None
+    ) -> dict[str, float]:
         """Train until ``iterations``; checkpoint periodically, on Ctrl-C and at the end.
 
         Ctrl-C (SIGINT) is deferred to the end of the current iteration, after its
@@ -262,6 +345,8 @@ class DenoiseTrainer:
             log: Metrics log.
             validate: ``validate(trainer) -> dict`` called every ``validate_every``.
             progress: ``progress(iteration, metrics)`` callback (progress bars).
+            stop_after: Stop (with a checkpoint) after this many iterations in this call,
+                e.g. to fit a cluster's time limit; continue later with ``--resume``.
         """
         cfg = self.config
         last: dict[str, float] = {}
@@ -288,6 +373,10 @@ class DenoiseTrainer:
                         progress(i, metrics)
                     if interrupt.requested:
                         raise KeyboardInterrupt
+                    if stop_after is not None and i - done_at_start >= stop_after:
+                        if i % cfg.checkpoint_every and i != cfg.iterations:
+                            self.save()
+                        break
             except KeyboardInterrupt:
                 if consistent and self.iteration > done_at_start:
                     self.save()

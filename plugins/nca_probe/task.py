@@ -88,6 +88,8 @@ class ProbeTask(Task):
 
         if rule is not None:
             self.check_rule(rule)
+        if not run.is_main:  # a probe is cheap: rank 0 does it, the other ranks wait
+            return {}
         cfg = self.config
         console = Console(quiet=not run.is_main, highlight=False)
         device = torch.device(run.device)
