@@ -25,3 +25,6 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "api" / "core" / "index.html").is_file()
+    cli_page = (tmp_path / "cli" / "index.html").read_text()
+    assert "Run EXPERIMENT on the model" in cli_page  # generated from the click app
+    assert "--stop-after" in cli_page

@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("[0-9]*.py"))
-TINY_ARGS = {"01_core_rollout.py": ["--size", "8", "--steps", "4"]}
+TINY_ARGS = {
+    "01_core_rollout.py": ["--size", "8", "--steps", "4"],
+    "02_custom_rule.py": ["--iterations", "3"],
+    "03_probe_and_analyze.py": ["--iterations", "2"],
+}
 
 
 def test_examples_exist():
