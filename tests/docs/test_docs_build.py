@@ -28,3 +28,21 @@ def test_mkdocs_build_strict(tmp_path):
     cli_page = (tmp_path / "cli" / "index.html").read_text()
     assert "Run EXPERIMENT on the model" in cli_page  # generated from the click app
     assert "--stop-after" in cli_page
+
+
+def test_concept_figures_script_runs(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    script = ROOT / "docs" / "scripts" / "make_concept_figures.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "async.png",
+        "fusion.png",
+        "layout.png",
+    ]
