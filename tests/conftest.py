@@ -18,6 +18,31 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def pip_install_target(source: Path, site: Path) -> Path:
+    """Build and install the package at ``source`` into a private ``site`` folder (no
+    network, no dependencies), as a user's ``pip install`` would; fails the test on error."""
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        str(site),
+        str(source),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        pytest.fail(f"installing {source} failed:\n{proc.stdout}\n{proc.stderr}")
+    return site
+
+
 def activate(rule: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
     """Give a zero-initialised rule random last-layer weights so it changes the grid."""
     g = torch.Generator().manual_seed(seed)

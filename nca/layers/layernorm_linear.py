@@ -13,6 +13,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def layernorm_backward(grad, x, mean, rstd, weight, bias):
+    """Gradients ``(∂x, ∂weight, ∂bias)`` of a LayerNorm over the last dim, from the
+    statistics its forward returned (shared by the recomputing autograd functions)."""
+    return torch.ops.aten.native_layer_norm_backward(
+        grad,
+        x,
+        [x.shape[-1]],
+        mean,
+        rstd,
+        weight,
+        bias,
+        [True, weight is not None, bias is not None],
+    )
+
+
 class _LayerNormLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, norm_weight, norm_bias, weight, bias, eps):
@@ -31,15 +46,8 @@ class _LayerNormLinear(torch.autograd.Function):
         grad_weight = grad_2d.t() @ normed.reshape(-1, dim)
         grad_bias = grad_2d.sum(0) if ctx.has_bias else None
         grad_normed = grad_out @ weight
-        grad_x, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
-            grad_normed,
-            x,
-            [dim],
-            mean,
-            rstd,
-            norm_weight,
-            norm_bias,
-            [True, norm_weight is not None, norm_bias is not None],
+        grad_x, grad_norm_weight, grad_norm_bias = layernorm_backward(
+            grad_normed, x, mean, rstd, norm_weight, norm_bias
         )
         return grad_x, grad_norm_weight, grad_norm_bias, grad_weight, grad_bias, None
 

@@ -7,27 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import pip_install_target
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples" / "plugin-template"
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    site = tmp_path_factory.mktemp("template-site")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--target",
-        str(site),
-        str(TEMPLATE),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = pip_install_target(TEMPLATE, tmp_path_factory.mktemp("template-site"))
     return dict(os.environ, PYTHONPATH=str(site), COLUMNS="200")
 
 

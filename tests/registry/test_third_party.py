@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import pip_install_target
+
 PYPROJECT = """
 [build-system]
 requires = ["setuptools"]
@@ -76,23 +78,7 @@ def thirdparty_site(tmp_path_factory) -> Path:
     (src / "nca_thirdparty_demo").mkdir(parents=True)
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "nca_thirdparty_demo" / "__init__.py").write_text(textwrap.dedent(MODULE))
-    site = root / "site"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--target",
-        str(site),
-        str(src),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        pytest.fail(f"installing the demo package failed:\n{proc.stdout}\n{proc.stderr}")
+    site = pip_install_target(src, root / "site")
     return site
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from nca.layers.layernorm_linear import layernorm_backward
 from nca.layers.localized_attention.shifted import (
     attention_backward,
     attention_forward,
@@ -93,15 +94,8 @@ class _PreNormShiftedAttention(torch.autograd.Function):
             term = grad_2d @ qkv_weight[rows]
             grad_normed = term if grad_normed is None else grad_normed.add_(term)
         grad_normed = grad_normed.view_as(tokens)
-        grad_tokens, grad_norm_weight, grad_norm_bias = torch.ops.aten.native_layer_norm_backward(
-            grad_normed,
-            tokens,
-            [dim],
-            mean,
-            rstd,
-            norm_weight,
-            norm_bias,
-            [True, norm_weight is not None, norm_bias is not None],
+        grad_tokens, grad_norm_weight, grad_norm_bias = layernorm_backward(
+            grad_normed, tokens, mean, rstd, norm_weight, norm_bias
         )
         return grad_tokens, grad_norm_weight, grad_norm_bias, grad_qkv_weight, None, None, None
 
