@@ -61,8 +61,9 @@ class PoolingCA(CARule):
 
 def main(iterations: int = 200) -> float:
     from nca_denoise.config import DenoiseConfig
-    from nca_denoise.data import load_images
     from nca_denoise.trainer import DenoiseTrainer
+
+    from nca import load_images
 
     register_rule(PoolingCA)  # or expose it through an `nca.rules` entry point
     torch.manual_seed(0)

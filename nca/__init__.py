@@ -46,6 +46,15 @@ _EXPORTS = {
     "register_rule": "nca.rules",
     "rule_info": "nca.rules",
     "get_rule_class": "nca.rules",
+    # datasets
+    "ImageSet": "nca.data",
+    "DatasetSource": "nca.data",
+    "DatasetUnavailable": "nca.data",
+    "load_images": "nca.data",
+    "list_datasets": "nca.data",
+    "register_dataset": "nca.data",
+    "dataset_source": "nca.data",
+    "default_image_size": "nca.data",
     # tasks
     "Task": "nca.tasks",
     "parameter_count": "nca.rules",

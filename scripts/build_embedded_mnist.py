@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST
 
-OUTPUT = Path(__file__).resolve().parents[1] / "plugins/nca_denoise/data/mnist_sample.pt.gz"
+OUTPUT = Path(__file__).resolve().parents[1] / "nca/data/sources/mnist_sample.pt.gz"
 
 
 def main() -> None:

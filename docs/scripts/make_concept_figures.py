@@ -72,7 +72,7 @@ def async_figure() -> None:
 
 
 def fusion_figure() -> None:
-    from nca_denoise.data import load_images
+    from nca import load_images
 
     digit = load_images("embedded-mnist", "test", image_size=16).batch(torch.arange(1))
     fused = fuse(digit)

@@ -1,4 +1,4 @@
-"""``nca list``: a table of installed rules and tasks."""
+"""``nca list``: a table of installed rules, tasks and datasets."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ _KIND_LABEL = {"ca": "CA rule", "feedforward": "feed-forward"}
 @click.option(
     "--type",
     "what",
-    type=click.Choice(["all", "rules", "tasks"]),
+    type=click.Choice(["all", "rules", "tasks", "datasets"]),
     default="all",
     show_default=True,
-    help="Show rules, tasks or both.",
+    help="Show rules, tasks, datasets or all of them.",
 )
 def list_command(pattern: str, what: str) -> None:
-    """List installed rules and tasks (optionally filtered by a glob PATTERN)."""
+    """List installed rules, tasks and datasets (optionally filtered by a glob PATTERN)."""
     from rich.table import Table
 
+    from nca.data import DATASETS
     from nca.rules import RULES
     from nca.tasks import TASKS
 
@@ -36,7 +37,7 @@ def list_command(pattern: str, what: str) -> None:
     table.add_column("provided by", no_wrap=True)
     rows = 0
     with user_errors():
-        registries = [("rules", RULES), ("tasks", TASKS)]
+        registries = [("rules", RULES), ("tasks", TASKS), ("datasets", DATASETS)]
         for label, registry in registries:
             if what not in ("all", label):
                 continue
@@ -49,11 +50,18 @@ def list_command(pattern: str, what: str) -> None:
                         name, label[:-1], f"[red]failed to load: {err}[/red]", "", entry.provider
                     )
                 else:
-                    kind = _KIND_LABEL.get(getattr(obj, "kind", ""), "task")
-                    presets = ", ".join(obj.presets)
-                    table.add_row(name, kind, obj.summary(), presets, entry.provider)
+                    table.add_row(*_describe(name, label, obj), entry.provider)
                 rows += 1
     if rows:
         console.print(table)
     else:
         console.print(f"No {'plugins' if what == 'all' else what} match {pattern!r}.")
+
+
+def _describe(name: str, label: str, obj) -> tuple[str, str, str, str]:
+    """Name, type, description and presets of a loaded plugin."""
+    if label == "datasets":
+        shown = f"{name}:{obj.argument_name}" if obj.argument_name else name
+        return shown, "dataset", obj.summary(), ""
+    kind = _KIND_LABEL.get(getattr(obj, "kind", ""), "task")
+    return name, kind, obj.summary(), ", ".join(obj.presets)

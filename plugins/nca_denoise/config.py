@@ -12,9 +12,10 @@ class DenoiseConfig:
 
     Attributes:
         dataset: ``embedded-mnist`` (shipped sample), ``mnist``, ``fashion-mnist``,
-            ``cifar10``, ``celeba`` or ``folder:PATH``.
-        data_root: Folder holding torchvision datasets.
-        download: Let torchvision download a missing dataset.
+            ``cifar10``, ``celeba``, ``tiny-imagenet``, ``landcover``, ``folder:PATH`` or
+            any installed dataset plugin (``nca list datasets``).
+        data_root: Folder holding the datasets.
+        download: Let a missing dataset be downloaded (where its source allows it).
         image_size: Side of the (square) images after resampling; unset: the dataset's
             size in the paper (32, 64 for tiny-imagenet).
         train_subset: Use only the first N training images.
@@ -124,6 +125,6 @@ class DenoiseConfig:
     @property
     def size(self) -> int:
         """The image side used: ``image_size``, or the dataset's default."""
-        from nca_denoise.data import default_image_size
+        from nca import default_image_size
 
         return self.image_size or default_image_size(self.dataset)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nca import CellularAutomaton, make_generator
-from nca_denoise.data import ImageSet
+from nca import CellularAutomaton, ImageSet, make_generator
 from nca_denoise.masking import CONFIGURATIONS, config_name, mask_images
 from nca_denoise.metrics import lpips_distance, psnr, ssim
 

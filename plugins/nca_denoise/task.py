@@ -9,23 +9,21 @@ from pathlib import Path
 
 import torch
 
-from nca import RunContext, RunLog, Task, load_checkpoint, load_rule, make_generator
+from nca import (
+    RunContext,
+    RunLog,
+    Task,
+    dataset_source,
+    load_checkpoint,
+    load_images,
+    load_rule,
+    make_generator,
+)
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.data import folder_channels, load_images
 from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
 from nca_denoise.masking import mask_images
 from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips, psnr
 from nca_denoise.trainer import DenoiseTrainer
-
-#: Image channels of the named datasets (folders are read as RGB).
-DATASET_CHANNELS = {
-    "embedded-mnist": 1,
-    "mnist": 1,
-    "fashion-mnist": 1,
-    "cifar10": 3,
-    "celeba": 3,
-    "tiny-imagenet": 3,
-}
 
 
 def _console(silent: bool):
@@ -86,12 +84,9 @@ class DenoiseTask(Task):
     def adapt_rule_config(self, rule_config):
         """Match the rule to the data: image channels and (for learned PEs) the image size."""
         changes = {}
-        dataset = self.config.dataset
-        channels = DATASET_CHANNELS.get(dataset)
-        if dataset.startswith("folder:"):
-            channels = folder_channels(dataset[len("folder:") :])
+        channels = dataset_source(self.config.dataset).channels()
         fields = {f.name for f in dataclasses.fields(rule_config)}
-        if channels is not None and getattr(rule_config, "image_channels", channels) != channels:
+        if getattr(rule_config, "image_channels", channels) != channels:
             changes["image_channels"] = channels
         if "image_size" in fields:
             size = (self.config.size, self.config.size)

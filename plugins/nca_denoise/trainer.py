@@ -26,6 +26,7 @@ import torch
 
 from nca import (
     CellularAutomaton,
+    ImageSet,
     NCAError,
     RunContext,
     RunLog,
@@ -39,7 +40,6 @@ from nca import (
     save_checkpoint,
 )
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.data import ImageSet
 from nca_denoise.masking import CONFIGURATIONS, Curriculum, mask_images, sample_configuration
 
 #: Offsets that derive independent per-purpose generators from the run seed.
@@ -181,7 +181,8 @@ class DenoiseTrainer:
             index = torch.arange(start, start + b)
         else:
             index = torch.randperm(n, generator=self.generators.data)[:b]
-        return self.train_set.batch(index, self.device)
+        # augmented sets (landcover: random crops and flips) draw from the same stream
+        return self.train_set.batch(index, self.device, generator=self.generators.data)
 
     def masked(self, images: torch.Tensor, iteration: int) -> tuple[torch.Tensor, str]:
         config = sample_configuration(self.curriculum.allowed(iteration), self.generators.mask)

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import torch
-from nca_denoise.data import default_image_size, load_images
 
 from nca import (
     RunContext,
     Task,
+    default_image_size,
     find_checkpoint,
     load_checkpoint,
+    load_images,
     load_rule,
     make_generator,
     run_dir_of,

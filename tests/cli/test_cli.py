@@ -44,6 +44,8 @@ def test_list_shows_rules_and_tasks(runner, toy_task):
     only_tasks = runner.invoke(cli, ["list", "--type", "tasks"])
     assert "convca" not in only_tasks.output and "toy" in only_tasks.output
     assert "No plugins match 'zzz*'" in runner.invoke(cli, ["list", "zzz*"]).output
+    datasets = runner.invoke(cli, ["list", "--type", "datasets"]).output
+    assert "landcover" in datasets and "folder:PATH" in datasets and "convca" not in datasets
 
 
 def test_info_rule_task_and_unknown(runner, toy_task):

@@ -28,6 +28,20 @@ def test_mkdocs_build_strict(tmp_path):
     cli_page = (tmp_path / "cli" / "index.html").read_text()
     assert "Run EXPERIMENT on the model" in cli_page  # generated from the click app
     assert "--stop-after" in cli_page
+    for page in tmp_path.rglob("*.html"):  # a mangled `--8<--` line renders as text
+        assert "--8" not in page.read_text(), f"unexpanded snippet in {page}"
+
+
+def test_snippet_lines_are_well_formed():
+    """`--8<-- "path"` lines name existing files (formatters have mangled them before)."""
+    import re
+
+    for doc in (ROOT / "docs").rglob("*.md"):
+        for line in doc.read_text().splitlines():
+            if line.startswith("--8"):
+                match = re.fullmatch(r'--8<-- "([^"]+)"', line)
+                assert match, f"{doc.name}: malformed snippet line {line!r}"
+                assert (ROOT / match.group(1)).is_file(), f"{doc.name}: no {match.group(1)}"
 
 
 def test_concept_figures_script_runs(tmp_path, monkeypatch):

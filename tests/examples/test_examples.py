@@ -11,6 +11,7 @@ TINY_ARGS = {
     "01_core_rollout.py": ["--size", "8", "--steps", "4"],
     "02_custom_rule.py": ["--iterations", "3"],
     "03_probe_and_analyze.py": ["--iterations", "2"],
+    "04_custom_dataset.py": ["--iterations", "3"],
 }
 
 

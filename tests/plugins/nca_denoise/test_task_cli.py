@@ -106,7 +106,7 @@ def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--dataset", "mnsit"], "unknown dataset 'mnsit'. Did you mean 'mnist'?"),
+        (["--dataset", "mnsit"], "dataset 'mnsit' is not installed. Did you mean 'mnist'?"),
         (["-o", "rule.patch_size=3x3"], "is not divisible by patch_size (3, 3)"),
         (["-o", "steps_max=1"], "steps_max (1) must be >= steps_min"),
     ],
@@ -159,10 +159,9 @@ def test_nan_stop_is_a_one_line_error(runner, tmp_path):
 
 def test_evaluation_masks_do_not_depend_on_the_batch_size():
     import torch
-    from nca_denoise.data import load_images
     from nca_denoise.evaluation import evaluate_rule
 
-    from nca import create_rule
+    from nca import create_rule, load_images
 
     test = load_images("embedded-mnist", "test", image_size=8).subset(20)
     rule = create_rule("unet")
@@ -217,3 +216,19 @@ def test_corrupt_checkpoint(runner, tmp_path):
     result = runner.invoke(cli, ["eval", str(tmp_path / "run"), "--task", "denoise"])
     assert result.exit_code == 1
     assert "is not a loadable checkpoint" in result.output
+
+
+def test_train_on_landcover_tiles(runner, tmp_path):
+    """RGB tiles in SustainBench's layout: random crops for training, centre crops for eval."""
+    from tests.data.test_landcover import write_landcover
+
+    write_landcover(tmp_path / "data", splits=(8, 1, 8), side=20)
+    run_dir = tmp_path / "run"
+    args = ["train", "--rule", "vitca", "--task", "denoise", *TINY_RULE, *TINY_TASK]
+    args += ["--dataset", "landcover", "--data-root", str(tmp_path / "data")]
+    result = runner.invoke(cli, [*args, "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["rule"]["config"]["image_channels"] == 3
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert evaluation["notes"][0].startswith("8 test images of landcover at 8x8")

@@ -3,10 +3,9 @@
 import pytest
 import torch
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.data import load_images
 from nca_denoise.trainer import DenoiseTrainer, TrainingDiverged
 
-from nca import RunContext, RunLog, create_rule, load_checkpoint
+from nca import RunContext, RunLog, create_rule, load_checkpoint, load_images
 
 TINY = {"embed_dim": 16, "heads": 2, "hidden_channels": 4, "image_size": (8, 8)}
 

@@ -7,13 +7,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.data import load_images
 from nca_denoise.trainer import DenoiseTrainer
 from nca_probe import features as features_module
 from nca_probe.classifier import make_classifier
 from nca_probe.features import model_features, pixel_features
 
-from nca import RunContext, RunLog, create_rule
+from nca import RunContext, RunLog, create_rule, load_images
 from nca.cli import cli
 
 

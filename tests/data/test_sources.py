@@ -1,6 +1,10 @@
+"""The built-in dataset sources (all but landcover, which has its own file)."""
+
 import pytest
 import torch
-from nca_denoise.data import DatasetUnavailable, load_images
+
+from nca.data import DatasetUnavailable, load_images
+from nca.registry import UnknownPluginError
 
 
 def test_embedded_sample_is_real_mnist():
@@ -27,7 +31,7 @@ def test_missing_dataset_offline_says_what_to_do(tmp_path):
 
 
 def test_unknown_dataset_names_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown dataset 'mnsit'. Did you mean 'mnist'?"):
+    with pytest.raises(UnknownPluginError, match="'mnsit' is not installed. Did you mean 'mnist'"):
         load_images("mnsit", "train")
 
 
@@ -79,8 +83,9 @@ def test_default_sizes():
 
 
 def test_grayscale_folder_stays_single_channel(tmp_path):
-    from nca_denoise.data import folder_channels
     from PIL import Image
+
+    from nca.data.sources.folder import folder_channels
 
     folder = tmp_path / "digits" / "0"
     folder.mkdir(parents=True)

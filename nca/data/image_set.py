@@ -1,0 +1,123 @@
+"""A dataset split held as uint8 images, with optional random-crop / flip augmentation."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from nca.data.transforms import centre_crop
+
+
+@dataclass
+class ImageSet:
+    """A split of images, labels and (for training splits) its augmentation.
+
+    Images are stored once as uint8 (in memory, or memory-mapped from a cache
+    file) and converted to float batches on demand.
+
+    Attributes:
+        images: ``(N, C, S, S)`` uint8 stored images.
+        labels: ``(N,)`` int64 class labels.
+        name: Dataset name.
+        crop: Side of the square crop a batch takes from each stored image:
+            random when :meth:`batch` gets a generator, the centre otherwise.
+            ``None``: batches are the stored images.
+        flips: Random horizontal and vertical flips (each with probability 1/2)
+            when :meth:`batch` gets a generator.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    crop: int | None = None
+    flips: bool = False
+
+    def __post_init__(self) -> None:
+        if self.images.dim() != 4 or self.images.dtype != torch.uint8:
+            raise ValueError(
+                f"images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} "
+                f"{tuple(self.images.shape)}"
+            )
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(
+                f"labels must have shape ({self.images.shape[0]},), got {tuple(self.labels.shape)}"
+            )
+        stored = min(self.images.shape[-2:])
+        if self.crop is not None and not 1 <= self.crop <= stored:
+            raise ValueError(f"crop must be in [1, {stored}] (the stored size), got {self.crop}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        """Side of the images :meth:`batch` returns."""
+        return self.crop if self.crop is not None else self.images.shape[-1]
+
+    @property
+    def augmented(self) -> bool:
+        """Whether batches drawn with a generator are randomly cropped or flipped."""
+        return self.flips or (self.crop is not None and self.crop < self.images.shape[-1])
+
+    def batch(
+        self,
+        index: torch.Tensor,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Float images in [0, 1].
+
+        Args:
+            index: ``(b,)`` image indices.
+            device: Where the batch goes.
+            generator: Draws the random crops and flips (training); ``None``
+                gives the deterministic view (centre crop, no flips).
+
+        Returns:
+            ``(b, C, image_size, image_size)`` float32.
+        """
+        images = self.images[index]
+        if self.crop is not None:
+            if generator is None:
+                images = centre_crop(images, self.crop)
+            else:
+                images = _random_crops(images, self.crop, generator)
+        if self.flips and generator is not None:
+            images = _random_flips(images, generator)
+        return images.to(device=device, dtype=torch.float32) / 255.0
+
+    def shard(self, rank: int, world_size: int) -> ImageSet:
+        """Every ``world_size``-th image from ``rank`` (per-rank data under torch.distributed)."""
+        return dataclasses.replace(
+            self, images=self.images[rank::world_size], labels=self.labels[rank::world_size]
+        )
+
+    def subset(self, count: int | None) -> ImageSet:
+        """The first ``count`` images (all when ``None``)."""
+        if count is None or count >= len(self):
+            return self
+        if count < 1:
+            raise ValueError(f"subset size must be >= 1, got {count}")
+        return dataclasses.replace(self, images=self.images[:count], labels=self.labels[:count])
+
+
+def _random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """One uniformly placed ``size`` x ``size`` window per image of ``(b, C, H, W)``."""
+    b, _, h, w = images.shape
+    top = torch.randint(0, h - size + 1, (b,), generator=generator).tolist()
+    left = torch.randint(0, w - size + 1, (b,), generator=generator).tolist()
+    windows = zip(images, top, left, strict=True)
+    return torch.stack([image[:, y : y + size, x : x + size] for image, y, x in windows])
+
+
+def _random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image of ``(b, C, H, W)`` left-right and up-down, each with probability 1/2."""
+    flip = torch.rand((images.shape[0], 2), generator=generator) < 0.5
+    images = torch.where(flip[:, 0, None, None, None], images.flip(-1), images)
+    return torch.where(flip[:, 1, None, None, None], images.flip(-2), images)

@@ -1,0 +1,1 @@
+"""Built-in dataset sources, one per file."""
