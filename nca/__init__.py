@@ -29,6 +29,7 @@ _EXPORTS = {
     "fuse": "nca.core",
     "mitosis": "nca.core",
     "octave_plan": "nca.core",
+    "check_octaves_fit": "nca.core",
     "overflow_losses": "nca.core",
     "normalize_gradients_": "nca.core",
     "make_generator": "nca.core",

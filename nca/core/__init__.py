@@ -3,7 +3,7 @@ pool, fusion/mitosis, damage and training helpers. One concept per module."""
 
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleLike
 from nca.core.damage import damage
-from nca.core.fusion import Phase, fuse, mitosis, octave_plan
+from nca.core.fusion import Phase, check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.gradients import GRADIENT_NORM_EPS, normalize_gradients_
 from nca.core.layout import GROUPS, UPDATABLE_GROUPS, CellLayout
 from nca.core.losses import OverflowLosses, overflow_losses
@@ -30,6 +30,7 @@ __all__ = [
     "SamplePool",
     "UpdateRuleLike",
     "apply_update",
+    "check_octaves_fit",
     "damage",
     "draw_update_mask",
     "fuse",

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nca.layers.precision import apply_in_float32, autocast_off
+
 
 def layernorm_backward(grad, x, mean, rstd, weight, bias):
     """Gradients ``(∂x, ∂weight, ∂bias)`` of a LayerNorm over the last dim, from the
@@ -39,6 +41,11 @@ class _LayerNormLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        with autocast_off(grad_out):
+            return _LayerNormLinear._backward(ctx, grad_out)
+
+    @staticmethod
+    def _backward(ctx, grad_out):
         x, mean, rstd, norm_weight, norm_bias, weight = ctx.saved_tensors
         dim = x.shape[-1]
         normed = torch.native_layer_norm(x, (dim,), norm_weight, norm_bias, ctx.eps)[0]
@@ -59,8 +66,14 @@ def layernorm_linear(x: torch.Tensor, norm: nn.LayerNorm, linear: nn.Linear) -> 
             f"LayerNorm over {tuple(norm.normalized_shape)} does not match the last dim of "
             f"x {tuple(x.shape)}"
         )
-    return _LayerNormLinear.apply(
-        x.contiguous(), norm.weight, norm.bias, linear.weight, linear.bias, norm.eps
+    return apply_in_float32(
+        _LayerNormLinear.apply,
+        x.contiguous(),
+        norm.weight,
+        norm.bias,
+        linear.weight,
+        linear.bias,
+        norm.eps,
     )
 
 

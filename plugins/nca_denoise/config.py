@@ -51,7 +51,8 @@ class DenoiseConfig:
         lpips_net: LPIPS backbone: ``vgg`` (the authors' choice) or ``alex``.
         lpips_weights: File or folder with the backbone weights in torchvision key
             names (offline use); empty downloads them through torchvision.
-        bf16: bfloat16 autocast for the rule on CUDA.
+        bf16: bfloat16 autocast for the rule's forward pass in training (meant for CUDA;
+            also runs on CPU). Cell states, losses and evaluation stay float32.
     """
 
     dataset: str = "embedded-mnist"

@@ -13,15 +13,17 @@ from nca import (
     RunContext,
     RunLog,
     Task,
+    check_octaves_fit,
     dataset_source,
     load_checkpoint,
     load_images,
     load_rule,
     make_generator,
+    octave_plan,
 )
 from nca_denoise.config import DenoiseConfig
 from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
-from nca_denoise.masking import mask_images
+from nca_denoise.masking import CONFIGURATIONS, mask_images
 from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips, psnr
 from nca_denoise.trainer import DenoiseTrainer
 
@@ -51,6 +53,7 @@ class DenoiseTask(Task):
         "eval_steps",
         "lpips",
         "lpips_weights",
+        "bf16",
     )
     presets = {
         # the paper's numbers are the config defaults
@@ -92,7 +95,23 @@ class DenoiseTask(Task):
             size = (self.config.size, self.config.size)
             if tuple(rule_config.image_size) != size:
                 changes["image_size"] = size
+        if self.config.octaves and "patch_size" in fields:  # cells are patches of pixels
+            p_h, p_w = rule_config.patch_size
+            grid = (self.config.size // p_h, self.config.size // p_w)
+            check_octaves_fit(grid, self.config.octaves)
         return dataclasses.replace(rule_config, **changes) if changes else rule_config
+
+    def validate(self) -> None:
+        """Fail before the run directory exists: unknown or missing dataset, fusion/mitosis
+        octaves that the image size or the shortest rollout cannot hold."""
+        cfg = self.config
+        dataset_source(cfg.dataset).check(root=cfg.data_root, download=cfg.download)
+        if cfg.octaves:
+            try:
+                octave_plan(cfg.steps_min, cfg.octaves)
+            except ValueError as err:
+                raise ValueError(f"{err}; raise steps_min or lower octaves") from None
+            check_octaves_fit((cfg.size, cfg.size), cfg.octaves)
 
     # ------------------------------------------------------------- helpers
     def _lpips(self, device):
@@ -125,7 +144,12 @@ class DenoiseTask(Task):
         cfg = self.config
         test = self._split("test").subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
-        with console.status(f"evaluating on {len(test)} test images x 9 configurations"):
+        quiet = run.quiet or not run.is_main
+        with _progress(console, quiet=quiet, unit="images", loss=False) as bar:
+            job = bar.add_task(
+                f"evaluating {len(test)} test images x {len(CONFIGURATIONS)} noise configurations",
+                total=len(test) * len(CONFIGURATIONS),
+            )
             result = evaluate_rule(
                 rule,
                 test,
@@ -135,6 +159,7 @@ class DenoiseTask(Task):
                 device=run.device,
                 lpips_model=lpips_model,
                 noise_per_patch=cfg.noise_per_patch,
+                progress=lambda done: bar.update(job, advance=done),
             )
         result.notes.append(
             f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}, "
@@ -314,8 +339,9 @@ class _NullProgress:
         pass
 
 
-def _progress(console, *, quiet: bool):
-    """A rich progress bar with loss, it/s and ETA; nothing when quiet or not a terminal."""
+def _progress(console, *, quiet: bool, unit: str = "it", loss: bool = True):
+    """A rich progress bar with speed (``unit``/s), ETA and optionally the loss; nothing
+    when quiet or not a terminal."""
     if quiet or not sys.stdout.isatty():
         return _NullProgress()
     from rich.progress import (
@@ -331,13 +357,14 @@ def _progress(console, *, quiet: bool):
 
     class SpeedColumn(ProgressColumn):
         def render(self, task) -> Text:
-            return Text(f"{task.speed:.2f} it/s" if task.speed else "- it/s")
+            return Text(f"{task.speed:.2f} {unit}/s" if task.speed else f"- {unit}/s")
 
+    loss_column = [TextColumn("loss {task.fields[loss]:.3f}")] if loss else []
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
+        *loss_column,
         SpeedColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),

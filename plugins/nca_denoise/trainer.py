@@ -193,8 +193,8 @@ class DenoiseTrainer:
 
     # ---------------------------------------------------------------- step
     def _autocast(self):
-        if self.config.bf16 and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.config.bf16:  # the rule's forward; losses and the cell state stay float32
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def step(self) -> dict[str, float]:

@@ -58,6 +58,11 @@ class DatasetSource(ABC):
     def channels(self) -> int:
         """Image channels (1 or 3), known without loading the images."""
 
+    def check(self, *, root: str, download: bool) -> None:
+        """Cheaply raise :class:`DatasetUnavailable` if the data is certainly missing, so
+        that tasks can fail before writing anything; the default checks nothing."""
+        return None
+
     @abstractmethod
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
         """Load ``split`` (``train`` or ``test``) at ``image_size``.

@@ -45,12 +45,15 @@ class ImageFolderTree(DatasetSource):
         """Grayscale trees stay single-channel; anything else is read as RGB."""
         return folder_channels(self._tree("train")) if self.root.is_dir() else 3
 
+    def check(self, *, root: str, download: bool) -> None:
+        if not self.root.is_dir():
+            raise DatasetUnavailable(f"folder dataset {str(self.root)!r} does not exist")
+
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
         from torchvision.datasets import ImageFolder
         from torchvision.transforms.functional import pil_to_tensor, resize
 
-        if not self.root.is_dir():
-            raise DatasetUnavailable(f"folder dataset {str(self.root)!r} does not exist")
+        self.check(root=root, download=download)
         tree = self._tree(split)
         try:
             dataset = ImageFolder(str(tree))

@@ -60,6 +60,9 @@ class LandCoverRep(DatasetSource):
     def channels(self) -> int:
         return BANDS
 
+    def check(self, *, root: str, download: bool) -> None:
+        _locate(Path(root).expanduser(), download)
+
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
         folder = _locate(Path(root).expanduser(), download)
         files, labels = read_metadata(folder / "metadata.csv", split)

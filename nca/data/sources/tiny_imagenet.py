@@ -21,11 +21,28 @@ class TinyImageNet(DatasetSource):
     def channels(self) -> int:
         return 3
 
+    @staticmethod
+    def _base(root: str) -> Path:
+        return Path(root).expanduser() / "tiny-imagenet-200"
+
+    @staticmethod
+    def _require(base: Path, download: bool) -> None:
+        if not (base / "wnids.txt").is_file():
+            hint = "pass --download" if not download else "check your internet connection"
+            raise DatasetUnavailable(
+                f"Tiny ImageNet is not in {str(base)!r} (expected wnids.txt, train/, val/); "
+                f"{hint}, or unpack {URL} under --data-root"
+            )
+
+    def check(self, *, root: str, download: bool) -> None:
+        if not download:  # with --download, load fetches it
+            self._require(self._base(root), download)
+
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
         from PIL import Image
         from torchvision.transforms.functional import pil_to_tensor, resize
 
-        base = Path(root).expanduser() / "tiny-imagenet-200"
+        base = self._base(root)
         if not base.is_dir() and download:
             from torchvision.datasets.utils import download_and_extract_archive
 
@@ -33,12 +50,7 @@ class TinyImageNet(DatasetSource):
                 download_and_extract_archive(URL, str(Path(root).expanduser()))
             except OSError as err:
                 raise DatasetUnavailable(f"downloading Tiny ImageNet failed ({err})") from err
-        if not (base / "wnids.txt").is_file():
-            hint = "pass --download" if not download else "check your internet connection"
-            raise DatasetUnavailable(
-                f"Tiny ImageNet is not in {str(base)!r} (expected wnids.txt, train/, val/); "
-                f"{hint}, or unpack {URL} under --data-root"
-            )
+        self._require(base, download)
         classes = base.joinpath("wnids.txt").read_text().split()
         index = {wnid: i for i, wnid in enumerate(classes)}
         if split == "train":

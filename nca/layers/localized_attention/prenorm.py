@@ -26,6 +26,7 @@ from nca.layers.localized_attention.shifted import (
     padded_offsets,
 )
 from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.precision import apply_in_float32, autocast_off
 
 
 def _qkv(normed, qkv_weight, heads, nbhd):
@@ -73,6 +74,11 @@ class _PreNormShiftedAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, _grad_attn):
+        with autocast_off(grad_out):
+            return _PreNormShiftedAttention._backward(ctx, grad_out)
+
+    @staticmethod
+    def _backward(ctx, grad_out):
         tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn = ctx.saved_tensors
         height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
         # recompute, bit-identical to forward: LayerNorm, QKV projection, padding
@@ -123,7 +129,14 @@ def prenorm_shifted_attention(
     if to_qkv.bias is not None:
         raise ValueError("prenorm_shifted_attention expects a bias-free QKV projection")
     nbhd.check_grid(tokens.shape[1], tokens.shape[2])
-    out, attn = _PreNormShiftedAttention.apply(
-        tokens.contiguous(), norm.weight, norm.bias, to_qkv.weight, heads, nbhd, norm.eps
+    out, attn = apply_in_float32(
+        _PreNormShiftedAttention.apply,
+        tokens.contiguous(),
+        norm.weight,
+        norm.bias,
+        to_qkv.weight,
+        heads,
+        nbhd,
+        norm.eps,
     )
     return out, attn.permute(1, 2, 3, 4, 0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.precision import apply_in_float32, autocast_off
 
 Offsets = tuple[tuple[int, int], ...]
 
@@ -115,7 +116,10 @@ class _ShiftedAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, _grad_attn):
         q, k_padded, v_padded, attn = ctx.saved_tensors
-        grads = attention_backward(grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale)
+        with autocast_off(grad_out):
+            grads = attention_backward(
+                grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale
+            )
         return (*grads, None, None, None)
 
 
@@ -137,7 +141,8 @@ def shifted_attention(
     height, width, d_head = q.shape[1], q.shape[2], q.shape[-1]
     nbhd.check_grid(height, width)
     k_padded, v_padded = nbhd.pad(k), nbhd.pad(v)  # autograd folds border grads back
-    out, attn = _ShiftedAttention.apply(
+    out, attn = apply_in_float32(
+        _ShiftedAttention.apply,
         q.contiguous(),
         k_padded.contiguous(),
         v_padded.contiguous(),

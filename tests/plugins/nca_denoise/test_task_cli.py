@@ -109,6 +109,22 @@ def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
         (["--dataset", "mnsit"], "dataset 'mnsit' is not installed. Did you mean 'mnist'?"),
         (["-o", "rule.patch_size=3x3"], "is not divisible by patch_size (3, 3)"),
         (["-o", "steps_max=1"], "steps_max (1) must be >= steps_min"),
+        (["-o", "octaves=1"], "need at least 4 steps (2 before each fusion and after each"),
+        (["-o", "octaves=4", "-o", "steps_min=16", "-o", "steps_max=16"], "multiples of 16"),
+        (
+            [
+                "-o",
+                "octaves=2",
+                "-o",
+                "steps_min=8",
+                "-o",
+                "steps_max=8",
+                "-o",
+                "rule.patch_size=4x4",
+            ],
+            "a 2x2 cell grid cannot be fused 2 time(s): height and width must be multiples of 4",
+        ),
+        (["--dataset", "landcover", "--data-root", "nowhere"], "LandCoverRep is not in"),
     ],
 )
 def test_bad_inputs(runner, tmp_path, extra, message):
@@ -130,6 +146,7 @@ def test_bad_inputs(runner, tmp_path, extra, message):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # checked before the run directory is written
 
 
 def test_nan_stop_is_a_one_line_error(runner, tmp_path):

@@ -130,3 +130,28 @@ def test_ctrl_c_mid_iteration_finishes_it_before_saving(tmp_path, train_set):
     resumed.fit(RunLog(tmp_path / "b", tensorboard=False))
     a, b = straight.rule.state_dict(), resumed.rule.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("rule", ["vitca", "unet"])
+def test_bf16_autocast_trains_close_to_float32(tmp_path, train_set, rule):
+    runs = {}
+    for bf16 in (False, True):
+        trainer = _trainer(tmp_path / str(bf16), train_set, _config(bf16=bf16), rule=rule)
+        runs[bf16] = [trainer.step()["reconstruction"] for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(runs[True])))
+    assert runs[True] != runs[False]  # autocast is really on
+    assert runs[True] == pytest.approx(runs[False], rel=0.05)
+
+
+def test_augmented_training_sets_are_cropped_with_the_data_stream(tmp_path):
+    """Random crops and flips (landcover) come from the run's seeded data generator."""
+    from nca import ImageSet
+
+    images = torch.randint(0, 256, (16, 1, 12, 12), dtype=torch.uint8)
+    train = ImageSet(images, torch.zeros(16, dtype=torch.long), "toy", crop=8, flips=True)
+    batches = []
+    for _ in range(2):
+        trainer = _trainer(tmp_path, train, _config())
+        batches.append(trainer.next_batch())
+    assert batches[0].shape == (4, 1, 8, 8) and torch.equal(batches[0], batches[1])
+    assert not torch.equal(batches[0], trainer.next_batch())
