@@ -27,6 +27,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -200,21 +201,27 @@ def _write_cache(folder: Path, files: list[str], cache: Path) -> None:
     cache.parent.mkdir(exist_ok=True)
     partial = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npy")
     try:
-        _convert(folder, files, partial)
+        with open(partial, "wb") as handle:
+            # streamed with plain writes: no page of the cache is mapped into this process
+            _convert(folder, files, handle)
         os.replace(partial, cache)  # atomic: readers never see a half-written cache
     finally:
         partial.unlink(missing_ok=True)
 
 
-def _convert(folder: Path, files: list[str], target: Path | None) -> np.ndarray:
-    """Read every tile into one uint8 ``(N, 3, H, W)`` array (a file-backed one if ``target``)."""
+def _convert(folder: Path, files: list[str], handle: BinaryIO | None) -> np.ndarray | None:
+    """Every tile as uint8 ``(N, 3, H, W)``: streamed into the ``.npy`` file ``handle``, or
+    returned as an in-memory array when ``handle`` is ``None``."""
     probe = [read_tile(folder / name) for name in files[:SCALE_PROBE]]
     scale = value_scale(probe)
     shape = (len(files), *probe[0].shape)
-    if target is None:
+    out = None
+    if handle is None:
         out = np.empty(shape, dtype=np.uint8)
     else:
-        out = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8, shape=shape)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
+        header.update(fortran_order=False, shape=shape)
+        np.lib.format.write_array_header_2_0(handle, header)
     for i, name in enumerate(files):
         path = folder / name
         tile = probe[i] if i < len(probe) else read_tile(path)
@@ -223,7 +230,9 @@ def _convert(folder: Path, files: list[str], target: Path | None) -> np.ndarray:
                 f"tile {str(path)!r} has {tile.shape[1]}x{tile.shape[2]} pixels, the split's "
                 f"first tile {shape[2]}x{shape[3]}; all tiles of a split must have one size"
             )
-        out[i] = to_uint8(tile, scale, path)
-    if isinstance(out, np.memmap):
-        out.flush()
+        converted = to_uint8(tile, scale, path)
+        if out is None:
+            handle.write(np.ascontiguousarray(converted).tobytes())
+        else:
+            out[i] = converted
     return out
