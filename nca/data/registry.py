@@ -46,7 +46,7 @@ def load_images(
     """Load a split of a named dataset.
 
     Args:
-        spec: Dataset name (``nca list datasets``), or ``name:ARGUMENT``.
+        spec: Dataset name (``nca list --type datasets``), or ``name:ARGUMENT``.
         split: ``train`` or ``test``.
         root: Folder holding the datasets (``--data-root``).
         download: Allow downloading a missing dataset.

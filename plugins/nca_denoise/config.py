@@ -13,7 +13,7 @@ class DenoiseConfig:
     Attributes:
         dataset: ``embedded-mnist`` (shipped sample), ``mnist``, ``fashion-mnist``,
             ``cifar10``, ``celeba``, ``tiny-imagenet``, ``landcover``, ``folder:PATH`` or
-            any installed dataset plugin (``nca list datasets``).
+            any installed dataset plugin (``nca list --type datasets``).
         data_root: Folder holding the datasets.
         download: Let a missing dataset be downloaded (where its source allows it).
         image_size: Side of the (square) images after resampling; unset: the dataset's

@@ -105,7 +105,8 @@ class DenoiseTask(Task):
         """Fail before the run directory exists: unknown or missing dataset, fusion/mitosis
         octaves that the image size or the shortest rollout cannot hold."""
         cfg = self.config
-        dataset_source(cfg.dataset).check(root=cfg.data_root, download=cfg.download)
+        source = dataset_source(cfg.dataset)
+        source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.size)
         if cfg.octaves:
             try:
                 octave_plan(cfg.steps_min, cfg.octaves)

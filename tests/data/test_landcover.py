@@ -4,6 +4,7 @@ The real archive is a manual download; these tiles follow its published format
 (``LandCoverRepDataset``: 100x100 tiles, bands R, G, B, NIR and a label band).
 """
 
+import threading
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from nca.core import make_generator
-from nca.data import DatasetUnavailable, load_images
+from nca.data import DatasetUnavailable, dataset_source, load_images
 from nca.data.sources.landcover import CACHE_DIR, FOLDER, LandCoverTileError
 
 
@@ -71,36 +72,89 @@ def test_band_layouts_and_value_scales(tmp_path, layout, dtype):
         assert np.array_equal(train.images[i].numpy(), expected[f"tiles/train_{i}.npy"])
 
 
-def test_the_cache_is_reused_and_keyed_by_the_file_list(tmp_path):
+def test_the_cache_is_reused_and_follows_changed_tiles(tmp_path, monkeypatch):
+    import nca.data.sources.landcover as landcover
+
     write_landcover(tmp_path)
     folder = tmp_path / FOLDER
     load_images("landcover", "train", root=str(tmp_path), image_size=32)
     caches = sorted((folder / CACHE_DIR).glob("train-rgb-*.npy"))
     assert len(caches) == 1 and not list((folder / CACHE_DIR).glob("*partial*"))
-    for tile in (folder / "tiles").glob("train_*.npy"):
-        tile.unlink()  # a second load reads only the cache
-    again = load_images("landcover", "train", root=str(tmp_path), image_size=32)
-    assert len(again) == 4
-    write_landcover(tmp_path)  # the tiles again
-    metadata = folder / "metadata.csv"
-    metadata.write_text(metadata.read_text().replace("tiles/train_3.npy", "tiles/val_0.npy"))
-    mixed = load_images("landcover", "train", root=str(tmp_path), image_size=32)
-    assert len(mixed) == 4 and len(list((folder / CACHE_DIR).glob("train-rgb-*.npy"))) == 2
+
+    def no_reads(path):
+        raise AssertionError(f"read {path} despite the cache")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(landcover, "read_tile", no_reads)
+        assert len(load_images("landcover", "train", root=str(tmp_path), image_size=32)) == 4
+
+    tile = np.zeros((100, 100, 5), dtype=np.uint8)
+    np.save(folder / "tiles/train_1.npy", tile)  # replaced in place: a new cache, no stale pixels
+    fresh = load_images("landcover", "train", root=str(tmp_path), image_size=32)
+    assert int(fresh.images[1].max()) == 0 and int(fresh.images[0].max()) > 0
+    assert sorted((folder / CACHE_DIR).glob("train-rgb-*.npy")) != caches  # old one removed
+    assert len(list((folder / CACHE_DIR).glob("train-rgb-*.npy"))) == 1
 
 
-def test_an_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch):
-    import nca.data.sources.landcover as landcover
+def _refuse_in(directory):
+    """A stand-in for ``cache._build`` failing like a read-only file system in ``directory``."""
+    import errno
+
+    import nca.data.sources.landcover.cache as cache
+
+    real = cache._build
+
+    def build(place, *args):
+        if directory is None or str(place).startswith(str(directory)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(place, *args)
+
+    return build
+
+
+def test_a_read_only_data_folder_caches_in_the_user_cache(tmp_path, monkeypatch):
+    import nca.data.sources.landcover.cache as cache
+
+    expected = write_landcover(tmp_path / "data")
+    monkeypatch.setenv("NCA_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(cache, "_build", _refuse_in(tmp_path / "data"))
+    train = load_images("landcover", "train", root=str(tmp_path / "data"), image_size=32)
+    assert np.array_equal(train.images[2].numpy(), expected["tiles/train_2.npy"])
+    assert len(list((tmp_path / "user-cache").rglob("train-rgb-*.npy"))) == 1
+
+
+def test_no_writable_cache_falls_back_to_memory_with_a_warning(tmp_path, monkeypatch):
+    import nca.data.sources.landcover.cache as cache
 
     write_landcover(tmp_path)
-
-    def refuse(*args, **kwargs):
-        raise PermissionError("read-only file system")
-
-    monkeypatch.setattr(landcover, "_write_cache", refuse)
+    monkeypatch.setattr(cache, "_build", _refuse_in(None))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         train = load_images("landcover", "train", root=str(tmp_path), image_size=32)
-    assert len(train) == 4 and "holding the train split in memory" in str(caught[0].message)
+    assert len(train) == 4
+    message = str(caught[0].message)
+    assert "Read-only file system" in message and "holding the train split in memory" in message
+
+
+def test_concurrent_loads_convert_once_and_agree(tmp_path):
+    write_landcover(tmp_path, splits=(40, 1, 1))
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(load_images("landcover", "train", root=str(tmp_path), image_size=8))
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 4
+    assert all(torch.equal(r.images, results[0].images) for r in results)
+    cache = tmp_path / FOLDER / CACHE_DIR
+    assert len(list(cache.glob("train-rgb-*.npy"))) == 1 and not list(cache.glob("*.partial"))
 
 
 def test_missing_dataset_says_where_to_get_it(tmp_path):
@@ -134,9 +188,62 @@ def test_bad_tiles_name_the_file(tmp_path):
 def test_bad_metadata_is_explained(tmp_path):
     folder = tmp_path / FOLDER
     folder.mkdir()
-    (folder / "metadata.csv").write_text("name,label\na.npy,1\n")
-    with pytest.raises(DatasetUnavailable, match="expected columns file_name, y and split"):
+    cases = [
+        ("name,label\na.npy,1\n", r"expected columns file_name \(or fileName\), y"),
+        ("file_name,y,split\na.npy,1,7\n", "line 2: unknown split '7'"),
+        ("file_name,y,split,split_str\na.npy,1,3,train\n", "line 2: unknown split '3'"),
+        ("file_name,y,split\na.npy,,0\n", "line 2: y must be a non-negative integer, got ''"),
+        ("file_name,y,split_str\na.npy,2,holdout\n", "line 2: unknown split 'holdout'"),
+    ]
+    for text, message in cases:
+        (folder / "metadata.csv").write_text(text)
+        with pytest.raises(DatasetUnavailable, match=message):
+            load_images("landcover", "train", root=str(tmp_path))
+
+
+def test_sustainbench_v1_1_layout(tmp_path):
+    """SustainBench's own loader: land_cover_rep_v1.1/, fileName/landCover/splitStr columns,
+    tiles under tile_triplets/; land-cover codes become class indices in sorted order."""
+    folder = tmp_path / "land_cover_rep_v1.1"
+    (folder / "tile_triplets").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = ["fileName,landCover,split,splitStr"]
+    for i, (code, split) in enumerate([(75, 0), (1, 0), (242, 2), (75, 2)]):
+        np.save(folder / "tile_triplets" / f"{i}anchor.npy", rng.integers(0, 256, (100, 100, 4)))
+        rows.append(f"{i}anchor.npy,{code},{split},{['train', 'val', 'test'][split]}")
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    train = load_images("landcover", "train", root=str(tmp_path), image_size=32)
+    test = load_images("landcover", "test", root=str(tmp_path), image_size=32)
+    assert train.labels.tolist() == [1, 0] and test.labels.tolist() == [2, 1]  # 1 < 75 < 242
+
+
+def test_value_scales_are_never_guessed_silently(tmp_path):
+    folder = tmp_path / FOLDER
+    write_landcover(tmp_path, dtype="unit")
+    slightly_over = np.load(folder / "tiles/train_0.npy")
+    slightly_over[0, 0, 0] = 1.0004  # rounding slack of a [0, 1] tile
+    np.save(folder / "tiles/train_0.npy", slightly_over)
+    train = load_images("landcover", "train", root=str(tmp_path), image_size=32)
+    assert int(train.images.max()) == 255  # still read as [0, 1], not darkened to 0/1
+
+    write_landcover(tmp_path, dtype=np.float32)  # a [0, 255] float split...
+    np.save(folder / "tiles/train_3.npy", np.full((100, 100, 4), 0.5, dtype=np.float32))
+    with pytest.raises(LandCoverTileError, match="train_3.npy' holds fractional values up to"):
+        load_images("landcover", "train", root=str(tmp_path))  # ...with one [0, 1] tile
+
+    nan_tile = np.full((100, 100, 4), 10.0, dtype=np.float32)
+    nan_tile[5, 5, 1] = np.nan
+    np.save(folder / "tiles/train_3.npy", nan_tile)
+    with pytest.raises(LandCoverTileError, match="train_3.npy' holds NaN or infinite values"):
         load_images("landcover", "train", root=str(tmp_path))
-    (folder / "metadata.csv").write_text("file_name,y,split\na.npy,1,7\n")
-    with pytest.raises(DatasetUnavailable, match="line 2: unknown split '7'"):
-        load_images("landcover", "train", root=str(tmp_path))
+
+
+def test_check_fails_before_anything_is_written(tmp_path):
+    source = dataset_source("landcover")
+    with pytest.raises(DatasetUnavailable, match="LandCoverRep is not in"):
+        source.check(root=str(tmp_path), download=False, image_size=32)
+    write_landcover(tmp_path, side=24)
+    with pytest.raises(ValueError, match="image_size must be at most 24"):
+        source.check(root=str(tmp_path), download=False, image_size=32)
+    source.check(root=str(tmp_path), download=False, image_size=16)
+    assert not (tmp_path / FOLDER / CACHE_DIR).exists()

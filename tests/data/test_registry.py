@@ -36,7 +36,7 @@ def test_every_built_in_knows_its_channels_and_size(name):
     channels, size = BUILT_IN[name]
     source = dataset_source(name)
     assert source.channels() == channels and default_image_size(name) == size
-    assert source.summary()  # shown by `nca list datasets`
+    assert source.summary()  # shown by `nca list --type datasets`
 
 
 def test_arguments_are_checked():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nca.data import DatasetUnavailable, load_images
+from nca.data import DatasetUnavailable, dataset_source, load_images
 from nca.registry import UnknownPluginError
 
 
@@ -28,6 +28,13 @@ def test_torchvision_mnist_from_the_shared_folder(shared_dir):
 def test_missing_dataset_offline_says_what_to_do(tmp_path):
     with pytest.raises(DatasetUnavailable, match="pass --download"):
         load_images("fashion-mnist", "train", root=str(tmp_path))
+    with pytest.raises(DatasetUnavailable, match="pass --download"):  # checked before a run
+        dataset_source("fashion-mnist").check(root=str(tmp_path), download=False, image_size=32)
+    dataset_source("fashion-mnist").check(root=str(tmp_path), download=True, image_size=32)
+
+
+def test_check_passes_for_present_data(shared_dir):
+    dataset_source("mnist").check(root=str(shared_dir / "data"), download=False, image_size=32)
 
 
 def test_unknown_dataset_names_the_valid_ones():

@@ -58,9 +58,10 @@ class DatasetSource(ABC):
     def channels(self) -> int:
         """Image channels (1 or 3), known without loading the images."""
 
-    def check(self, *, root: str, download: bool) -> None:
-        """Cheaply raise :class:`DatasetUnavailable` if the data is certainly missing, so
-        that tasks can fail before writing anything; the default checks nothing."""
+    def check(self, *, root: str, download: bool, image_size: int) -> None:
+        """Raise :class:`DatasetUnavailable` if the data is missing (or :class:`ValueError`
+        if ``image_size`` cannot be served), cheaply, so that tasks fail before writing
+        anything; the default checks nothing."""
         return None
 
     @abstractmethod

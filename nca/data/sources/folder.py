@@ -45,7 +45,7 @@ class ImageFolderTree(DatasetSource):
         """Grayscale trees stay single-channel; anything else is read as RGB."""
         return folder_channels(self._tree("train")) if self.root.is_dir() else 3
 
-    def check(self, *, root: str, download: bool) -> None:
+    def check(self, *, root: str, download: bool, image_size: int) -> None:
         if not self.root.is_dir():
             raise DatasetUnavailable(f"folder dataset {str(self.root)!r} does not exist")
 
@@ -53,7 +53,7 @@ class ImageFolderTree(DatasetSource):
         from torchvision.datasets import ImageFolder
         from torchvision.transforms.functional import pil_to_tensor, resize
 
-        self.check(root=root, download=download)
+        self.check(root=root, download=download, image_size=image_size)
         tree = self._tree(split)
         try:
             dataset = ImageFolder(str(tree))

@@ -34,7 +34,7 @@ class TinyImageNet(DatasetSource):
                 f"{hint}, or unpack {URL} under --data-root"
             )
 
-    def check(self, *, root: str, download: bool) -> None:
+    def check(self, *, root: str, download: bool, image_size: int) -> None:
         if not download:  # with --download, load fetches it
             self._require(self._base(root), download)
 

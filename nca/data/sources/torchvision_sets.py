@@ -25,12 +25,21 @@ class TorchvisionSource(DatasetSource):
     def _open(self, cls, split: str, root: str, download: bool):
         return cls(root, train=split == "train", download=download)
 
+    def check(self, *, root: str, download: bool, image_size: int) -> None:
+        if not download:  # opening the test split verifies the files (no download)
+            self._opened("test", root, download)
+
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
+        dataset = self._opened(split, root, download)
+        images, labels = self._tensors(dataset, image_size)
+        return ImageSet(resize_uint8(images, image_size), labels, self.name)
+
+    def _opened(self, split: str, root: str, download: bool):
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, self.torchvision_class)
         try:
-            dataset = self._open(cls, split, root, download)
+            return self._open(cls, split, root, download)
         except RuntimeError as err:  # torchvision: "Dataset not found or corrupted..."
             hint = "pass --download to fetch it" if not download else "check your connection"
             raise DatasetUnavailable(
@@ -43,8 +52,6 @@ class TorchvisionSource(DatasetSource):
                 f"downloading {self.name!r} failed ({err}); without internet, place "
                 f"torchvision's {self.torchvision_class} files under --data-root"
             ) from err
-        images, labels = self._tensors(dataset, image_size)
-        return ImageSet(resize_uint8(images, image_size), labels, self.name)
 
     def _tensors(self, dataset, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, C, h, w)`` uint8 images and ``(N,)`` labels of an opened dataset."""

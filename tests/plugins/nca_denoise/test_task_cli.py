@@ -125,6 +125,7 @@ def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
             "a 2x2 cell grid cannot be fused 2 time(s): height and width must be multiples of 4",
         ),
         (["--dataset", "landcover", "--data-root", "nowhere"], "LandCoverRep is not in"),
+        (["--dataset", "fashion-mnist", "--data-root", "nowhere"], "pass --download"),
     ],
 )
 def test_bad_inputs(runner, tmp_path, extra, message):

@@ -57,8 +57,21 @@ def test_training_reduces_the_loss(tmp_path, train_set):
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
 
 
-@pytest.mark.parametrize("rule", ["vitca", "unet"])
-def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path, train_set, rule):
+def _augmented(images):
+    """12x12 digits served as random 8x8 crops with flips (as landcover's training split)."""
+    import dataclasses
+
+    return dataclasses.replace(images, crop=8, flips=True)
+
+
+@pytest.mark.parametrize(
+    ("rule", "augmented"), [("vitca", False), ("unet", False), ("vitca", True)]
+)
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(
+    tmp_path, train_set, rule, augmented
+):
+    if augmented:
+        train_set = _augmented(load_images("embedded-mnist", "train", image_size=12).subset(64))
     config = _config(checkpoint_every=3)
     straight = _trainer(tmp_path / "a", train_set, config, rule=rule)
     straight.fit(RunLog(tmp_path / "a", tensorboard=False))
@@ -144,14 +157,14 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path, train_set, rule):
 
 
 def test_augmented_training_sets_are_cropped_with_the_data_stream(tmp_path):
-    """Random crops and flips (landcover) come from the run's seeded data generator."""
-    from nca import ImageSet
-
-    images = torch.randint(0, 256, (16, 1, 12, 12), dtype=torch.uint8)
-    train = ImageSet(images, torch.zeros(16, dtype=torch.long), "toy", crop=8, flips=True)
-    batches = []
-    for _ in range(2):
-        trainer = _trainer(tmp_path, train, _config())
-        batches.append(trainer.next_batch())
-    assert batches[0].shape == (4, 1, 8, 8) and torch.equal(batches[0], batches[1])
-    assert not torch.equal(batches[0], trainer.next_batch())
+    """Random crops and flips come from the run's seeded data generator, after the index."""
+    train = _augmented(load_images("embedded-mnist", "train", image_size=12).subset(64))
+    trainer = _trainer(tmp_path, train, _config())
+    replay = torch.Generator()
+    replay.set_state(trainer.generators.data.get_state())
+    batch = trainer.next_batch()
+    start = int(torch.randint(0, 64 - 4 + 1, (1,), generator=replay))  # contiguous slice
+    index = torch.arange(start, start + 4)
+    assert torch.equal(batch, train.batch(index, generator=replay))
+    assert not torch.equal(batch, train.batch(index))  # not the deterministic centre crops
+    assert batch.shape == (4, 1, 8, 8)
