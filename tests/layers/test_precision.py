@@ -52,3 +52,23 @@ def test_backward_inside_an_autocast_region():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _loss(rule, images).backward()
     assert all(torch.isfinite(p.grad).all() for p in rule.parameters())
+
+
+@pytest.mark.parametrize("rollout", [{"checkpoint_segments": 2}, {"octaves": 1}])
+def test_bf16_with_checkpointing_and_fusion(rollout):
+    torch.manual_seed(0)
+    rule = activate(create_rule("vitca"), scale=0.05)
+    images = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    ca = CellularAutomaton(rule)
+    losses, grads = [], []
+    for bf16 in (False, True):
+        rule.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = ca(ca.seed(images), 8, generator=make_generator(0), **rollout).cells
+            loss = (ca.output_image(out).float() - images).abs().mean()
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append(torch.cat([p.grad.flatten() for p in rule.parameters()]))
+    assert out.dtype == torch.float32 and grads[1].dtype == torch.float32
+    assert losses[1] == pytest.approx(losses[0], rel=0.03, abs=1e-3)
+    assert torch.cosine_similarity(grads[0], grads[1], dim=0) > 0.95
