@@ -21,9 +21,10 @@ class ImageSet:
         images: ``(N, C, S, S)`` uint8 stored images.
         labels: ``(N,)`` int64 class labels.
         name: Dataset name.
-        crop: Side of the square crop a batch takes from each stored image:
-            random when :meth:`batch` gets a generator, the centre otherwise.
-            ``None``: batches are the stored images.
+        crop: Side of the square crop a batch takes from each stored image (the
+            centre, unless ``random_crop``); ``None``: batches are the stored images.
+        random_crop: Place the crop uniformly at random when :meth:`batch` gets a
+            generator (training augmentation).
         flips: Random horizontal and vertical flips (each with probability 1/2)
             when :meth:`batch` gets a generator.
     """
@@ -32,6 +33,7 @@ class ImageSet:
     labels: torch.Tensor
     name: str
     crop: int | None = None
+    random_crop: bool = False
     flips: bool = False
 
     def __post_init__(self) -> None:
@@ -63,7 +65,8 @@ class ImageSet:
     @property
     def augmented(self) -> bool:
         """Whether batches drawn with a generator are randomly cropped or flipped."""
-        return self.flips or (self.crop is not None and self.crop < self.images.shape[-1])
+        cropping = self.crop is not None and self.crop < min(self.images.shape[-2:])
+        return self.flips or (self.random_crop and cropping)
 
     def batch(
         self,
@@ -77,17 +80,18 @@ class ImageSet:
             index: ``(b,)`` image indices.
             device: Where the batch goes.
             generator: Draws the random crops and flips (training); ``None``
-                gives the deterministic view (centre crop, no flips).
+                gives the deterministic view (centre crop, no flips). Sets without
+                augmentation draw nothing from it.
 
         Returns:
             ``(b, C, image_size, image_size)`` float32.
         """
         images = self.images[index]
         if self.crop is not None:
-            if generator is None:
-                images = centre_crop(images, self.crop)
-            else:
+            if self.random_crop and generator is not None:
                 images = _random_crops(images, self.crop, generator)
+            else:
+                images = centre_crop(images, self.crop)
         if self.flips and generator is not None:
             images = _random_flips(images, generator)
         return images.to(device=device, dtype=torch.float32) / 255.0

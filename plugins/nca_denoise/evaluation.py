@@ -18,6 +18,8 @@ from nca_denoise.metrics import lpips_distance, psnr, ssim
 
 #: Seed of evaluation masks (fixed: all runs see the same corrupted images).
 EVAL_SEED = 1234
+#: Images whose noise masks are drawn together (bounds evaluation memory).
+MASK_CHUNK = 1024
 
 
 @dataclass
@@ -84,27 +86,30 @@ def evaluate_rule(
         mask_gen = make_generator(EVAL_SEED + index)
         step_gen = make_generator(EVAL_SEED + 100 + index, device)
         sums: dict[str, float] = {}
-        # all masks of the split in one draw: results do not depend on batch_size
-        everything = test.batch(torch.arange(len(test)), "cpu")
-        all_masked = mask_images(everything, config, mask_gen, noise_per_patch=noise_per_patch)
-        for start in range(0, len(test), batch_size):
-            target = everything[start : start + batch_size].to(device)
-            masked = all_masked[start : start + batch_size].to(device)
-            output = predict(
-                rule, masked, steps=steps, update_rate=update_rate, generator=step_gen
-            ).float()
-            values = {
-                "psnr": psnr(output, target),
-                "ssim": ssim(output, target),
-                "input_psnr": psnr(masked, target),
-                "input_ssim": ssim(masked, target),
-            }
-            if lpips_model is not None:
-                values["lpips"] = lpips_distance(lpips_model, output, target)
-                values["input_lpips"] = lpips_distance(lpips_model, masked, target)
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + float(value.sum())
-            if progress is not None:
-                progress(target.shape[0])
+        # noise masks are drawn per fixed-size chunk (not per batch), so they do not depend
+        # on batch_size, and memory stays bounded however large the split
+        for chunk_start in range(0, len(test), MASK_CHUNK):
+            chunk = torch.arange(chunk_start, min(chunk_start + MASK_CHUNK, len(test)))
+            targets = test.batch(chunk, "cpu")
+            masked_all = mask_images(targets, config, mask_gen, noise_per_patch=noise_per_patch)
+            for start in range(0, len(chunk), batch_size):
+                target = targets[start : start + batch_size].to(device)
+                masked = masked_all[start : start + batch_size].to(device)
+                output = predict(
+                    rule, masked, steps=steps, update_rate=update_rate, generator=step_gen
+                ).float()
+                values = {
+                    "psnr": psnr(output, target),
+                    "ssim": ssim(output, target),
+                    "input_psnr": psnr(masked, target),
+                    "input_ssim": ssim(masked, target),
+                }
+                if lpips_model is not None:
+                    values["lpips"] = lpips_distance(lpips_model, output, target)
+                    values["input_lpips"] = lpips_distance(lpips_model, masked, target)
+                for key, value in values.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.sum())
+                if progress is not None:
+                    progress(target.shape[0])
         rows[config_name(config)] = {k: v / len(test) for k, v in sums.items()}
     return EvalResult(rows)

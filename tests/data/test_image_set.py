@@ -7,9 +7,10 @@ from nca.core import make_generator
 from nca.data import ImageSet, centre_crop
 
 
-def _set(n=6, size=10, crop=None, flips=False):
+def _set(n=6, size=10, crop=None, flips=False, random_crop=True):
     images = torch.arange(n * 3 * size * size, dtype=torch.int64).remainder(251).to(torch.uint8)
-    return ImageSet(images.view(n, 3, size, size), torch.arange(n), "toy", crop=crop, flips=flips)
+    images = images.view(n, 3, size, size)
+    return ImageSet(images, torch.arange(n), "toy", crop, random_crop=random_crop, flips=flips)
 
 
 def _windows(image: torch.Tensor, size: int) -> list[torch.Tensor]:
@@ -43,6 +44,8 @@ def test_random_crops_and_flips_are_windows_of_the_image_and_seeded():
     for i in range(6):
         crop = (first[i] * 255).round().to(torch.uint8)
         assert any(torch.equal(crop, w) for w in _windows(data.images[i], 4))
+    centre = data.batch(index)
+    assert not torch.equal(first, centre)
 
 
 def test_every_offset_and_flip_occurs():
@@ -51,6 +54,7 @@ def test_every_offset_and_flip_occurs():
         torch.zeros(400, dtype=torch.long),
         "toy",
         crop=2,
+        random_crop=True,
         flips=True,
     )
     batch = (data.batch(torch.arange(400), generator=make_generator(0)) * 255).round()
@@ -62,6 +66,15 @@ def test_without_a_generator_batches_are_centre_crops():
     data = _set(crop=4, flips=True)
     batch = data.batch(torch.tensor([2]))
     assert torch.equal(batch[0] * 255, data.images[2, :, 3:7, 3:7].float())
+
+
+def test_fixed_crops_ignore_the_generator_and_draw_nothing():
+    data = _set(crop=4, random_crop=False)
+    generator = make_generator(0)
+    state = generator.get_state()
+    batch = data.batch(torch.tensor([2]), generator=generator)
+    assert torch.equal(batch[0] * 255, data.images[2, :, 3:7, 3:7].float())
+    assert torch.equal(generator.get_state(), state) and not data.augmented
 
 
 @pytest.mark.parametrize("size,crop", [(10, 4), (9, 4), (11, 6), (100, 32), (7, 7)])
@@ -76,6 +89,7 @@ def test_shard_and_subset_keep_the_augmentation():
     data = _set(crop=4, flips=True)
     shard = data.shard(1, 2)
     assert shard.labels.tolist() == [1, 3, 5] and shard.crop == 4 and shard.flips
+    assert shard.random_crop
     subset = data.subset(2)
     assert len(subset) == 2 and subset.crop == 4 and subset.flips
 

@@ -48,7 +48,7 @@ def test_train_split_keeps_whole_tiles_and_crops_randomly(tmp_path):
     train = load_images("landcover", "train", root=str(tmp_path), image_size=32)
     assert len(train) == 4 and train.channels == 3 and train.image_size == 32
     assert train.labels.tolist() == [0, 1, 2, 3]
-    assert train.crop == 32 and train.flips
+    assert train.crop == 32 and train.random_crop and train.flips
     for i in range(4):
         assert np.array_equal(train.images[i].numpy(), expected[f"tiles/train_{i}.npy"])
     first = train.batch(torch.arange(4), generator=make_generator(1))
@@ -59,9 +59,21 @@ def test_train_split_keeps_whole_tiles_and_crops_randomly(tmp_path):
 def test_test_split_is_the_centre_crop(tmp_path):
     expected = write_landcover(tmp_path)
     test = load_images("landcover", "test", root=str(tmp_path), image_size=32)
-    assert test.images.shape == (3, 3, 32, 32) and test.crop is None
-    assert test.labels.tolist() == [20, 21, 22]
-    assert np.array_equal(test.images[1].numpy(), expected["tiles/test_1.npy"][:, 34:66, 34:66])
+    assert (
+        len(test) == 3
+        and test.crop == 32
+        and not test.augmented
+        and test.labels.tolist()
+        == [
+            20,
+            21,
+            22,
+        ]
+    )
+    centre = expected["tiles/test_1.npy"][:, 34:66, 34:66]
+    for generator in (None, make_generator(0)):  # no flips: a generator changes nothing
+        batch = test.batch(torch.tensor([1]), generator=generator)
+        assert np.array_equal((batch[0] * 255).round().to(torch.uint8).numpy(), centre)
 
 
 @pytest.mark.parametrize("layout,dtype", [("chw", np.uint8), ("hwc", "unit"), ("chw", np.float64)])

@@ -175,12 +175,15 @@ def test_nan_stop_is_a_one_line_error(runner, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_evaluation_masks_do_not_depend_on_the_batch_size():
+@pytest.mark.parametrize("chunk", [1024, 7])  # one mask chunk, or several (bounded memory)
+def test_evaluation_masks_do_not_depend_on_the_batch_size(monkeypatch, chunk):
     import torch
+    from nca_denoise import evaluation
     from nca_denoise.evaluation import evaluate_rule
 
     from nca import create_rule, load_images
 
+    monkeypatch.setattr(evaluation, "MASK_CHUNK", chunk)
     test = load_images("embedded-mnist", "test", image_size=8).subset(20)
     rule = create_rule("unet")
     small = evaluate_rule(rule, test, batch_size=3, configurations=[(1, 0.25)])

@@ -61,7 +61,7 @@ def _augmented(images):
     """12x12 digits served as random 8x8 crops with flips (as landcover's training split)."""
     import dataclasses
 
-    return dataclasses.replace(images, crop=8, flips=True)
+    return dataclasses.replace(images, crop=8, random_crop=True, flips=True)
 
 
 @pytest.mark.parametrize(

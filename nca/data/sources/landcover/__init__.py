@@ -30,7 +30,6 @@ from nca.data.sources.base import DatasetSource
 from nca.data.sources.landcover.cache import CACHE_DIR, load_split
 from nca.data.sources.landcover.metadata import FOLDERS, PAGE, SplitFiles, locate, read_split
 from nca.data.sources.landcover.tiles import LandCoverTileError, read_tile, to_uint8, value_scale
-from nca.data.transforms import centre_crop
 
 FOLDER = FOLDERS[0]
 #: Tiles inspected to decide whether float tiles hold [0, 1] or [0, 255] values.
@@ -58,9 +57,9 @@ class LandCoverRep(DatasetSource):
         tiles = load_split(folder, split, files.paths, _converter(files))
         _check_crop(tuple(tiles.shape[1:]), image_size)
         labels = torch.tensor(files.labels, dtype=torch.long)
-        if split == "train":
-            return ImageSet(tiles, labels, self.name, crop=image_size, flips=True)
-        return ImageSet(centre_crop(tiles, image_size).contiguous(), labels, self.name)
+        # whole tiles stay memory-mapped; batches crop them (centre crops without a generator)
+        train = split == "train"
+        return ImageSet(tiles, labels, self.name, image_size, random_crop=train, flips=train)
 
 
 def _check_crop(tile_shape: tuple[int, ...], image_size: int) -> None:
