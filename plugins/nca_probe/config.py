@@ -20,7 +20,7 @@ class ProbeConfig:
         pooled: Average features over space instead of flattening them.
         dataset: Dataset to classify; empty: the source run's dataset (also for pixel
             references given ``--from``), else ``embedded-mnist``.
-        data_root: Folder holding torchvision datasets.
+        data_root: Folder holding the datasets; empty: the source run's (else ``data``).
         download: Let torchvision download a missing dataset.
         image_size: Image side; unset: the source run's (or the dataset's default).
         feature_steps: CA steps on the unmasked input before reading hidden states;
@@ -39,7 +39,7 @@ class ProbeConfig:
     classifier: Literal["linear", "mlp100", "mlp1000"] = "linear"
     pooled: bool = False
     dataset: str = ""
-    data_root: str = "data"
+    data_root: str = ""
     download: bool = False
     image_size: int | None = None
     feature_steps: int | None = None

@@ -102,6 +102,7 @@ class ProbeTask(Task):
                 param.requires_grad_(False)
         dataset = cfg.dataset or trained.get("dataset") or "embedded-mnist"
         size = cfg.image_size or trained.get("image_size") or default_image_size(dataset)
+        root = cfg.data_root or trained.get("data_root") or "data"
         update_rate = float(trained.get("update_rate", 0.5))
         steps = cfg.feature_steps or int(trained.get("eval_steps", 64))
         cache_dir = run_dir_of(checkpoint) if frozen is not None else Path(run.run_dir)
@@ -110,9 +111,7 @@ class ProbeTask(Task):
 
         splits, classes = {}, 0
         for split, subset in (("train", cfg.train_subset), ("test", cfg.eval_subset)):
-            full = load_images(
-                dataset, split, root=cfg.data_root, download=cfg.download, image_size=size
-            )
+            full = load_images(dataset, split, root=root, download=cfg.download, image_size=size)
             classes = max(classes, int(full.labels.max()) + 1)  # from the whole split
             images = full.subset(subset)
             if channels is not None and images.channels != channels:
