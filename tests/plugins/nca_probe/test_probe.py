@@ -286,20 +286,21 @@ def test_probe_reads_the_source_runs_dataset_and_data_root(tmp_path):
 
     write_landcover(tmp_path / "data", splits=(12, 1, 8), side=20)
     runner = CliRunner()
-    tiny = ["-o", "rule.embed_dim=16", "-o", "rule.heads=2", "-o", "rule.hidden_channels=4"]
-    pretrain = runner.invoke(
-        cli,
-        ["train", "--rule", "vitca", "--task", "denoise", "--preset", "quick", *tiny]
-        + ["--dataset", "landcover", "--data-root", str(tmp_path / "data"), "--image-size", "8"]
-        + ["--iterations", "2", "--batch-size", "4", "--eval-subset", "4", "--eval-steps", "2"]
-        + ["--device", "cpu", "--quiet", "--run-dir", str(tmp_path / "run")],
-    )
-    assert pretrain.exit_code == 0, pretrain.output
-    probe = runner.invoke(
-        cli,
-        ["train", "--task", "probe", "--from", str(tmp_path / "run"), "--preset", "quick"]
-        + ["-o", "epochs=1", "--device", "cpu", "--quiet", "--run-dir", str(tmp_path / "p")],
-    )
+    data, run = str(tmp_path / "data"), str(tmp_path / "run")
+    pretrain = [
+        *("train", "--rule", "vitca", "--task", "denoise", "--preset", "quick"),
+        *("-o", "rule.embed_dim=16", "-o", "rule.heads=2", "-o", "rule.hidden_channels=4"),
+        *("--dataset", "landcover", "--data-root", data, "--image-size", "8"),
+        *("--iterations", "2", "--batch-size", "4", "--eval-subset", "4", "--eval-steps", "2"),
+        *("--device", "cpu", "--quiet", "--run-dir", run),
+    ]
+    result = runner.invoke(cli, pretrain)
+    assert result.exit_code == 0, result.output
+    probe = [
+        *("train", "--task", "probe", "--from", run, "--preset", "quick", "-o", "epochs=1"),
+        *("--device", "cpu", "--quiet", "--run-dir", str(tmp_path / "p")),
+    ]
+    probe = runner.invoke(cli, probe)
     assert probe.exit_code == 0, probe.output
     result = json.loads((tmp_path / "p" / "probe.json").read_text())
     assert result["dataset"] == "landcover" and result["image_size"] == 8
