@@ -39,9 +39,11 @@ def _presets_table(family: str, presets, sep: str):
 @click.command("info")
 @click.argument("name")
 def info_command(name: str) -> None:
-    """Show the options (with defaults and docs) and presets of rule or task NAME."""
+    """Show the options (with defaults and docs) and presets of rule or task NAME, or what
+    dataset NAME holds."""
     import difflib
 
+    from nca.data import DATASETS
     from nca.registry import UnknownPluginError
     from nca.rules import RULES, rule_info, split_rule_name
     from nca.tasks import TASKS, task_info
@@ -50,15 +52,20 @@ def info_command(name: str) -> None:
     with user_errors():
         family, _ = split_rule_name(name)
         is_rule, is_task = family in RULES, name in TASKS
-        if not (is_rule or is_task):
-            known = RULES.names() + TASKS.names()
+        dataset = name.partition(":")[0]
+        is_dataset = dataset in DATASETS
+        if not (is_rule or is_task or is_dataset):
+            known = RULES.names() + TASKS.names() + DATASETS.names()
             close = difflib.get_close_matches(family, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownPluginError(
-                f"no rule or task called {name!r} is installed.{hint} "
+                f"no rule, task or dataset called {name!r} is installed.{hint} "
                 f"Rules: {', '.join(RULES.names()) or 'none'}; "
-                f"tasks: {', '.join(TASKS.names()) or 'none'}."
+                f"tasks: {', '.join(TASKS.names()) or 'none'}; "
+                f"datasets: {', '.join(DATASETS.names()) or 'none'}."
             )
+        if is_dataset and not (is_rule or is_task):
+            _dataset_info(console, dataset, DATASETS)
         if is_rule:
             info = rule_info(family)
             kind = "CA update rule" if info.kind == "ca" else "feed-forward model"
@@ -83,3 +90,18 @@ def info_command(name: str) -> None:
                 for preset, about in TASKS.load(name).preset_descriptions.items():
                     console.print(f"  {preset}: {about}")
             console.print(_fields_table("task options", info.fields))
+
+
+def _dataset_info(console, name: str, registry) -> None:
+    import inspect
+
+    cls, entry = registry.load(name), registry.entry(name)
+    spec = f"{name}:{cls.argument_name}" if cls.argument_name else name
+    console.print(f"[bold]{spec}[/bold] — dataset from {entry.provider} ({entry.target})")
+    console.print(inspect.getdoc(cls) or "")
+    channels = "" if cls.argument_name else f"{cls(None).channels()} channel(s), "
+    root = "" if cls.argument_name else " --data-root DIR"
+    console.print(
+        f"{channels}default image size {cls.default_image_size}; use with "
+        f"`nca train ... --dataset {spec}{root}`."
+    )

@@ -57,7 +57,9 @@ def test_info_rule_task_and_unknown(runner, toy_task):
     assert task.exit_code == 0 and "--iterations" in task.output
     unknown = runner.invoke(cli, ["info", "convka"])
     assert unknown.exit_code == 1
-    assert "no rule or task called 'convka'" in unknown.output
+    assert "no rule, task or dataset called 'convka'" in unknown.output
+    landcover = runner.invoke(cli, ["info", "landcover"])
+    assert landcover.exit_code == 0 and "3 channel(s), default image size 32" in landcover.output
     assert "Did you mean 'convca'?" in unknown.output
     assert "Traceback" not in unknown.output
 
