@@ -1,4 +1,4 @@
-"""Build the MNIST sample embedded in the denoise plugin (the quick-start's default data).
+"""Build the MNIST sample shipped with nca as ``embedded-mnist`` (the quick start's default data).
 
 Reads full MNIST in torchvision's layout (e.g. ``../shared/data``, or any
 ``--root`` holding ``MNIST/raw``) and writes the first ``--train`` training and

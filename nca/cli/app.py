@@ -23,8 +23,9 @@ def cli(debug: bool) -> None:
 
     \b
     Quick start:
-      nca list                                  rules and tasks installed
+      nca list                                  rules, tasks and datasets installed
       nca info vitca                            a rule's options and presets
+      nca info landcover                        what a dataset holds
       nca train --rule vitca --task denoise     train (see `nca train --help`)
       nca analyze damage runs/<run>             the paper's pictures from a run
     """

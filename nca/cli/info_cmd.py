@@ -1,4 +1,5 @@
-"""``nca info NAME``: a rule's or task's config fields, defaults, docs and presets."""
+"""``nca info NAME``: a rule's or task's config fields, defaults, docs and presets, or
+what a dataset holds."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def _dataset_info(console, name: str, registry) -> None:
     console.print(f"[bold]{spec}[/bold] — dataset from {entry.provider} ({entry.target})")
     console.print(inspect.getdoc(cls) or "")
     channels = "" if cls.argument_name else f"{cls(None).channels()} channel(s), "
-    root = "" if cls.argument_name else " --data-root DIR"
+    reads_root = not cls.argument_name and name != "embedded-mnist"
+    root = " --data-root DIR" if reads_root else ""
     console.print(
         f"{channels}default image size {cls.default_image_size}; use with "
         f"`nca train ... --dataset {spec}{root}`."

@@ -16,8 +16,9 @@ class DenoiseConfig:
             any installed dataset plugin (``nca list --type datasets``).
         data_root: Folder holding the datasets.
         download: Let a missing dataset be downloaded (where its source allows it).
-        image_size: Side of the (square) images after resampling; unset: the dataset's
-            size in the paper (32, 64 for tiny-imagenet).
+        image_size: Side of the (square) images after resampling (landcover: the crop
+            side, at most the tile size); unset: the dataset's size in the paper (32, 64
+            for tiny-imagenet).
         train_subset: Use only the first N training images.
         eval_subset: Evaluate on the first N test images (paper: the whole split).
         iterations: Training iterations ``I`` (paper: 100K).

@@ -58,7 +58,7 @@ class DenoiseTask(Task):
     presets = {
         # the paper's numbers are the config defaults
         "paper": {"lpips": "on"},
-        # CPU: 16x16 digits, short rollouts, a small evaluation; about 4 minutes on 2 cores
+        # CPU: 16x16 images, short rollouts, a small evaluation; ~3 minutes on 2 cores (MNIST)
         "quick": {
             "image_size": 16,
             "iterations": 600,
@@ -80,7 +80,8 @@ class DenoiseTask(Task):
     default_presets = {"cpu": "quick"}
     preset_descriptions = {
         "paper": "the paper's settings: 32x32, 100K iterations of batch 32, T ~ U{8,32}, LPIPS",
-        "quick": "16x16 digits, 600 iterations, small evaluation: about 4 minutes on 2 CPU cores",
+        "quick": "16x16 images, 600 iterations of batch 16, small evaluation: about 3 minutes "
+        "for the default digits on 2 CPU cores",
     }
 
     # ------------------------------------------------------------ the rule

@@ -21,7 +21,7 @@ class ProbeConfig:
         dataset: Dataset to classify; empty: the source run's dataset (also for pixel
             references given ``--from``), else ``embedded-mnist``.
         data_root: Folder holding the datasets; empty: the source run's (else ``data``).
-        download: Let torchvision download a missing dataset.
+        download: Let a missing dataset be downloaded (where its source allows it).
         image_size: Image side; unset: the source run's (or the dataset's default).
         feature_steps: CA steps on the unmasked input before reading hidden states;
             unset: the source run's evaluation steps (paper: T = 64).
