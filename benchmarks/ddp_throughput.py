@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from _machine import cpu_model  # benchmarks/ is the script directory
+from _report import emit
 
 
 def run(processes: int, threads: int, iterations: int, run_dir: Path) -> dict:
@@ -98,10 +99,7 @@ def main() -> None:
             f"| {processes} | {threads} | {r['it_per_s']:.2f} | {images:.1f} | "
             f"{images / base:.2f} | {r['wall_s']:.0f} s |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, args.output)
 
 
 if __name__ == "__main__":

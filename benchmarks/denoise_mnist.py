@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from _machine import cpu_model  # benchmarks/ is the script directory
+from _report import emit
 
 RULES = ["vitca", "unetca", "unet", "vit"]
 
@@ -125,10 +126,7 @@ def main() -> None:
             for r in results.values()
         ]
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_model
+from _machine import cpu_model  # benchmarks/ is the script directory
+from _report import emit
 
 from nca import load_images, make_generator
 from nca.data.sources.landcover import CACHE_DIR, FOLDER
@@ -109,10 +107,7 @@ def main() -> None:
         "| --- | --- |",
         *[f"| {k} | {v} |" for k, v in rows],
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import emit  # benchmarks/ is the script directory
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,10 +90,7 @@ def main() -> None:
             f"{r['classifier_parameters']:,} | {r['test_accuracy']:.1f} | "
             f"{r['train_accuracy']:.1f} | {seconds:.0f} s |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, args.output)
 
 
 if __name__ == "__main__":
