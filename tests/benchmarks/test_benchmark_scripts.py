@@ -20,9 +20,9 @@ def test_script_imports_and_shows_help(script):
 
 def test_landcover_loading_runs_on_a_few_tiles(tmp_path):
     output = tmp_path / "result.md"
+    script = str(BENCHMARKS / "landcover_loading.py")
     proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "landcover_loading.py"), "--tiles", "20"]
-        + ["--output", str(output)],
+        [sys.executable, script, "--tiles", "20", "--output", str(output)],
         capture_output=True,
         text=True,
         timeout=300,
