@@ -72,6 +72,7 @@ _EXPORTS = {
     "load_rule": "nca.checkpoint",
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
+    "progress_bar": "nca.progress",
     "ConfigError": "nca.config",
     "NCAError": "nca.errors",
     "build_config": "nca.config",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from nca import (
     load_rule,
     make_generator,
     octave_plan,
+    progress_bar,
 )
 from nca_denoise.config import DenoiseConfig
 from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
@@ -147,11 +147,9 @@ class DenoiseTask(Task):
         test = self._split("test").subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
         quiet = run.quiet or not run.is_main
-        with _progress(console, quiet=quiet, unit="images", loss=False) as bar:
-            job = bar.add_task(
-                f"evaluating {len(test)} test images x {len(CONFIGURATIONS)} noise configurations",
-                total=len(test) * len(CONFIGURATIONS),
-            )
+        label = f"evaluating {len(test)} test images x {len(CONFIGURATIONS)} noise configurations"
+        total = len(test) * len(CONFIGURATIONS)
+        with progress_bar(label, total, console=console, quiet=quiet, unit="images") as advance:
             result = evaluate_rule(
                 rule,
                 test,
@@ -161,7 +159,7 @@ class DenoiseTask(Task):
                 device=run.device,
                 lpips_model=lpips_model,
                 noise_per_patch=cfg.noise_per_patch,
-                progress=lambda done: bar.update(job, advance=done),
+                progress=advance,
             )
         result.notes.append(
             f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}, "
@@ -279,13 +277,17 @@ class DenoiseTask(Task):
             f"{len(train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
             f"{cfg.iterations} iterations of batch {cfg.batch_size}"
         )
-        with _progress(console, quiet=run.quiet or not run.is_main) as bar:
-            task_id = bar.add_task(
-                "training", total=cfg.iterations, completed=trainer.iteration, loss=float("nan")
-            )
+        with progress_bar(
+            "training",
+            cfg.iterations,
+            console=console,
+            quiet=run.quiet or not run.is_main,
+            metrics=("loss",),
+            completed=trainer.iteration,
+        ) as advance:
 
             def progress(i: int, metrics: dict) -> None:
-                bar.update(task_id, completed=i, loss=metrics["loss"])
+                advance(completed=i, loss=metrics["loss"])
 
             try:
                 final = trainer.fit(
@@ -325,51 +327,3 @@ class DenoiseTask(Task):
         result = self._evaluate(rule, run, console)
         self._report(result, run, console, f"{data['rule']['name']} ({checkpoint})")
         return result.mean()
-
-
-class _NullProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *args, **kwargs):
-        return 0
-
-    def update(self, *args, **kwargs):
-        pass
-
-
-def _progress(console, *, quiet: bool, unit: str = "it", loss: bool = True):
-    """A rich progress bar with speed (``unit``/s), ETA and optionally the loss; nothing
-    when quiet or not a terminal."""
-    if quiet or not sys.stdout.isatty():
-        return _NullProgress()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class SpeedColumn(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed:.2f} {unit}/s" if task.speed else f"- {unit}/s")
-
-    loss_column = [TextColumn("loss {task.fields[loss]:.3f}")] if loss else []
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *loss_column,
-        SpeedColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )

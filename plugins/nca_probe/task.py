@@ -16,6 +16,7 @@ from nca import (
     load_images,
     load_rule,
     make_generator,
+    progress_bar,
     run_dir_of,
 )
 from nca_probe.classifier import accuracy, make_classifier, train_classifier
@@ -121,7 +122,9 @@ class ProbeTask(Task):
                 )
 
             def compute(images=images, split=split):
-                with _bar(console, f"{split} features", len(images), run.quiet) as advance:
+                with progress_bar(
+                    f"{split} features", len(images), console=console, quiet=run.quiet
+                ) as advance:
                     feats = extract(
                         frozen,
                         lambda i: images.batch(i, device),
@@ -158,7 +161,9 @@ class ProbeTask(Task):
         classifier = make_classifier(cfg.classifier, train_x.shape[1], classes)
         params = sum(p.numel() for p in classifier.parameters())
         steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
-        with _bar(console, f"training {cfg.classifier}", steps, run.quiet) as advance:
+        with progress_bar(
+            f"training {cfg.classifier}", steps, console=console, quiet=run.quiet
+        ) as advance:
             losses = train_classifier(
                 classifier,
                 train_x,
@@ -212,34 +217,3 @@ class ProbeTask(Task):
         raise ValueError(
             "the probe task evaluates as it trains: its results are in the run's probe.json"
         )
-
-
-class _bar:
-    """A rich progress bar yielding ``advance(n)``; a no-op when quiet or not a terminal."""
-
-    def __init__(self, console, label: str, total: int, quiet: bool) -> None:
-        import sys
-
-        self.enabled = not quiet and sys.stdout.isatty()
-        self.console, self.label, self.total = console, label, total
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n=1: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.progress = Progress(
-            "{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        self.progress.__enter__()
-        task = self.progress.add_task(self.label, total=self.total)
-        return lambda n=1: self.progress.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.progress.__exit__(*exc)
-        return False
