@@ -19,15 +19,15 @@ converted once into a memory-mapped uint8 cache (:mod:`.cache`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
 
 from nca.data.image_set import ImageSet
 from nca.data.sources.base import DatasetSource
-from nca.data.sources.landcover.cache import CACHE_DIR, load_split
+from nca.data.sources.landcover.cache import CACHE_DIR, Converter, load_split
 from nca.data.sources.landcover.metadata import FOLDERS, PAGE, SplitFiles, locate, read_split
 from nca.data.sources.landcover.tiles import LandCoverTileError, read_tile, to_uint8, value_scale
 
@@ -71,33 +71,26 @@ def _check_crop(tile_shape: tuple[int, ...], image_size: int) -> None:
         )
 
 
-def _converter(files: SplitFiles):
-    """Converts a split's tiles to uint8 ``(N, 3, H, W)``: streamed into an open ``.npy``
-    file, or returned in memory when given ``None``."""
+def _converter(files: SplitFiles) -> Converter:
+    """The split's uint8 ``(3, H, W)`` tiles, one by one, with the split's array shape."""
 
-    def convert(handle: BinaryIO | None) -> np.ndarray | None:
+    def convert() -> tuple[tuple[int, ...], Iterator[np.ndarray]]:
         paths = files.paths
         probe = [read_tile(path) for path in paths[:SCALE_PROBE]]
         scale = value_scale(probe)
         shape = (len(paths), *probe[0].shape)
-        out = np.empty(shape, dtype=np.uint8) if handle is None else None
-        if handle is not None:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
-            header.update(fortran_order=False, shape=shape)
-            np.lib.format.write_array_header_2_0(handle, header)
-        for i, path in enumerate(paths):
-            tile = probe[i] if i < len(probe) else read_tile(path)
-            if tile.shape != shape[1:]:
-                raise LandCoverTileError(
-                    f"tile {str(path)!r} has {tile.shape[1]}x{tile.shape[2]} pixels, the "
-                    f"split's first tile {shape[2]}x{shape[3]}; all tiles of a split must "
-                    f"have one size"
-                )
-            converted = to_uint8(tile, scale, path)
-            if out is None:
-                handle.write(np.ascontiguousarray(converted).tobytes())
-            else:
-                out[i] = converted
-        return out
+
+        def tiles() -> Iterator[np.ndarray]:
+            for i, path in enumerate(paths):
+                tile = probe[i] if i < len(probe) else read_tile(path)
+                if tile.shape != shape[1:]:
+                    raise LandCoverTileError(
+                        f"tile {str(path)!r} has {tile.shape[1]}x{tile.shape[2]} pixels, the "
+                        f"split's first tile {shape[2]}x{shape[3]}; all tiles of a split must "
+                        f"have one size"
+                    )
+                yield to_uint8(tile, scale, path)
+
+        return shape, tiles()
 
     return convert

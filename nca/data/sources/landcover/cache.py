@@ -30,8 +30,8 @@ CACHE_DIR = ".nca-cache"
 #: Bump when the conversion changes: old caches are then ignored.
 CACHE_VERSION = 1
 
-#: Streams a split's tiles into an open ``.npy`` file, or returns them in memory for ``None``.
-Converter = Callable[[BinaryIO | None], np.ndarray | None]
+#: Returns the split's array shape ``(N, 3, H, W)`` and its N uint8 tiles, one by one.
+Converter = Callable[[], tuple[tuple[int, ...], Iterator[np.ndarray]]]
 
 
 def user_cache_dir() -> Path:
@@ -81,7 +81,11 @@ def load_split(folder: Path, split: str, paths: list[Path], convert: Converter) 
         f"{split} split in memory instead (set NCA_CACHE_DIR to a writable folder)",
         stacklevel=3,
     )
-    return torch.from_numpy(convert(None))
+    shape, tiles = convert()
+    array = np.empty(shape, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        array[i] = tile
+    return torch.from_numpy(array)
 
 
 def _memory_map(path: Path) -> torch.Tensor:
@@ -113,7 +117,7 @@ def _build(place: Path, name: str, split: str, convert: Converter) -> Path:
         fd, partial = tempfile.mkstemp(dir=place, prefix=f".{split}-", suffix=".partial")
         try:
             with os.fdopen(fd, "wb") as handle:  # plain writes: nothing mapped while building
-                convert(handle)
+                _write_npy(handle, convert)
             os.replace(partial, target)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -122,3 +126,17 @@ def _build(place: Path, name: str, split: str, convert: Converter) -> Path:
             if stale != target:
                 stale.unlink(missing_ok=True)
     return target
+
+
+def _write_npy(handle: BinaryIO, convert: Converter) -> None:
+    """Stream the tiles into ``handle`` as one ``.npy`` array, tile by tile."""
+    shape, tiles = convert()
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
+    header.update(fortran_order=False, shape=shape)
+    np.lib.format.write_array_header_2_0(handle, header)
+    written = 0
+    for tile in tiles:
+        handle.write(np.ascontiguousarray(tile, dtype=np.uint8).tobytes())
+        written += 1
+    if written != shape[0]:  # never rename a short file into place
+        raise RuntimeError(f"converted {written} tiles for a cache of {shape[0]}")
