@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: ``advance(n=1, completed=None, **metrics)``: move the bar by ``n`` (or to ``completed``)
 #: and show the latest values of the bar's metrics.
@@ -16,7 +20,7 @@ def progress_bar(
     label: str,
     total: int,
     *,
-    console=None,
+    console: Console | None = None,
     quiet: bool = False,
     unit: str = "it",
     metrics: Sequence[str] = (),
