@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nca import CARule, CellLayout, RunContext, RunLog, create_rule, register_rule
+from nca import CARule, CellLayout, register_rule
 
 
 @dataclass
@@ -40,15 +40,16 @@ class PoolingCA(CARule):
     name = "pooling-ca"
     config_class = PoolingCAConfig
 
-    def __init__(self, image_channels: int = 1, hidden_channels: int = 8, width: int = 64):
-        super().__init__()
-        self._capture_config(locals())
-        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
+    def __init__(self, config: PoolingCAConfig):
+        super().__init__(config)  # checks and stores self.config
+        self.layout = CellLayout(
+            config.image_channels, config.image_channels, config.hidden_channels
+        )
         c = self.layout.cell_channels
         self.mlp = nn.Sequential(
-            nn.Conv2d(3 * c, width, 1),
+            nn.Conv2d(3 * c, config.width, 1),
             nn.GELU(),
-            nn.Conv2d(width, self.layout.updatable_channels, 1),
+            nn.Conv2d(config.width, self.layout.updatable_channels, 1),
         )
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
@@ -60,20 +61,18 @@ class PoolingCA(CARule):
 
 
 def main(iterations: int = 200) -> float:
-    from nca_denoise.config import DenoiseConfig
-    from nca_denoise.trainer import DenoiseTrainer
-
-    from nca import load_images
+    from nca import create_task, launch
 
     register_rule(PoolingCA)  # or expose it through an `nca.rules` entry point
-    torch.manual_seed(0)
-    rule = create_rule("pooling-ca")
-    config = DenoiseConfig(
+    task = create_task(
+        "denoise",
         image_size=16,
         iterations=iterations,
         batch_size=8,
         steps_min=8,
         steps_max=16,
+        eval_steps=16,
+        eval_subset=50,
         pool_size=64,
         curriculum_start=10,
         curriculum_end=100,
@@ -81,12 +80,11 @@ def main(iterations: int = 200) -> float:
         checkpoint_every=10**6,
         lpips="off",
     )
-    train = load_images("embedded-mnist", "train", image_size=16)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = DenoiseTrainer(rule, config, train, RunContext(run_dir))
-        final = trainer.fit(RunLog(run_dir, tensorboard=False))
+        final = launch(task, rule="pooling-ca", run_dir=run_dir, quiet=True)
     print(
         f"pooling-ca after {iterations} iterations: reconstruction L1 {final['reconstruction']:.4f}"
+        f", PSNR {final['eval_psnr']:.2f} dB (masked inputs: {final['eval_input_psnr']:.2f})"
     )
     return final["reconstruction"]
 

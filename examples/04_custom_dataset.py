@@ -43,22 +43,20 @@ class Shapes(DatasetSource):
 
 
 def main(iterations: int = 100) -> float:
-    from nca_denoise.config import DenoiseConfig
-    from nca_denoise.trainer import DenoiseTrainer
-
-    from nca import RunContext, RunLog, create_rule
+    from nca import create_task, launch, resolve_rule_config
 
     register_dataset(Shapes)  # or expose it through an `nca.datasets` entry point
     train = load_images("shapes", "train")  # 16x16: the dataset's default size
     print(f"{len(train)} {train.image_size}x{train.image_size} shapes, labels {train.labels[:8]}")
-    torch.manual_seed(0)
-    rule = create_rule("vitca", image_size=(16, 16), embed_dim=32, heads=2, hidden_channels=8)
-    config = DenoiseConfig(
+    task = create_task(
+        "denoise",
         dataset="shapes",
         iterations=iterations,
         batch_size=8,
         steps_min=8,
         steps_max=16,
+        eval_steps=16,
+        eval_subset=32,
         pool_size=64,
         curriculum_start=10,
         curriculum_end=100,
@@ -66,9 +64,9 @@ def main(iterations: int = 100) -> float:
         checkpoint_every=10**6,
         lpips="off",
     )
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = DenoiseTrainer(rule, config, train, RunContext(run_dir))
-        final = trainer.fit(RunLog(run_dir, tensorboard=False))
+    _, rule = resolve_rule_config("vitca", {"embed_dim": 32, "heads": 2, "hidden_channels": 8})
+    with tempfile.TemporaryDirectory() as run_dir:  # the task sets the rule's image size
+        final = launch(task, rule="vitca", rule_config=rule, run_dir=run_dir, quiet=True)
     print(f"vitca on shapes after {iterations} iterations: L1 {final['reconstruction']:.4f}")
     return final["reconstruction"]
 

@@ -38,8 +38,23 @@ _EXPORTS = {
     "paper_checkpoint_segments": "nca.core",
     "PAPER_UPDATE_RATE": "nca.core",
     "PAPER_POOL_CAPACITY": "nca.core",
+    "ImageModel": "nca.core",
+    "ModelOutput": "nca.core",
+    "SampleGenerators": "nca.core",
+    "derive_seed": "nca.core",
+    # training engine
+    "Trainer": "nca.engine",
+    "TrainerConfig": "nca.engine",
+    "TrainState": "nca.engine",
+    "Losses": "nca.engine",
+    "RandomStreams": "nca.engine",
+    "TrainingDiverged": "nca.engine",
+    "launch": "nca.engine",
+    "evaluate_checkpoint": "nca.engine",
+    "barrier": "nca.engine",
     # rules
     "Rule": "nca.rules",
+    "CAPABILITIES": "nca.rules",
     "CARule": "nca.rules",
     "FeedForwardRule": "nca.rules",
     "create_rule": "nca.rules",
@@ -47,6 +62,7 @@ _EXPORTS = {
     "register_rule": "nca.rules",
     "rule_info": "nca.rules",
     "get_rule_class": "nca.rules",
+    "resolve_rule_config": "nca.rules",
     # datasets
     "ImageSet": "nca.data",
     "DatasetSource": "nca.data",
@@ -72,6 +88,8 @@ _EXPORTS = {
     "load_rule": "nca.checkpoint",
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
+    "psnr": "nca.metrics",
+    "ssim": "nca.metrics",
     "progress_bar": "nca.progress",
     "ConfigError": "nca.config",
     "NCAError": "nca.errors",
@@ -108,11 +126,15 @@ if TYPE_CHECKING:  # pragma: no cover
         PAPER_UPDATE_RATE,
         CellLayout,
         CellularAutomaton,
+        ImageModel,
+        ModelOutput,
         PoolBatch,
         RolloutResult,
+        SampleGenerators,
         SamplePool,
         apply_update,
         damage,
+        derive_seed,
         draw_update_mask,
         fuse,
         inject,
@@ -125,8 +147,21 @@ if TYPE_CHECKING:  # pragma: no cover
         rollout,
         seed,
     )
+    from nca.engine import (
+        Losses,
+        RandomStreams,
+        Trainer,
+        TrainerConfig,
+        TrainingDiverged,
+        TrainState,
+        barrier,
+        evaluate_checkpoint,
+        launch,
+    )
     from nca.errors import NCAError
+    from nca.metrics import psnr, ssim
     from nca.rules import (
+        CAPABILITIES,
         CARule,
         FeedForwardRule,
         Rule,
@@ -135,6 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover
         list_rules,
         parameter_count,
         register_rule,
+        resolve_rule_config,
         rule_info,
     )
     from nca.run_log import RunLog

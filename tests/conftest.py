@@ -69,3 +69,21 @@ def toy_task():
     TASKS.register(ToyTask)
     yield ToyTask
     TASKS.unregister("toy")
+
+
+def run_torchrun(*args: str, processes: int = 2, env: dict | None = None, cwd=None):
+    """``python -m torch.distributed.run --standalone --nproc-per-node N ARGS``: fails the
+    test with the ranks' output on a non-zero exit; returns the completed process."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += ["--nproc-per-node", str(processes), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+    if proc.returncode:
+        pytest.fail(
+            f"torchrun {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc

@@ -203,7 +203,7 @@ def _final_outputs(subject: Subject, masked: torch.Tensor, steps: int) -> torch.
     if subject.is_ca:
         return _trajectory(subject, masked, steps)[0][-1]
     with torch.no_grad():
-        return subject.rule(masked)
+        return subject.model(masked)
 
 
 def unseen_noise(
@@ -305,10 +305,9 @@ def spatial_interpolation(
 
 def head_masking(subject: Subject, out: Path, *, steps: int = 64, coverage: float = 0.0) -> dict:
     """Fig. 7: outputs with each subset of attention heads masked (autoencoding by default)."""
+    subject.require("head_masking", "head masking")
     rule = subject.rule
-    if not hasattr(rule, "mask_heads"):
-        raise ValueError("head masking needs an attention rule (e.g. vitca)")
-    heads = rule.attention_layers[0].heads
+    heads = rule.head_count()
     masked = subject.masked((1, 1), coverage)
     results, rows = {}, []
     try:
@@ -336,9 +335,8 @@ def attention_splat(
 ) -> dict:
     """Fig. 2: each head's local attention, colour-coded per head and blended over the
     output: every cell splats its attention weights onto the neighbours it attends to."""
+    subject.require("attention_maps", "attention splat maps")
     rule = subject.rule
-    if not hasattr(rule, "record_attention"):
-        raise ValueError("attention splat maps need an attention rule (e.g. vitca)")
     masked = subject.masked(patch, coverage)
     _, _, cells = _trajectory(subject, masked, steps - 1)
     rule.record_attention()
@@ -348,7 +346,7 @@ def attention_splat(
         attention = rule.attention_maps()[-1]  # (B, H', W', heads, M)
     finally:
         rule.record_attention(False)
-    nbhd = rule.attention_layers[-1].neighbourhood
+    nbhd = rule.attention_neighbourhood()
     batch, height, width, heads, _ = attention.shape
     r_h, r_w = nbhd.radius
     splat = attention.new_zeros(batch, heads, height + 2 * r_h, width + 2 * r_w)

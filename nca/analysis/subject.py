@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from nca.core import CellularAutomaton, make_generator
+from nca.core import PAPER_UPDATE_RATE, CellularAutomaton, ImageModel, make_generator
+from nca.metrics import psnr as image_psnr
 
 Corrupt = Callable[[torch.Tensor, tuple[int, int], float, torch.Generator], torch.Tensor]
 
@@ -18,7 +19,8 @@ class Subject:
     """A model and data to analyse.
 
     Attributes:
-        rule: The rule, in eval mode (CA or feed-forward).
+        model: The rule as an :class:`~nca.core.ImageModel` (CA or feed-forward), in
+            eval mode, with σ as trained.
         images: Clean images ``(N, C, H, W)`` in [0, 1].
         labels: Class labels ``(N,)`` (for the PCA colouring), or ``None``.
         corrupt: ``corrupt(images, (patch_h, patch_w), coverage, generator)``.
@@ -26,23 +28,36 @@ class Subject:
         seed: Seed of every random draw of the analysis.
     """
 
-    rule: torch.nn.Module
+    model: ImageModel
     images: torch.Tensor
     labels: torch.Tensor | None
     corrupt: Corrupt
-    update_rate: float = 0.5
     seed: int = 0
 
     @property
+    def rule(self) -> torch.nn.Module:
+        return self.model.rule
+
+    @property
     def is_ca(self) -> bool:
-        return getattr(self.rule, "kind", None) == "ca"
+        return self.model.is_ca
+
+    @property
+    def update_rate(self) -> float:
+        return self.model.update_rate
+
+    def require(self, capability: str, what: str) -> None:
+        """Raise unless the rule declares ``capability`` (e.g. ``head_masking``)."""
+        supports = getattr(self.rule, "supports", None)
+        if supports is None or not supports(capability):
+            raise ValueError(
+                f"{what} needs a rule with the {capability!r} capability (e.g. vitca); "
+                f"{self.model.name} does not declare it"
+            )
 
     def automaton(self, update_rate: float | None = None) -> CellularAutomaton:
         if not self.is_ca:
-            raise ValueError(
-                f"this experiment needs a CA rule; {getattr(self.rule, 'rule_name', 'the rule')} "
-                f"is feed-forward"
-            )
+            raise ValueError(f"this experiment needs a CA rule; {self.model.name} is feed-forward")
         return CellularAutomaton(self.rule, update_rate=update_rate or self.update_rate)
 
     def generator(self, offset: int = 0, device=None) -> torch.Generator:
@@ -56,9 +71,8 @@ class Subject:
 
 
 def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean per-image PSNR (dB, capped at 100) of images in [0, 1]."""
-    mse = (output.clamp(0, 1) - target).square().flatten(1).mean(1).clamp(min=1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
+    """Mean per-image PSNR (dB, capped at 100) of images in [0, 1] (:func:`nca.psnr`)."""
+    return float(image_psnr(output, target).mean())
 
 
 def load_subject(
@@ -78,11 +92,7 @@ def load_subject(
     rule = load_rule(data, map_location=device).to(device)
     for param in rule.parameters():
         param.requires_grad_(False)
+    rate = float(stored.get("config", {}).get("update_rate", PAPER_UPDATE_RATE))
     return Subject(
-        rule,
-        images.to(device),
-        labels,
-        task.corrupt,
-        float(stored.get("config", {}).get("update_rate", 0.5)),
-        seed,
+        ImageModel(rule, update_rate=rate).eval(), images.to(device), labels, task.corrupt, seed
     )

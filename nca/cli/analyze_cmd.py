@@ -10,6 +10,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
+from nca.cli.options import override_option
 
 #: Kept in sync with nca.analysis.EXPERIMENTS (listed here so --help does not import torch).
 EXPERIMENT_NAMES = (
@@ -36,14 +37,7 @@ EXPERIMENT_NAMES = (
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder [default: RUN/analysis/EXPERIMENT].",
 )
-@click.option(
-    "--override",
-    "-o",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Experiment option, e.g. -o steps=128 -o damage_at=32,64.",
-)
+@override_option("Experiment option, e.g. -o steps=128 -o damage_at=32,64.")
 @click.option("--seed", default=0, show_default=True, help="Seed of masks and updates.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
 def analyze_command(

@@ -8,19 +8,13 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
+from nca.cli.options import override_option
 
 
 @click.command("eval")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--task", "-t", "task_name", help="Task to evaluate with [default: the run's task].")
-@click.option(
-    "--override",
-    "-o",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Change a task config field for evaluation, e.g. -o eval_subset=100.",
-)
+@override_option("Change a task config field for evaluation, e.g. -o eval_subset=100.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -34,8 +28,9 @@ def eval_command(
 ) -> None:
     """Evaluate SOURCE: a checkpoint file or a run directory."""
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
-    from nca.cli.train_cmd import _print_metrics, distributed_env, resolve_device, seed_everything
+    from nca.cli.train_cmd import _print_metrics, resolve_device
     from nca.config import config_fields, route_overrides
+    from nca.engine import distributed_env, evaluate_checkpoint, seed_everything
     from nca.tasks import TASKS, RunContext, resolve_task_config
 
     console = make_console()
@@ -56,5 +51,5 @@ def eval_command(
         run = RunContext(
             run_dir_of(checkpoint), seed=seed, device=device, quiet=quiet, **distributed_env()
         )
-        metrics = task_class(task_config).evaluate(checkpoint, run)
+        metrics = evaluate_checkpoint(task_class(task_config), checkpoint, run)
     _print_metrics(console, f"{task_name} evaluation of {checkpoint}", metrics)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
+from nca.cli.options import override_option
 from nca.cli.task_options import given_task_options, peek_option, task_cli_options
 
 
@@ -66,22 +65,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's (if present) and torch's global generators."""
-    import random
-
-    import torch
-
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 @dataclass
 class RunSettings:
     """Top-level settings of a run config file.
@@ -101,52 +84,6 @@ class RunSettings:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
-def distributed_env() -> dict[str, int]:
-    """``rank``, ``world_size`` and ``local_rank`` from torchrun's environment variables."""
-    values = {}
-    for key, var, default in (
-        ("rank", "RANK", 0),
-        ("world_size", "WORLD_SIZE", 1),
-        ("local_rank", "LOCAL_RANK", 0),
-    ):
-        raw = os.environ.get(var, str(default))
-        try:
-            values[key] = int(raw)
-        except ValueError as err:
-            raise ValueError(f"environment variable {var}={raw!r} is not an integer") from err
-    return values
-
-
-def init_distributed(device: str, local_rank: int) -> str:
-    """Join the process group torchrun set up (NCCL on CUDA, gloo on CPU); returns the
-    device this rank uses (``cuda:LOCAL_RANK`` on GPUs)."""
-    import torch
-    import torch.distributed as dist
-
-    if device.startswith("cuda"):
-        device = f"cuda:{local_rank}"
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return device
-
-
-def barrier() -> None:
-    """Wait for every rank (no-op without torch.distributed)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
-def shutdown_distributed() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str) -> Path:
     if params["run_dir"]:
         return Path(params["run_dir"])
@@ -157,54 +94,6 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
     if params["resume"]:
         raise click.UsageError("--resume needs the run to continue: pass --run-dir or --name")
     return Path("runs") / f"{task}-{rule}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> None:
-    """Never overwrite a run by accident; never resume with a different config."""
-    stored_path = run_dir / "config.json"
-    if not stored_path.is_file():
-        # --resume on a new directory starts the run: one job script serves a whole chain
-        return
-    if not resume:
-        raise click.UsageError(
-            f"run directory {str(run_dir)!r} already holds a run; pass --resume to continue it "
-            f"or choose another --run-dir/--name"
-        )
-    stored = json.loads(stored_path.read_text())
-    stored = {k: (v if v is not None else {}) for k, v in stored.items()}
-    resolved = {
-        k: (v if v is not None else {"name": None, "config": {}}) for k, v in resolved.items()
-    }
-    changed = [
-        f"{section}.{key}"
-        for section in ("rule", "task")
-        for key in sorted(
-            set(stored.get(section, {}).get("config", {})) | set(resolved[section]["config"])
-        )
-        if stored.get(section, {}).get("config", {}).get(key)
-        != resolved[section]["config"].get(key)
-    ]
-    changed += [k for k in ("seed",) if stored.get(k) != resolved[k]]
-    changed += [
-        f"{s}.name"
-        for s in ("rule", "task")
-        if stored.get(s, {}).get("name") != resolved[s]["name"]
-    ]
-    if changed:
-        raise click.UsageError(
-            f"cannot resume {str(run_dir)!r} with a different configuration (changed: "
-            f"{', '.join(changed)}); start a new run instead"
-        )
-
-
-def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
-    """Write ``config.json`` atomically in ``run_dir``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
 
 
 @click.command("train", cls=TaskAwareCommand)
@@ -223,14 +112,7 @@ def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
     type=click.Path(dir_okay=False),
     help="TOML/JSON run config: [rule] and [task] tables (with optional name = ...).",
 )
-@click.option(
-    "--override",
-    "-o",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Set a config field, e.g. -o rule.hidden_channels=16 -o task.batch_size=8.",
-)
+@override_option("Set a config field, e.g. -o rule.hidden_channels=16 -o task.batch_size=8.")
 @click.option("--preset", help="Task preset (see `nca info TASK`).")
 @click.option(
     "--run-dir",
@@ -255,15 +137,10 @@ def train_command(**params: Any) -> None:
     Options of the chosen task are added after --task NAME (try
     `nca train --task NAME --help`, or `nca info NAME`).
     """
-    from nca.config import (
-        build_config,
-        config_fields,
-        config_to_dict,
-        load_config_file,
-        route_overrides,
-    )
+    from nca.config import build_config, config_fields, load_config_file, route_overrides
+    from nca.engine import distributed_env, launch
     from nca.rules import RULES, resolve_rule_config, split_rule_name
-    from nca.tasks import TASKS, RunContext, resolve_task_config
+    from nca.tasks import TASKS, resolve_task_config
 
     console = make_console(quiet=False)
     with user_errors():
@@ -317,54 +194,26 @@ def train_command(**params: Any) -> None:
         if rule_name:
             rule_values = {**file.get("rule", {}), **routed["rule"]}
             _, rule_config = resolve_rule_config(rule_name, rule_values)
-            rule_config = task.adapt_rule_config(rule_config)
         label = split_rule_name(rule_name)[0] if rule_name else task_class.source_label(task_config)
         run_dir = _run_dir(params, settings, task_name, label)
-        resolved = {
-            "rule": {"name": rule_name, "config": config_to_dict(rule_config)}
-            if rule_name
-            else None,
-            "task": {"name": task_name, "config": config_to_dict(task_config)},
-            "seed": seed,
-        }
-        env = distributed_env()
-        if env["world_size"] > 1:
-            device = init_distributed(device, env["local_rank"])
-        _check_run_dir(run_dir, resolved, resume=params["resume"])
-        barrier()  # every rank checked the run dir before rank 0 writes into it
-
-        seed_everything(seed)  # same on every rank: identical initial weights
-        rule = None
-        if rule_name:
-            from nca.rules import create_rule
-
-            rule = create_rule(rule_name, rule_config)
-            task.check_rule(rule)
-        run = RunContext(
-            run_dir,
-            seed=seed,
-            device=device,
-            resume=params["resume"],
-            quiet=params["quiet"],
-            stop_after=params["stop_after"],
-            **env,
-        )
-        if run.is_main:
-            write_resolved_config(run_dir, {**resolved, "device": device})
-            ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
-            console.print(
-                f"Training [bold]{rule_name or label}[/bold] on [bold]{task_name}[/bold] "
-                f"({device}{ranks}, seed {seed}) -> {run_dir}"
-            )
-        barrier()
         try:
-            metrics = task.train(rule, run)
+            metrics = launch(
+                task,
+                run_dir=run_dir,
+                rule=rule_name,
+                rule_config=rule_config,
+                task_name=task_name,
+                seed=seed,
+                device=device,
+                resume=params["resume"],
+                quiet=params["quiet"],
+                stop_after=params["stop_after"],
+                console=console if distributed_env()["rank"] == 0 else None,
+            )
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]")
             raise SystemExit(130) from None
-        finally:
-            shutdown_distributed()
-    if run.is_main:
+    if distributed_env()["rank"] == 0:
         _print_metrics(console, "final metrics", metrics)
 
 

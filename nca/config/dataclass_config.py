@@ -64,8 +64,19 @@ def type_name(tp: Any) -> str:
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Parse ``name (type): text`` entries of the docstring's ``Attributes:`` section."""
-    doc = inspect.getdoc(cls) or ""
+    """Parse ``name (type): text`` entries of the docstrings' ``Attributes:`` sections,
+    base classes first (a config that extends another, e.g. a task's config extending
+    ``nca.engine.TrainerConfig``, inherits the docs of the fields it inherits)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is not object and dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
+    doc = cls.__doc__ or ""
+    doc = inspect.cleandoc(doc) if doc else ""
     docs: dict[str, str] = {}
     in_section, current = False, None
     for line in doc.splitlines():

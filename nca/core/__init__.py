@@ -5,10 +5,11 @@ from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleL
 from nca.core.damage import damage
 from nca.core.fusion import Phase, check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.gradients import GRADIENT_NORM_EPS, normalize_gradients_
+from nca.core.image_model import ImageModel, ModelOutput
 from nca.core.layout import GROUPS, UPDATABLE_GROUPS, CellLayout
 from nca.core.losses import OverflowLosses, overflow_losses
 from nca.core.pool import PAPER_POOL_CAPACITY, PoolBatch, SamplePool
-from nca.core.random import make_generator
+from nca.core.random import SampleGenerators, derive_seed, make_generator
 from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed
 from nca.core.update import apply_update, draw_update_mask
@@ -23,15 +24,19 @@ __all__ = [
     "CellInit",
     "CellLayout",
     "CellularAutomaton",
+    "ImageModel",
+    "ModelOutput",
     "OverflowLosses",
     "Phase",
     "PoolBatch",
     "RolloutResult",
+    "SampleGenerators",
     "SamplePool",
     "UpdateRuleLike",
     "apply_update",
     "check_octaves_fit",
     "damage",
+    "derive_seed",
     "draw_update_mask",
     "fuse",
     "inject",

@@ -15,10 +15,7 @@ from torch import nn
 from nca.core.layout import CellLayout
 from nca.core.rollout import RolloutResult, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed
-from nca.core.update import apply_update, check_update_rate
-
-#: Paper §3.1: σ = 50 %.
-PAPER_UPDATE_RATE = 0.5
+from nca.core.update import PAPER_UPDATE_RATE, apply_update, check_update_rate
 
 
 @runtime_checkable

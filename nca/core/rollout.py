@@ -13,7 +13,8 @@ from torch.utils.checkpoint import checkpoint
 
 from nca.core.fusion import check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.layout import CellLayout
-from nca.core.update import check_update_rate, draw_update_mask
+from nca.core.random import SampleGenerators
+from nca.core.update import PAPER_UPDATE_RATE, check_update_rate, draw_update_mask
 
 #: ``step(cells, mask) -> cells``: one asynchronous update with a pre-drawn mask.
 StepFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -79,8 +80,8 @@ def rollout(
     cells: torch.Tensor,
     steps: int,
     *,
-    rate: float = 0.5,
-    generator: torch.Generator | None = None,
+    rate: float = PAPER_UPDATE_RATE,
+    generator: torch.Generator | SampleGenerators | None = None,
     checkpoint_segments: int = 0,
     octaves: int = 0,
     return_states: bool = False,
@@ -98,7 +99,7 @@ def rollout(
         cells: Initial grid ``(B, C, H', W')``.
         steps: Total rule applications ``T`` (>= 0).
         rate: Update probability σ in (0, 1].
-        generator: Random source for update masks.
+        generator: Random source for update masks (one generator, or one per sample).
         checkpoint_segments: 0 or 1 disables gradient checkpointing; ``n > 1``
             splits the steps at the coarsest resolution into ``n`` segments
             whose activations are recomputed in backward (the paper uses

@@ -17,7 +17,10 @@ import math
 import torch
 
 from nca.core.layout import CellLayout
-from nca.core.random import uniform
+from nca.core.random import SampleGenerators, uniform
+
+#: Paper §3.1: σ = 50 %.
+PAPER_UPDATE_RATE = 0.5
 
 
 def check_update_rate(rate: float) -> float:
@@ -32,14 +35,15 @@ def check_update_rate(rate: float) -> float:
 def draw_update_mask(
     cells: torch.Tensor,
     rate: float,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleGenerators | None = None,
 ) -> torch.Tensor | None:
     """Draw which cells fire this step.
 
     Args:
         cells: Cell grid ``(B, C, H', W')``; only its shape, dtype and device are used.
         rate: Update probability σ in (0, 1].
-        generator: Random source (any device); ``None`` uses the global RNG.
+        generator: Random source (any device; per-sample generators draw each sample's
+            mask from its own); ``None`` uses the global RNG.
 
     Returns:
         ``(B, 1, H', W')`` mask of 0/1 in ``cells.dtype``, or ``None`` when

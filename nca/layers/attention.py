@@ -8,7 +8,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from nca.layers.localized_attention import AttentionBackend, localized_attention
+from nca.layers.localized_attention import AttentionBackend, attend
 from nca.layers.localized_attention.prenorm import prenorm_shifted_attention
 from nca.layers.neighbourhood import Neighbourhood
 
@@ -63,6 +63,11 @@ class LocalizedSelfAttention(nn.Module):
         Passing the pre-norm here (rather than normalising first) lets the
         ``shifted`` backend recompute the LayerNorm and QKV projection in
         backward instead of storing Q, K and V for every CA step.
+
+        Under autocast, that fused LayerNorm → QKV → attention runs in float32
+        (see :mod:`nca.layers`) and the output projection ``to_out`` in bf16; with
+        the other backends (or without ``norm``) the QKV projection is a plain
+        ``nn.Linear`` and runs in bf16 too.
         """
         if norm is not None and self.backend == "shifted":
             out, attn = prenorm_shifted_attention(
@@ -71,7 +76,7 @@ class LocalizedSelfAttention(nn.Module):
         else:
             qkv = self.to_qkv(tokens if norm is None else norm(tokens))
             q, k, v = rearrange(qkv, "b x y (three h d) -> three b x y h d", three=3, h=self.heads)
-            out, attn = localized_attention(q, k, v, self.neighbourhood, self.backend)
+            out, attn = attend(q, k, v, self.neighbourhood, self.backend)
         if self.masked_heads:
             keep = torch.ones(self.heads, device=out.device, dtype=out.dtype)
             keep[list(self.masked_heads)] = 0

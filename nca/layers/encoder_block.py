@@ -17,6 +17,9 @@ class LocalizedEncoderBlock(nn.Module):
 
     Parameters are timm's ``Mlp`` and ``nn.LayerNorm`` modules; the forward pass
     fuses each LayerNorm with the projection after it for a leaner backward.
+    Under bf16 autocast the fused parts (LayerNorm → QKV → attention with the
+    ``shifted`` backend, LayerNorm → ``fc1`` and its GELU) run in float32 and
+    ``to_out`` and ``fc2`` in bf16 (see :mod:`nca.layers`).
 
     Args:
         dim: Token size ``d``.

@@ -4,6 +4,9 @@ Autograd would store both ``x`` (for the LayerNorm) and ``LayerNorm(x)`` (for
 the Linear's weight gradient). Recomputing the normalisation in backward is a
 cheap elementwise pass and halves what the pair keeps per CA step; values and
 gradients are unchanged (``layernorm_linear`` is tested against the plain pair).
+
+Under autocast the whole fused LayerNorm + Linear runs in float32, forward and
+backward (see :mod:`nca.layers` for why and how).
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from nca.layers.precision import apply_in_float32, autocast_off
 
 
 def layernorm_backward(grad, x, mean, rstd, weight, bias):
@@ -31,7 +32,11 @@ def layernorm_backward(grad, x, mean, rstd, weight, bias):
 
 
 class _LayerNormLinear(torch.autograd.Function):
+    """``F.linear(LayerNorm(x))`` saving ``x`` and the statistics; float32 under autocast."""
+
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, x, norm_weight, norm_bias, weight, bias, eps):
         dim = x.shape[-1]
         normed, mean, rstd = torch.native_layer_norm(x, (dim,), norm_weight, norm_bias, eps)
@@ -40,12 +45,9 @@ class _LayerNormLinear(torch.autograd.Function):
         return F.linear(normed, weight, bias)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out):
-        with autocast_off(grad_out):
-            return _LayerNormLinear._backward(ctx, grad_out)
-
-    @staticmethod
-    def _backward(ctx, grad_out):
         x, mean, rstd, norm_weight, norm_bias, weight = ctx.saved_tensors
         dim = x.shape[-1]
         normed = torch.native_layer_norm(x, (dim,), norm_weight, norm_bias, ctx.eps)[0]
@@ -60,14 +62,23 @@ class _LayerNormLinear(torch.autograd.Function):
 
 
 def layernorm_linear(x: torch.Tensor, norm: nn.LayerNorm, linear: nn.Linear) -> torch.Tensor:
-    """``linear(norm(x))`` for ``x`` of shape ``(..., d)``, memory-lean in backward."""
+    """``linear(norm(x))``, memory-lean in backward.
+
+    Args:
+        x: ``(..., d)``.
+        norm: LayerNorm over ``d``.
+        linear: ``d -> out_features`` projection.
+
+    Returns:
+        ``(..., out_features)``: float32 under autocast (LayerNorm and Linear both run
+        in float32 then), else ``x``'s dtype.
+    """
     if tuple(norm.normalized_shape) != (x.shape[-1],):
         raise ValueError(
             f"LayerNorm over {tuple(norm.normalized_shape)} does not match the last dim of "
             f"x {tuple(x.shape)}"
         )
-    return apply_in_float32(
-        _LayerNormLinear.apply,
+    return _LayerNormLinear.apply(
         x.contiguous(),
         norm.weight,
         norm.bias,
@@ -79,6 +90,9 @@ def layernorm_linear(x: torch.Tensor, norm: nn.LayerNorm, linear: nn.Linear) -> 
 
 class LayerNormLinear(nn.Module):
     """``Linear(LayerNorm(x))`` with the memory-lean backward of :func:`layernorm_linear`.
+
+    Under autocast both the LayerNorm and the Linear run in float32 (unlike a plain
+    ``nn.Linear``, which autocast runs in bf16).
 
     Args:
         in_features: Normalised and input size ``d``.

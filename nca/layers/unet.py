@@ -6,7 +6,10 @@ images instead of Noise2Noise's 5), nearest-neighbour upsampling, skip
 concatenations, LeakyReLU(0.1) after every convolution but the last, and a
 fixed 64 → 32 tail before the output convolution. Every convolution has a
 bias and "same" zero padding. In ``nca_mode`` every convolution except the
-first is 1×1 (the UNetCA restriction: only the first layer sees neighbours).
+first is 1×1 (the UNetCA restriction): only the first convolution sees a 3×3
+neighbourhood, but the 2×2 max-pools still mix cells, so each output depends on
+a ``(2^k + 2) × (2^k + 2)`` window aligned to the ``2^k`` grid (6×6 for two
+downsamplings; see :mod:`nca.rules.unetca`).
 
 With ``F = 24`` (U-Net) and ``F = 48`` in NCA mode (UNetCA), this reproduces
 the paper's Table 1 parameter counts exactly; see ``tests/rules/test_baselines.py``.

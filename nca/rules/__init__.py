@@ -1,6 +1,7 @@
 """Update rules: base classes and the registry."""
 
 from nca.rules.base import (
+    CAPABILITIES,
     RULE_KINDS,
     CARule,
     FeedForwardRule,
@@ -22,6 +23,7 @@ from nca.rules.registry import (
 )
 
 __all__ = [
+    "CAPABILITIES",
     "RULES",
     "RULE_KINDS",
     "CARule",

@@ -9,57 +9,107 @@ Two kinds share one registry:
   ``(B, C, H, W)`` to output images ``(B, C, H, W)`` in one pass (the U-Net
   and ViT baselines).
 
-Every rule has a typed config dataclass whose fields are exactly the rule's
-constructor arguments, and may define named presets (partial configs).
+The rule contract: every rule has a typed config dataclass (``config_class``)
+and its ``__init__(self, config)`` receives an instance of it, passing it on to
+``super().__init__(config)``, which type-checks and stores it as
+``rule.config`` (checkpoints store it, so it describes how to rebuild the
+rule). A rule may define named presets (partial configs) and declare optional
+:data:`CAPABILITIES` that analysis and probing rely on.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from nca.config import config_kwargs
 from nca.core.layout import CellLayout
 from nca.core.seed import CellInit
 
 RuleKind = Literal["ca", "feedforward"]
 RULE_KINDS: tuple[str, ...] = ("ca", "feedforward")
 
+#: Optional capabilities a rule may declare in :attr:`Rule.capabilities`, each with
+#: the methods it requires (checked when the rule is registered):
+#:
+#: * ``features`` — ``features(images (B, C, H, W)) -> (B, F, h, w)``: channels-first
+#:   feature maps for linear probing (paper §4.2; U-Net and ViT).
+#: * ``head_masking`` — ``mask_heads(heads)``: zero these attention heads (paper Fig. 7);
+#:   ``head_count()``: how many there are.
+#: * ``attention_maps`` — ``record_attention(enabled=True)`` then ``attention_maps()``:
+#:   each block's last attention weights ``(B, H', W', heads, M)`` (paper Fig. 2), over
+#:   the members of ``attention_neighbourhood()`` (an ``nca.layers.Neighbourhood``).
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "features": ("features",),
+    "head_masking": ("mask_heads", "head_count"),
+    "attention_maps": ("record_attention", "attention_maps", "attention_neighbourhood"),
+}
+
 
 class Rule(nn.Module):
     """Base of all rules. Subclasses set ``kind``, ``config_class`` and ``presets``.
 
-    A subclass's ``__init__`` takes the config fields as keyword arguments and
-    calls :meth:`_capture_config` with ``locals()`` after ``super().__init__()``,
-    so ``rule.config`` always describes how to rebuild it.
+    A subclass's ``__init__(self, config)`` takes an instance of its
+    ``config_class`` and first calls ``super().__init__(config)``; it then
+    builds its layers from ``config`` (also available as ``self.config``).
+    Optional features used by analysis and probing are declared in
+    :attr:`capabilities` and queried with :meth:`supports`.
+
+    Args:
+        config: Instance of the subclass's ``config_class``; stored (a shallow
+            copy) as :attr:`config`.
+
+    Raises:
+        TypeError: ``config`` is not an instance of ``config_class``.
     """
 
     kind: ClassVar[RuleKind]
     config_class: ClassVar[type]
     #: Named partial configs, e.g. ``{"32": {"hidden_channels": 32}}``.
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: Optional capabilities (keys of :data:`CAPABILITIES`) this rule implements.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
+    #: The config the rule was built from (rebuilds it: ``type(rule)(rule.config)``).
     config: Any
     #: Registered name the rule was created under (set by ``create_rule``).
     rule_name: str | None = None
 
-    def _capture_config(self, init_locals: Mapping[str, Any]) -> None:
-        names = [f.name for f in dataclasses.fields(self.config_class)]
-        self.config = self.config_class(**{n: init_locals[n] for n in names})
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        cls = type(self)
+        config_class = getattr(cls, "config_class", None)
+        if not isinstance(config_class, type):
+            raise TypeError(f"{cls.__name__} sets no config_class (a dataclass type)")
+        if not isinstance(config, config_class):
+            raise TypeError(
+                f"{cls.__name__} needs a {config_class.__name__} config, "
+                f"got {type(config).__name__}: {config!r}"
+            )
+        self.config = copy.copy(config)
 
     @classmethod
     def from_config(cls, config: Any) -> Rule:
-        """Build the rule from an instance of its ``config_class``."""
-        if not isinstance(config, cls.config_class):
-            raise TypeError(
-                f"{cls.__name__} needs a {cls.config_class.__name__}, got {type(config).__name__}"
+        """Build the rule from an instance of its ``config_class`` (``cls(config)``)."""
+        return cls(config)
+
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """Whether the rule declares ``capability`` (a key of :data:`CAPABILITIES`).
+
+        Raises:
+            ValueError: ``capability`` is not a known capability.
+        """
+        if capability not in CAPABILITIES:
+            raise ValueError(
+                f"unknown rule capability {capability!r}; valid: {', '.join(CAPABILITIES)}"
             )
-        return cls(**config_kwargs(config))
+        return capability in cls.capabilities
 
     @classmethod
     def summary(cls) -> str:
@@ -105,7 +155,14 @@ def parameter_count(module: nn.Module) -> int:
 
 
 def check_rule_class(obj: Any) -> None:
-    """Raise :class:`TypeError` unless ``obj`` is a valid rule class."""
+    """Raise :class:`TypeError` unless ``obj`` is a valid rule class.
+
+    Checks, when a rule is registered: ``obj`` subclasses :class:`CARule` or
+    :class:`FeedForwardRule`; ``config_class`` is a dataclass with an
+    ``image_channels`` field; ``__init__`` takes one argument, the config;
+    :attr:`Rule.capabilities` names known capabilities whose methods the class
+    defines; presets set only config fields.
+    """
     if not (isinstance(obj, type) and issubclass(obj, Rule)):
         raise TypeError(f"expected a subclass of nca.rules.Rule, got {obj!r}")
     if getattr(obj, "kind", None) not in RULE_KINDS:
@@ -120,27 +177,55 @@ def check_rule_class(obj: Any) -> None:
         raise TypeError(
             f"{config_class.__name__} needs an `image_channels` field (tasks set it per dataset)"
         )
-    signature = inspect.signature(obj.__init__).parameters
-    params = {
-        name
-        for name, p in signature.items()
-        if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    if fields != params:
-        raise TypeError(
-            f"{config_class.__name__} fields must match {obj.__name__}.__init__ arguments; "
-            f"only in config: {sorted(fields - params)}, "
-            f"only in __init__: {sorted(params - fields)}"
-        )
-    defaults = config_class()
-    for name in sorted(fields):
-        default = signature[name].default
-        if default is not inspect.Parameter.empty and default != getattr(defaults, name):
-            raise TypeError(
-                f"default of {name!r} differs: {obj.__name__}.__init__ has {default!r}, "
-                f"{config_class.__name__} has {getattr(defaults, name)!r}"
-            )
+    _check_init(obj, config_class, fields)
+    _check_capabilities(obj)
     for preset, values in obj.presets.items():
         unknown = set(values) - fields
         if unknown:
             raise TypeError(f"preset {preset!r} of {obj.__name__} sets unknown fields {unknown}")
+
+
+def _check_init(obj: type, config_class: type, fields: set[str]) -> None:
+    """``__init__`` takes the config instance, not the config fields."""
+    signature = inspect.signature(obj.__init__)
+    params = list(signature.parameters.values())[1:]  # without self
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named = [p for p in params if p.kind not in variadic]
+    takes_one = bool(named) and named[0].kind != inspect.Parameter.KEYWORD_ONLY
+    takes_one = takes_one or any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+    extra_required = [p.name for p in named[1:] if p.default is inspect.Parameter.empty]
+    field_args = sorted(fields & {p.name for p in named})
+    if not takes_one or extra_required or field_args:
+        problem = (
+            f"takes config fields {field_args} as arguments"
+            if field_args
+            else f"has the signature {signature}"
+        )
+        raise TypeError(
+            f"{obj.__name__}.__init__ must take one argument, its config: "
+            f"`def __init__(self, config: {config_class.__name__})` calling "
+            f"`super().__init__(config)`; it {problem}"
+        )
+
+
+def _check_capabilities(obj: type) -> None:
+    """Declared capabilities are known and their methods exist on the class."""
+    declared = getattr(obj, "capabilities", frozenset())
+    if isinstance(declared, str) or not isinstance(declared, Set):
+        raise TypeError(
+            f"{obj.__name__}.capabilities must be a frozenset of capability names, "
+            f"got {declared!r}; valid names: {', '.join(CAPABILITIES)}"
+        )
+    unknown = sorted(str(c) for c in declared if c not in CAPABILITIES)
+    if unknown:
+        raise TypeError(
+            f"{obj.__name__}.capabilities has unknown capabilities {unknown}; "
+            f"valid: {', '.join(CAPABILITIES)}"
+        )
+    for capability in sorted(declared):
+        missing = [m for m in CAPABILITIES[capability] if not callable(getattr(obj, m, None))]
+        if missing:
+            raise TypeError(
+                f"{obj.__name__} declares capability {capability!r} but does not define "
+                f"the method(s) {missing} it requires ({', '.join(CAPABILITIES[capability])})"
+            )

@@ -63,28 +63,21 @@ class ConvCA(CARule):
     config_class = ConvCAConfig
     presets = {"tiny": {"hidden_channels": 4, "mlp_channels": 16}}
 
-    def __init__(
-        self,
-        image_channels: int = 1,
-        hidden_channels: int = 16,
-        mlp_channels: int = 128,
-        laplacian: bool = True,
-        padding: Literal["zeros", "circular"] = "zeros",
-        cell_init: CellInit = "constant",
-    ) -> None:
-        super().__init__()
-        self._capture_config(locals())
-        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
-        self.cell_init = cell_init
-        self.padding = padding
-        filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T] + ([_LAPLACIAN] if laplacian else [])
+    def __init__(self, config: ConvCAConfig) -> None:
+        super().__init__(config)
+        self.layout = CellLayout(
+            config.image_channels, config.image_channels, config.hidden_channels
+        )
+        self.cell_init = config.cell_init
+        self.padding = config.padding
+        filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T] + ([_LAPLACIAN] if config.laplacian else [])
         channels = self.layout.cell_channels
         kernel = torch.stack(filters).unsqueeze(1).repeat(channels, 1, 1, 1)  # (C·F, 1, 3, 3)
         self.register_buffer("perception_kernel", kernel, persistent=False)
         self.update_mlp = nn.Sequential(
-            nn.Conv2d(channels * len(filters), mlp_channels, 1),
+            nn.Conv2d(channels * len(filters), config.mlp_channels, 1),
             nn.ReLU(),
-            nn.Conv2d(mlp_channels, self.layout.updatable_channels, 1),
+            nn.Conv2d(config.mlp_channels, self.layout.updatable_channels, 1),
         )
         nn.init.zeros_(self.update_mlp[-1].weight)  # do-nothing start (paper: zero-init last layer)
         nn.init.zeros_(self.update_mlp[-1].bias)

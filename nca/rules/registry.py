@@ -66,9 +66,15 @@ def resolve_rule_config(
     Raises:
         UnknownPluginError: unknown rule or preset.
         ConfigError: unknown or invalid override.
+        TypeError: ``base`` is not an instance of the rule's ``config_class``.
     """
     family, preset = split_rule_name(name)
     cls = RULES.load(family)
+    if base is not None and not isinstance(base, cls.config_class):
+        raise TypeError(
+            f"rule {family!r} needs a {cls.config_class.__name__} config, "
+            f"got {type(base).__name__}: {base!r}"
+        )
     config = cls.config_class() if base is None else base
     if preset is not None:
         if preset not in cls.presets:
@@ -81,12 +87,20 @@ def resolve_rule_config(
 
 
 def create_rule(name: str, config: Any = None, **overrides: Any) -> Rule:
-    """Build a registered rule.
+    """Build a registered rule from its config: ``cls(config)`` (see :meth:`Rule.from_config`).
+
+    The config is the rule class's defaults, updated by the preset (or replaced by
+    ``config``), then by ``overrides``.
 
     Args:
         name: Registered name, optionally with a preset (``"vitca:32"``).
         config: Optional config instance replacing the defaults and preset.
         **overrides: Config fields to change (values are type-checked).
+
+    Raises:
+        UnknownPluginError: unknown rule or preset.
+        ConfigError: unknown or invalid override.
+        TypeError: ``config`` is not an instance of the rule's ``config_class``.
 
     Example:
         >>> rule = create_rule("convca", hidden_channels=8)
@@ -97,8 +111,8 @@ def create_rule(name: str, config: Any = None, **overrides: Any) -> Rule:
     rule = cls.from_config(config)
     if not isinstance(getattr(rule, "config", None), cls.config_class):
         raise TypeError(
-            f"{cls.__name__}.__init__ must call self._capture_config(locals()) after "
-            f"super().__init__(), so rule.config describes the rule"
+            f"{cls.__name__}.__init__ must call super().__init__(config), so rule.config "
+            f"describes the rule; rule.config is {getattr(rule, 'config', None)!r}"
         )
     rule.rule_name = split_rule_name(name)[0]
     return rule
@@ -115,6 +129,8 @@ class RuleInfo:
     target: str
     presets: Mapping[str, Mapping[str, Any]]
     fields: list[FieldSpec]
+    #: Optional capabilities the rule declares (keys of ``nca.rules.CAPABILITIES``).
+    capabilities: frozenset[str] = frozenset()
 
 
 def rule_info(name: str) -> RuleInfo:
@@ -130,4 +146,5 @@ def rule_info(name: str) -> RuleInfo:
         target=entry.target,
         presets=dict(cls.presets),
         fields=config_fields(cls.config_class),
+        capabilities=frozenset(cls.capabilities),
     )

@@ -35,16 +35,26 @@ class UNet(FeedForwardRule):
     """U-Net baseline (Noise2Noise-style, 24 features, 2 downsamplings): masked image -> image."""
 
     config_class = UNetConfig
+    capabilities = frozenset({"features"})
 
-    def __init__(self, image_channels: int = 1, features: int = 24, downsamplings: int = 2) -> None:
-        super().__init__()
-        self._capture_config(locals())
-        self.image_channels = image_channels
-        self.net = UNetNetwork(image_channels, image_channels, features, downsamplings)
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__(config)
+        self.image_channels = config.image_channels
+        self.net = UNetNetwork(
+            config.image_channels, config.image_channels, config.features, config.downsamplings
+        )
         he_init_(self.net)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Bottleneck features ``(B, F, H/4, W/4)`` (the linear-probe features, paper §4.2)."""
+        """Bottleneck features, the linear-probe features (paper §4.2).
+
+        Args:
+            images: ``(B, C, H, W)``, ``H`` and ``W`` divisible by ``2**downsamplings``.
+
+        Returns:
+            Channels-first ``(B, F, H/2^k, W/2^k)`` with ``F`` = ``features`` and
+            ``k`` = ``downsamplings`` (``(B, 24, H/4, W/4)`` by default).
+        """
         return self.net.encode(images)[0]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,18 @@
 """UNetCA: the U-Net turned into an NCA update rule (paper §4, Table 1).
 
-48 initial feature maps and every convolution except the first 1×1, so a
-cell's update depends only on its 3×3 neighbourhood (through the first
-layer). Its input is the whole cell (input, output, hidden channels) and its
-output an update of the output and hidden channels; the last layer starts at
-zero. The core runs it exactly like ViTCA (seed, inject, σ = 50 %, pool).
+48 initial feature maps and every convolution except the first 1×1. Its input
+is the whole cell (input, output, hidden channels) and its output an update of
+the output and hidden channels; the last layer starts at zero. The core runs it
+like ViTCA (seed, inject, asynchronous updates at σ = 50 %).
+
+Receptive field (measured: ``tests/rules/test_baselines.py``). The 1×1
+convolutions do not make the update local to a 3×3 neighbourhood: the max-pools
+still mix cells, so a cell's update depends on the ``2^k × 2^k`` tile of the
+coarsest pooling grid that contains it (``k`` = ``downsamplings``; tiles start
+at multiples of ``2^k``), widened by one cell on every side by the first 3×3
+convolution — a ``(2^k + 2) × (2^k + 2)`` window, **6×6 by default** (k = 2),
+not centred on the cell (clipped at the grid's border, e.g. 5×5 at a corner).
+The rule is therefore equivariant only to shifts by multiples of ``2^k`` cells.
 """
 
 from __future__ import annotations
@@ -49,27 +57,25 @@ class UNetCAConfig:
 
 
 class UNetCA(CARule):
-    """UNetCA: U-Net update rule (48 features, 1×1 convolutions after the first)."""
+    """UNetCA: U-Net update rule (48 features, 1×1 convolutions after the first).
+
+    A cell's update depends on a ``(2^k + 2)``-square window (6×6 by default)
+    aligned to the ``2^k`` pooling grid; see the module docstring.
+    """
 
     config_class = UNetCAConfig
 
-    def __init__(
-        self,
-        image_channels: int = 1,
-        hidden_channels: int = 32,
-        features: int = 48,
-        downsamplings: int = 2,
-        cell_init: CellInit = "constant",
-    ) -> None:
-        super().__init__()
-        self._capture_config(locals())
-        self.cell_init = cell_init
-        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
+    def __init__(self, config: UNetCAConfig) -> None:
+        super().__init__(config)
+        self.cell_init = config.cell_init
+        self.layout = CellLayout(
+            config.image_channels, config.image_channels, config.hidden_channels
+        )
         self.net = UNet(
             self.layout.cell_channels,
             self.layout.updatable_channels,
-            features,
-            downsamplings,
+            config.features,
+            config.downsamplings,
             nca_mode=True,
         )
         he_init_(self.net)

@@ -57,34 +57,24 @@ class ViT(FeedForwardRule):
 
     config_class = ViTConfig
     presets = {"depth2": {"depth": 2}, "depth3": {"depth": 3}}
-    #: ``features()`` returns ``(B, H', W', d)`` (space on dims 1-2).
-    features_channels_last = True
+    capabilities = frozenset({"features"})
 
-    def __init__(
-        self,
-        image_channels: int = 1,
-        embed_dim: int = 128,
-        heads: int = 4,
-        mlp_dim: int = 64,
-        depth: int = 1,
-        patch_size: tuple[int, int] = (1, 1),
-    ) -> None:
-        super().__init__()
-        self._capture_config(locals())
-        self.image_channels = image_channels
-        self.patch_size = tuple(patch_size)
+    def __init__(self, config: ViTConfig) -> None:
+        super().__init__(config)
+        self.image_channels = config.image_channels
+        self.patch_size = tuple(config.patch_size)
         self.vit = VisionTransformer(
             img_size=32,  # informative only: dynamic_img_size accepts any multiple of the patch
             patch_size=self.patch_size,
-            in_chans=image_channels,
-            num_classes=image_channels * self.patch_size[0] * self.patch_size[1],
+            in_chans=config.image_channels,
+            num_classes=config.image_channels * self.patch_size[0] * self.patch_size[1],
             global_pool="",
             class_token=False,
             pos_embed="none",
-            embed_dim=embed_dim,
-            depth=depth,
-            num_heads=heads,
-            mlp_ratio=mlp_dim / embed_dim,
+            embed_dim=config.embed_dim,
+            depth=config.depth,
+            num_heads=config.heads,
+            mlp_ratio=config.mlp_dim / config.embed_dim,
             qkv_bias=False,
             norm_layer=nn.LayerNorm,
             dynamic_img_size=True,
@@ -108,8 +98,8 @@ class ViT(FeedForwardRule):
                 f"{self.patch_size}"
             )
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """LayerNorm'd tokens ``(B, H/P_H, W/P_W, d)`` (the linear-probe features, paper §4.2)."""
+    def _tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """LayerNorm'd encoder output, channels-last ``(B, H/P_H, W/P_W, d)``."""
         self._check(images)
         tokens = self.vit.patch_embed(images)  # (B, H', W', d) with dynamic_img_size
         grid_h, grid_w, dim = tokens.shape[1:]
@@ -118,8 +108,19 @@ class ViT(FeedForwardRule):
         tokens = self.vit.blocks(tokens + pe)
         return self.vit.norm(tokens).reshape(-1, grid_h, grid_w, dim)
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """LayerNorm'd tokens, the linear-probe features (paper §4.2).
+
+        Args:
+            images: ``(B, C, H, W)``, ``H`` and ``W`` divisible by the patch size.
+
+        Returns:
+            Channels-first ``(B, d, H/P_H, W/P_W)`` (``(B, 128, H, W)`` by default).
+        """
+        return self._tokens(images).permute(0, 3, 1, 2)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W) -> (B, C, H, W)``: each token decoded to its patch."""
-        pixels = self.vit.head(self.features(images))  # (B, H', W', C·P_H·P_W)
+        pixels = self.vit.head(self._tokens(images))  # (B, H', W', C·P_H·P_W)
         p_h, p_w = self.patch_size
         return rearrange(pixels, "b h w (p1 p2 c) -> b c (h p1) (w p2)", p1=p_h, p2=p_w)

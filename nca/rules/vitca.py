@@ -134,56 +134,41 @@ class ViTCA(CARule):
         "ixy": {"embed_dim": 64, "mlp_dim": 256, "positional": "xy"},
         "i16xy": {"embed_dim": 64, "mlp_dim": 256, "heads": 16, "positional": "xy"},
     }
+    capabilities = frozenset({"head_masking", "attention_maps"})
 
-    def __init__(
-        self,
-        image_channels: int = 1,
-        hidden_channels: int = 32,
-        embed_dim: int = 128,
-        heads: int = 4,
-        mlp_dim: int = 64,
-        depth: int = 1,
-        patch_size: tuple[int, int] = (1, 1),
-        neighbourhood: tuple[int, int] = (3, 3),
-        border: Border = "zeros",
-        positional: PositionalEncoding = "handcrafted",
-        pe_frequencies: int = 5,
-        image_size: tuple[int, int] = (32, 32),
-        cell_init: CellInit = "constant",
-        attention_backend: AttentionBackend = "shifted",
-        init: Initialisation = "he",
-    ) -> None:
-        super().__init__()
-        self._capture_config(locals())
-        self.positional = positional
-        self.pe_frequencies = pe_frequencies
-        self.cell_init = cell_init
+    def __init__(self, config: ViTCAConfig) -> None:
+        super().__init__(config)
+        self.positional = config.positional
+        self.pe_frequencies = config.pe_frequencies
+        self.cell_init = config.cell_init
         positional_channels = {
-            "sincos5": 4 * pe_frequencies,
-            "sincos5xy": 4 * pe_frequencies + 2,
+            "sincos5": 4 * config.pe_frequencies,
+            "sincos5xy": 4 * config.pe_frequencies + 2,
             "xy": 2,
-        }.get(positional, 0)
+        }.get(config.positional, 0)
+        patch_h, patch_w = config.patch_size
         self.layout = CellLayout(
-            image_channels,
-            image_channels,
-            hidden_channels,
+            config.image_channels,
+            config.image_channels,
+            config.hidden_channels,
             positional_channels,
-            tuple(patch_size),
+            (patch_h, patch_w),
         )
-        nbhd = Neighbourhood(tuple(neighbourhood), border)
-        self.embed = nn.Linear(self.layout.cell_channels, embed_dim)
-        self.learned_grid = (image_size[0] // patch_size[0], image_size[1] // patch_size[1])
+        nbhd = Neighbourhood(tuple(config.neighbourhood), config.border)
+        dim = config.embed_dim
+        self.embed = nn.Linear(self.layout.cell_channels, dim)
+        self.learned_grid = (config.image_size[0] // patch_h, config.image_size[1] // patch_w)
         self._pe_cache: tuple | None = None  # (key, handcrafted encoding); not state
-        if positional == "learned":
-            self.pos_embedding = nn.Parameter(torch.zeros(*self.learned_grid, embed_dim))
+        if config.positional == "learned":
+            self.pos_embedding = nn.Parameter(torch.zeros(*self.learned_grid, dim))
         else:
             self.register_parameter("pos_embedding", None)
         self.blocks = nn.ModuleList(
-            LocalizedEncoderBlock(embed_dim, heads, mlp_dim, nbhd, attention_backend)
-            for _ in range(depth)
+            LocalizedEncoderBlock(dim, config.heads, config.mlp_dim, nbhd, config.attention_backend)
+            for _ in range(config.depth)
         )
-        self.head = LayerNormLinear(embed_dim, self.layout.updatable_channels)
-        self._initialise(init)
+        self.head = LayerNormLinear(dim, self.layout.updatable_channels)
+        self._initialise(config.init)
 
     def _initialise(self, init: Initialisation) -> None:
         if init == "he":
@@ -235,24 +220,52 @@ class ViTCA(CARule):
         return None
 
     # ------------------------------------------------------------- inspection
+    # (the ``head_masking`` and ``attention_maps`` capabilities, nca.rules.CAPABILITIES)
     @property
     def attention_layers(self) -> list[nn.Module]:
+        """Each block's :class:`~nca.layers.attention.LocalizedSelfAttention`, in order."""
         return [block.attn for block in self.blocks]
 
+    def head_count(self) -> int:
+        """Attention heads per block (``head_masking`` masks subsets of them)."""
+        return self.attention_layers[0].heads
+
+    def attention_neighbourhood(self) -> Neighbourhood:
+        """The neighbourhood whose ``M = N_H·N_W`` members :meth:`attention_maps` weighs."""
+        return self.attention_layers[-1].neighbourhood
+
     def mask_heads(self, heads: Sequence[int]) -> None:
-        """Zero the attention of these heads in every block (paper Fig. 7); ``[]`` unmasks."""
+        """Zero the attention of these heads in every block (paper Fig. 7).
+
+        Args:
+            heads: Head indices in ``[0, heads)``; ``[]`` unmasks all.
+
+        Raises:
+            ValueError: an index is out of range.
+        """
         for layer in self.attention_layers:
             layer.mask_heads(heads)
 
     def record_attention(self, enabled: bool = True) -> None:
-        """Keep each block's last attention weights (see :meth:`attention_maps`)."""
+        """Keep each block's last attention weights (see :meth:`attention_maps`).
+
+        Args:
+            enabled: Start (``True``) or stop recording; stopping drops what was kept.
+        """
         for layer in self.attention_layers:
             layer.record_attention = enabled
             if not enabled:
                 layer.last_attention = None
 
     def attention_maps(self) -> list[torch.Tensor]:
-        """Last step's attention weights per block, each ``(B, H', W', heads, M)``."""
+        """Last step's attention weights per block.
+
+        Returns:
+            One tensor per block, each ``(B, H', W', heads, M)`` with ``M = N_H·N_W``.
+
+        Raises:
+            RuntimeError: nothing recorded (call :meth:`record_attention` before a step).
+        """
         maps = [layer.last_attention for layer in self.attention_layers]
         if any(m is None for m in maps):
             raise RuntimeError("no attention recorded: call rule.record_attention() before a step")

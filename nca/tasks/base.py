@@ -2,9 +2,9 @@
 
 A task (denoising autoencoding, linear probing, ...) lives in its own package
 under ``plugins/``, imports only ``nca``'s public API, and is discovered from
-the ``nca.tasks`` entry-point group. It provides a typed config, ``train`` and
-``evaluate`` entry points, and the config fields it exposes as CLI options of
-``nca train``.
+the ``nca.tasks`` entry-point group. It provides a typed config (extending
+:class:`nca.engine.TrainerConfig`), its data, an objective and an evaluation;
+:mod:`nca.engine` trains it.
 """
 
 from __future__ import annotations
@@ -73,14 +73,32 @@ class RunContext:
 
 
 class Task(ABC):
-    """Base of task plugins.
+    """Base of task plugins: data, an objective and an evaluation.
+
+    The training engine (:class:`nca.engine.Trainer`) owns everything else: the loop,
+    optimiser and schedule, checkpoints and exact resume, random streams, Ctrl-C, the
+    NaN stop, bf16, data parallelism, the metrics log and the progress bar. A task's
+    config extends :class:`nca.engine.TrainerConfig`.
+
+    Required:
+        * :meth:`train_data` — the training data (anything; the task reads it back in
+          :meth:`sample_batch`);
+        * :meth:`sample_batch` — one iteration's batch, drawn from ``state.streams``;
+        * :meth:`objective` — the batch's named losses under the model;
+        * :meth:`evaluate` — final metrics of a trained model.
+
+    Optional: :meth:`build_model` (default: the rule as an
+    :class:`~nca.core.ImageModel`), :meth:`make_pool` and :meth:`after_step` (a
+    sample pool), :meth:`validation` and :meth:`pictures` (periodic), and
+    :meth:`total_iterations`.
 
     Class attributes:
         name: Registered name (informative; the entry-point name is authoritative).
-        config_class: The task's config dataclass.
+        config_class: The task's config dataclass (extends ``TrainerConfig``).
         cli_options: Config fields offered as ``nca train --field-name`` options.
         rule_kinds: Rule kinds this task can train (``"ca"``, ``"feedforward"``).
         presets: Named partial configs (e.g. ``paper``, ``quick``).
+        streams: The run's random streams: ``{name: "cpu" | "device"}``.
     """
 
     name: ClassVar[str] = ""
@@ -94,8 +112,10 @@ class Task(ABC):
     preset_descriptions: ClassVar[Mapping[str, str]] = {}
     #: Custom flags for CLI options, e.g. ``{"source": "--from"}`` (default ``--field-name``).
     cli_flags: ClassVar[Mapping[str, str]] = {}
-    #: False for tasks that can run without ``--rule`` (``train`` then gets ``rule=None``).
+    #: False for tasks that can run without ``--rule`` (they build their own model).
     requires_rule: ClassVar[bool] = True
+    #: Random streams; ``steps`` (on the device) drives CA update masks.
+    streams: ClassVar[Mapping[str, str]] = {"data": "cpu", "steps": "device"}
 
     @classmethod
     def source_label(cls, config: Any) -> str:
@@ -134,14 +154,72 @@ class Task(ABC):
                 f"it supports: {', '.join(sorted(self.rule_kinds))}"
             )
 
+    # ------------------------------------------------------------ the model
+    def build_model(self, rule: Rule | None, run: RunContext) -> Any:
+        """The module the engine trains and :meth:`evaluate` scores (an ``nn.Module``).
+
+        Default: ``rule`` as an :class:`nca.core.ImageModel` with the config's
+        ``update_rate`` (σ, default 0.5), ``eval_steps`` and ``gradient_checkpointing``
+        where the config has them. Tasks without a rule (``requires_rule = False``)
+        build theirs.
+        """
+        from nca.core import PAPER_UPDATE_RATE, ImageModel
+
+        if rule is None:
+            raise ValueError(f"task {self.name!r} needs a rule (--rule NAME)")
+        cfg = self.config
+        return ImageModel(
+            rule,
+            update_rate=getattr(cfg, "update_rate", PAPER_UPDATE_RATE),
+            steps=getattr(cfg, "eval_steps", 64),
+            gradient_checkpointing=getattr(cfg, "gradient_checkpointing", False),
+        )
+
+    # ------------------------------------------------------------- training
     @abstractmethod
-    def train(self, rule: Rule | None, run: RunContext) -> Mapping[str, float]:
-        """Train ``rule`` (already built from its config; ``None`` only for tasks with
-        ``requires_rule = False``) and return final metrics."""
+    def train_data(self, run: RunContext) -> Any:
+        """The training data of this rank (shard it by ``run.rank`` under torchrun)."""
 
     @abstractmethod
-    def evaluate(self, checkpoint: Path, run: RunContext) -> Mapping[str, float]:
-        """Evaluate the model stored in ``checkpoint`` and return metrics."""
+    def sample_batch(self, data: Any, state: Any) -> Any:
+        """One iteration's batch from ``data``; draw randomness from ``state.streams``
+        only (``state`` is a :class:`nca.engine.TrainState`), so resume is exact."""
+
+    @abstractmethod
+    def objective(self, model: Any, batch: Any, state: Any) -> Any:
+        """The batch's losses under ``model``: an :class:`nca.engine.Losses`."""
+
+    def total_iterations(self, data: Any) -> int:
+        """Optimiser steps of the run (default: ``config.iterations``)."""
+        return self.config.iterations
+
+    def make_pool(self, model: Any, generator: Any) -> Any:
+        """A :class:`nca.core.SamplePool` for ``model`` (shuffled with ``generator``), or
+        ``None``.
+        The engine checkpoints it per rank; the task reads and fills it in
+        :meth:`sample_batch` and :meth:`after_step`."""
+        return None
+
+    def after_step(self, batch: Any, losses: Any, state: Any) -> None:
+        """Called after each optimiser step (e.g. to return grids to the pool)."""
+        return None
+
+    def validation(self, model: Any, state: Any) -> Mapping[str, float]:
+        """Metrics logged every ``validate_every`` iterations (main rank, no grad)."""
+        return {}
+
+    def pictures(self, model: Any, state: Any, folder: Path) -> None:
+        """Write sample pictures to ``folder`` every ``validate_every`` (main rank)."""
+        return None
+
+    def describe(self, data: Any) -> str:
+        """One line printed when training starts (what is trained on)."""
+        return ""
+
+    # ----------------------------------------------------------- evaluation
+    @abstractmethod
+    def evaluate(self, model: Any, run: RunContext) -> Mapping[str, float]:
+        """Score a trained ``model`` (from :meth:`build_model`) and return metrics."""
 
     # Optional hooks used by ``nca analyze`` (image tasks implement them).
     def analysis_images(self, count: int) -> tuple[Any, Any]:
@@ -163,6 +241,16 @@ def check_task_class(obj: Any) -> None:
     config_class = getattr(obj, "config_class", None)
     if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
         raise TypeError(f"{obj.__name__}.config_class must be a dataclass, got {config_class!r}")
+    from nca.engine.config import TrainerConfig
+
+    if not issubclass(config_class, TrainerConfig):
+        raise TypeError(
+            f"{obj.__name__}.config_class {config_class.__name__} must extend "
+            f"nca.engine.TrainerConfig (the engine's iterations, lr, ... settings)"
+        )
+    bad_streams = {k: v for k, v in obj.streams.items() if v not in ("cpu", "device")}
+    if bad_streams:
+        raise TypeError(f"{obj.__name__}.streams must map names to 'cpu' or 'device'")
     fields = {f.name for f in dataclasses.fields(config_class)}
     clashing = set(obj.cli_options) & RESERVED_OPTIONS
     if clashing:

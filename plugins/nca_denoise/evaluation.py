@@ -2,7 +2,10 @@
 steps for CA rules, PSNR / SSIM / LPIPS of outputs and of the masked inputs.
 
 Masks and CA update masks come from fixed seeds, independent of the training
-run, so every model is scored on exactly the same corrupted images.
+run, so every model is scored on exactly the same corrupted images. Noise masks
+are drawn per fixed chunk of images and each image's CA update masks from a
+generator of its own (seeded by configuration and image index), so the numbers
+do not depend on the evaluation batch size.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nca import CellularAutomaton, ImageSet, make_generator
+from nca import ImageModel, ImageSet, SampleGenerators, derive_seed, make_generator, psnr, ssim
 from nca_denoise.masking import CONFIGURATIONS, config_name, mask_images
-from nca_denoise.metrics import lpips_distance, psnr, ssim
+from nca_denoise.metrics import lpips_distance
 
 #: Seed of evaluation masks (fixed: all runs see the same corrupted images).
 EVAL_SEED = 1234
@@ -40,25 +43,20 @@ class EvalResult:
         return {k: sum(r[k] for r in self.rows.values()) / len(self.rows) for k in keys}
 
 
-@torch.no_grad()
-def predict(
-    rule, masked: torch.Tensor, *, steps: int, update_rate: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Output images of a CA (``steps`` updates) or feed-forward rule."""
-    if rule.kind == "ca":
-        ca = CellularAutomaton(rule, update_rate=update_rate)
-        cells = ca(ca.seed(masked), steps, generator=generator).cells
-        return ca.output_image(cells)
-    return rule(masked)
+def step_generators(
+    seed: int, stream: str, first: int, count: int, device: torch.device | str
+) -> SampleGenerators:
+    """Update-mask generators of images ``first .. first + count - 1`` of a stream."""
+    seeds = [derive_seed(seed, stream, index) for index in range(first, first + count)]
+    return SampleGenerators.from_seeds(seeds, device)
 
 
 @torch.no_grad()
-def evaluate_rule(
-    rule,
+def evaluate_model(
+    model: ImageModel,
     test: ImageSet,
     *,
     steps: int = 64,
-    update_rate: float = 0.5,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
     lpips_model=None,
@@ -66,25 +64,24 @@ def evaluate_rule(
     noise_per_patch: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
-    """Score ``rule`` on ``test`` for each configuration.
+    """Score ``model`` on ``test`` for each configuration.
 
     Args:
-        rule: A CA or feed-forward rule.
+        model: Any rule as an :class:`nca.ImageModel` (σ is its update rate; paper
+            Table 6: the training rate).
         test: Test images.
         steps: CA updates per image (paper: 64).
-        update_rate: σ used at test time (the training rate, paper Table 6).
-        batch_size: Images per forward pass.
+        batch_size: Images per forward pass (the results do not depend on it).
         device: Where to run.
         lpips_model: An LPIPS model, or ``None`` to skip LPIPS.
         configurations: ``(patch side, coverage)`` list (default: all nine).
         noise_per_patch: As in training.
         progress: Called with the number of images done after each batch.
     """
-    rule = rule.to(device).eval()
+    model = model.to(device).eval()
     rows = {}
     for index, config in enumerate(configurations):
-        mask_gen = make_generator(EVAL_SEED + index)
-        step_gen = make_generator(EVAL_SEED + 100 + index, device)
+        mask_gen = make_generator(derive_seed(EVAL_SEED, "noise", index))
         sums: dict[str, float] = {}
         # noise masks are drawn per fixed-size chunk (not per batch), so they do not depend
         # on batch_size, and memory stays bounded however large the split
@@ -95,9 +92,13 @@ def evaluate_rule(
             for start in range(0, len(chunk), batch_size):
                 target = targets[start : start + batch_size].to(device)
                 masked = masked_all[start : start + batch_size].to(device)
-                output = predict(
-                    rule, masked, steps=steps, update_rate=update_rate, generator=step_gen
-                ).float()
+                generator = None
+                if model.is_ca:
+                    first = int(chunk[start])
+                    generator = step_generators(
+                        EVAL_SEED, f"steps/{index}", first, target.shape[0], device
+                    )
+                output = model(masked, steps=steps, generator=generator).float()
                 values = {
                     "psnr": psnr(output, target),
                     "ssim": ssim(output, target),

@@ -10,8 +10,9 @@ evaluation uses all nine in this fixed order.
 Facts from the authors' release that the paper leaves out (each an option):
 a masked patch gets **one** N(0, 1) value shared by all its pixels and
 channels, and the stage thresholds are geometrically spaced between
-iterations 500 and 10K. Each patch is masked independently with probability
-equal to the coverage (so coverage is exact in expectation).
+iterations 500 and 10K. Each image gets exactly ``round(coverage × patches)``
+masked patches, at positions drawn uniformly without replacement (the coverage
+is exact per image, not only in expectation).
 """
 
 from __future__ import annotations

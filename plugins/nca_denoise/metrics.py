@@ -1,7 +1,7 @@
-"""Image-quality metrics: PSNR and SSIM (torchmetrics) and LPIPS (the ``lpips`` package).
+"""LPIPS (the ``lpips`` package) for the denoising evaluation; PSNR and SSIM are the
+toolkit's own (:func:`nca.psnr`, :func:`nca.ssim`).
 
-PSNR and SSIM are computed per image on [0, 1] images (outputs are clamped to
-[0, 1] first) and averaged. LPIPS takes [-1, 1] RGB inputs; grayscale is tiled
+LPIPS takes [-1, 1] RGB inputs; grayscale is tiled
 to three channels. Its backbone (VGG16 by default, as in the authors' code;
 AlexNet optional) comes from the normal torchvision download when online, or
 from an explicit weights file with torchvision key names when offline.
@@ -14,10 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torchmetrics.functional.image import (
-    peak_signal_noise_ratio,
-    structural_similarity_index_measure,
-)
 
 LpipsNet = Literal["vgg", "alex"]
 #: Smallest image side each LPIPS backbone accepts (its pooling stages shrink it to nothing).
@@ -28,25 +24,6 @@ WEIGHT_FILES = {"vgg": "lpips_vgg16_features.pth", "alex": "lpips_alexnet_featur
 
 class LpipsUnavailable(RuntimeError):
     """The LPIPS backbone weights could be neither downloaded nor read from a file."""
-
-
-#: PSNR of an exact reconstruction is infinite; cap it so averages stay finite.
-PSNR_CAP_DB = 100.0
-
-
-def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (dB) of ``(B, C, H, W)`` images in [0, 1], capped at 100 dB: ``(B,)``."""
-    value = peak_signal_noise_ratio(
-        output.clamp(0, 1), target, data_range=1.0, reduction="none", dim=(1, 2, 3)
-    )
-    return value.clamp(max=PSNR_CAP_DB)
-
-
-def ssim(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM (Gaussian 11×11, σ = 1.5) of ``(B, C, H, W)`` images in [0, 1]: ``(B,)``."""
-    return structural_similarity_index_measure(
-        output.clamp(0, 1), target, data_range=1.0, reduction="none"
-    )
 
 
 def load_lpips(

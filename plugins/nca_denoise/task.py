@@ -4,28 +4,61 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from nca import (
+    ImageModel,
+    ImageSet,
+    Losses,
     RunContext,
-    RunLog,
+    SamplePool,
     Task,
+    TrainState,
     check_octaves_fit,
     dataset_source,
-    load_checkpoint,
     load_images,
-    load_rule,
     make_generator,
     octave_plan,
     progress_bar,
+    psnr,
 )
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.evaluation import EvalResult, evaluate_rule, predict
-from nca_denoise.masking import CONFIGURATIONS, mask_images
-from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips, psnr
-from nca_denoise.trainer import DenoiseTrainer
+from nca_denoise.evaluation import EvalResult, evaluate_model
+from nca_denoise.masking import CONFIGURATIONS, Curriculum, mask_images, sample_configuration
+from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips
+
+
+@dataclass
+class DenoiseData:
+    """The task's data on this rank.
+
+    Attributes:
+        train: This rank's training images (its shard under torchrun).
+        validation: Test images used by the periodic validation.
+    """
+
+    train: ImageSet
+    validation: ImageSet
+
+
+@dataclass
+class DenoiseBatch:
+    """One iteration's batch (Alg. 1 lines 4-17).
+
+    Attributes:
+        inputs: Masked images ``(b, C, H, W)``, or pool grids ``(b, C_cell, H', W')``.
+        targets: Clean images ``(b, C, H, W)``.
+        steps: Rollout length ``T`` (0 for feed-forward rules).
+        from_pool: ``inputs`` are pool grids.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    steps: int
+    from_pool: bool
 
 
 def _console(silent: bool):
@@ -78,6 +111,9 @@ class DenoiseTask(Task):
         },
     }
     default_presets = {"cpu": "quick"}
+    #: data order and T, noise masks, CA update masks (on the device)
+    streams = {"data": "cpu", "mask": "cpu", "steps": "device"}
+    _last_validation = None
     preset_descriptions = {
         "paper": "the paper's settings: 32x32, 100K iterations of batch 32, T ~ U{8,32}, LPIPS",
         "quick": "16x16 images, 600 iterations of batch 16, small evaluation: about 3 minutes "
@@ -142,7 +178,7 @@ class DenoiseTask(Task):
             cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.size
         )
 
-    def _evaluate(self, rule, run: RunContext, console) -> EvalResult:
+    def _evaluate(self, model: ImageModel, run: RunContext, console) -> EvalResult:
         cfg = self.config
         test = self._split("test").subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
@@ -150,11 +186,10 @@ class DenoiseTask(Task):
         label = f"evaluating {len(test)} test images x {len(CONFIGURATIONS)} noise configurations"
         total = len(test) * len(CONFIGURATIONS)
         with progress_bar(label, total, console=console, quiet=quiet, unit="images") as advance:
-            result = evaluate_rule(
-                rule,
+            result = evaluate_model(
+                model,
                 test,
                 steps=cfg.eval_steps,
-                update_rate=cfg.update_rate,
                 batch_size=cfg.eval_batch_size,
                 device=run.device,
                 lpips_model=lpips_model,
@@ -162,8 +197,9 @@ class DenoiseTask(Task):
                 progress=advance,
             )
         result.notes.append(
-            f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}, "
-            f"{cfg.eval_steps} CA steps" + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
+            f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}"
+            + (f", {cfg.eval_steps} CA steps at σ = {model.update_rate}" if model.is_ca else "")
+            + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
         )
         if note:
             result.notes.append(note)
@@ -207,41 +243,6 @@ class DenoiseTask(Task):
         )
         return path
 
-    def _validation(self, test, run: RunContext):
-        cfg = self.config
-        images = test.subset(cfg.validation_size)
-
-        def validate(trainer: DenoiseTrainer) -> dict[str, float]:
-            target = images.batch(torch.arange(len(images)), run.device)
-            masked = mask_images(
-                target, (1, 0.5), make_generator(0), noise_per_patch=cfg.noise_per_patch
-            )
-            rule = trainer.rule
-            was_training = rule.training
-            rule.eval()
-            output = predict(
-                rule,
-                masked,
-                steps=cfg.eval_steps,
-                update_rate=cfg.update_rate,
-                generator=make_generator(1, run.device),
-            ).float()
-            rule.train(was_training)
-            if run.is_main:  # rows: masked input | output | target
-                from torchvision.utils import save_image
-
-                n = min(8, len(images))
-                rows = torch.cat([masked[:n], output[:n], target[:n]]).clamp(0, 1)
-                path = Path(run.run_dir) / "samples" / f"iter_{trainer.iteration:07d}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_image(rows, path, nrow=n, padding=1)
-            return {
-                "psnr_1x1_50": float(psnr(output, target).mean()),
-                "input_psnr_1x1_50": float(psnr(masked, target).mean()),
-            }
-
-        return validate
-
     # ------------------------------------------------------- analysis hooks
     def analysis_images(self, count: int):
         test = self._split("test").subset(count)
@@ -252,78 +253,130 @@ class DenoiseTask(Task):
             images, (tuple(patch), coverage), generator, noise_per_patch=self.config.noise_per_patch
         )
 
-    # --------------------------------------------------------- entry points
-    def train(self, rule, run: RunContext):
+    # ------------------------------------------------------------- training
+    def build_model(self, rule, run: RunContext) -> ImageModel:
+        channels = dataset_source(self.config.dataset).channels()
+        if channels != getattr(rule.config, "image_channels", channels):
+            raise ValueError(
+                f"{self.config.dataset} has {channels} channel(s) but the rule has "
+                f"image_channels={rule.config.image_channels}; set "
+                f"-o rule.image_channels={channels}"
+            )
+        return super().build_model(rule, run)
+
+    def train_data(self, run: RunContext) -> DenoiseData:
         cfg = self.config
-        console = _console(not run.is_main)
         if cfg.lpips == "on":  # fail before training, not after
             self._lpips("cpu")
         train = self._split("train").subset(cfg.train_subset)
-        test = self._split("test")
-        if train.channels != getattr(rule.config, "image_channels", train.channels):
+        if len(train) < cfg.batch_size:
             raise ValueError(
-                f"{cfg.dataset} has {train.channels} channel(s) but the rule has image_channels="
-                f"{rule.config.image_channels}; set -o rule.image_channels={train.channels}"
+                f"the training set has {len(train)} images, fewer than batch_size {cfg.batch_size}"
             )
-        trainer = DenoiseTrainer(rule, cfg, train, run, task_name=self.name)
-        log = RunLog(run.run_dir, enabled=run.is_main)
-        if run.resume and trainer.checkpoint_path.is_file():
-            trainer.load(trainer.checkpoint_path)
-            console.print(f"resumed from iteration {trainer.iteration}")
-        elif run.resume:
-            console.print("no checkpoint yet: starting from iteration 0")
-        log.truncate_after(trainer.iteration)  # drop records past the checkpoint
-        console.print(
-            f"{len(train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
+        if run.world_size > 1:
+            train = train.shard(run.rank, run.world_size)
+        validation = self._split("test").subset(cfg.validation_size)
+        self._curriculum = Curriculum(cfg.curriculum_start, cfg.curriculum_end, cfg.curriculum)
+        self._validation_images = validation
+        return DenoiseData(train, validation)
+
+    def describe(self, data: DenoiseData) -> str:
+        cfg = self.config
+        return (
+            f"{len(data.train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
             f"{cfg.iterations} iterations of batch {cfg.batch_size}"
         )
-        with progress_bar(
-            "training",
-            cfg.iterations,
-            console=console,
-            quiet=run.quiet or not run.is_main,
-            metrics=("loss",),
-            completed=trainer.iteration,
-        ) as advance:
 
-            def progress(i: int, metrics: dict) -> None:
-                advance(completed=i, loss=metrics["loss"])
+    def make_pool(self, model: ImageModel, generator) -> SamplePool | None:
+        if model.is_ca and self.config.pool_size:
+            return SamplePool(self.config.pool_size, generator=generator)
+        return None
 
-            try:
-                final = trainer.fit(
-                    log,
-                    validate=self._validation(test, run) if run.is_main else None,
-                    progress=progress,
-                    stop_after=run.stop_after,
-                )
-            except KeyboardInterrupt:
-                console.print(
-                    f"interrupted at iteration {trainer.iteration}; checkpoint saved to "
-                    f"{trainer.checkpoint_path}; continue with --resume"
-                )
-                raise
-        if trainer.iteration < cfg.iterations:  # stopped early (--stop-after): no evaluation
-            console.print(f"stopped at iteration {trainer.iteration}; continue with --resume")
-            log.close()
-            return final
-        if not run.is_main:  # rank 0 evaluates; the others are done
-            return final
-        result = self._evaluate(trainer.rule, run, console)
-        self._report(result, run, console, f"{rule.rule_name} after {trainer.iteration} iterations")
-        log.write(trainer.iteration, result.mean(), kind="evaluation")
-        log.close()
-        return {**final, **{f"eval_{k}": v for k, v in result.mean().items()}}
-
-    def evaluate(self, checkpoint: Path, run: RunContext):
-        console = _console(not run.is_main)
-        data = load_checkpoint(checkpoint)
-        stored = (data.get("task") or {}).get("name")
-        if stored != self.name:
-            raise ValueError(
-                f"{checkpoint} was written by task {stored!r}, not {self.name!r}; evaluate it "
-                f"with its own task"
+    def sample_batch(self, data: DenoiseData, state: TrainState) -> DenoiseBatch:
+        """Alg. 1 lines 4-13: a batch of images (a random contiguous slice, or random
+        images); for CA rules, on even iterations with a large enough pool its first
+        ``b`` grids and targets instead, else fresh grids of masked images."""
+        cfg, i, streams = self.config, state.iteration, state.streams
+        n, b = len(data.train), cfg.batch_size
+        if cfg.batch_sampling == "contiguous":
+            start = int(torch.randint(0, n - b + 1, (1,), generator=streams.data))
+            index = torch.arange(start, start + b)
+        else:
+            index = torch.randperm(n, generator=streams.data)[:b]
+        # augmented sets (landcover: random crops and flips) draw from the same stream
+        targets = data.train.batch(index, state.device, generator=streams.data)
+        pool = state.pool
+        from_pool = pool is not None and len(pool) > b and i % 2 == 0
+        if from_pool:
+            entries = pool.sample(b)
+            inputs, targets = entries.cells.to(state.device), entries.targets.to(state.device)
+        else:
+            allowed = self._curriculum.allowed(i)
+            config = sample_configuration(allowed, streams.mask)
+            inputs = mask_images(targets, config, streams.mask, noise_per_patch=cfg.noise_per_patch)
+        steps = 0
+        if state.model.is_ca:
+            steps = int(
+                torch.randint(cfg.steps_min, cfg.steps_max + 1, (1,), generator=streams.data)
             )
-        rule = load_rule(data)
-        result = self._evaluate(rule, run, console)
-        self._report(result, run, console, f"{data['rule']['name']} ({checkpoint})")
+        return DenoiseBatch(inputs, targets, steps, from_pool)
+
+    def objective(self, model: ImageModel, batch: DenoiseBatch, state: TrainState) -> Losses:
+        """Alg. 1 lines 14-22: roll out ``T`` steps; α·L1 + β·overflow."""
+        cfg = self.config
+        out = model.run(
+            batch.inputs,
+            steps=batch.steps,
+            generator=state.streams.steps,
+            seeded=batch.from_pool,
+            octaves=cfg.octaves,
+        )
+        reconstruction = (out.images.float() - batch.targets).abs().mean()
+        loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * out.overflow
+        return Losses(
+            loss,
+            {"reconstruction": reconstruction, "overflow": out.overflow},
+            outputs=out.cells,
+            info={"steps": batch.steps, "from_pool": float(batch.from_pool)},
+        )
+
+    def after_step(self, batch: DenoiseBatch, losses: Losses, state: TrainState) -> None:
+        """Alg. 1 lines 25-26: the updated grids join the pool."""
+        if state.pool is not None:
+            state.pool.add(losses.outputs.detach().float(), batch.targets)
+
+    def _validation_batch(self, model: ImageModel, state: TrainState):
+        images = self._validation_images
+        target = images.batch(torch.arange(len(images)), state.device)
+        masked = mask_images(
+            target, (1, 0.5), make_generator(0), noise_per_patch=self.config.noise_per_patch
+        )
+        generator = make_generator(1, state.device)
+        output = model(masked, steps=self.config.eval_steps, generator=generator).float()
+        return masked, output, target
+
+    def validation(self, model: ImageModel, state: TrainState) -> dict[str, float]:
+        """PSNR on 1x1/50 % noise of the first ``validation_size`` test images."""
+        masked, output, target = self._last_validation = self._validation_batch(model, state)
+        return {
+            "psnr_1x1_50": float(psnr(output, target).mean()),
+            "input_psnr_1x1_50": float(psnr(masked, target).mean()),
+        }
+
+    def pictures(self, model: ImageModel, state: TrainState, folder: Path) -> None:
+        """Rows: masked input | output | target of the validation images."""
+        from torchvision.utils import save_image
+
+        masked, output, target = self._last_validation or self._validation_batch(model, state)
+        self._last_validation = None
+        n = min(8, len(target))
+        rows = torch.cat([masked[:n], output[:n], target[:n]]).clamp(0, 1)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_image(rows, folder / f"iter_{state.iteration:07d}.png", nrow=n, padding=1)
+
+    # ----------------------------------------------------------- evaluation
+    def evaluate(self, model: ImageModel, run: RunContext):
+        console = _console(not run.is_main)
+        result = self._evaluate(model, run, console)
+        self._report(result, run, console, model.name)
         return result.mean()

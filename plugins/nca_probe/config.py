@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from nca import TrainerConfig
+
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(TrainerConfig):
     """Linear probing of a frozen, denoising-pretrained model; or raw-pixel references.
+
+    The classifier trains on the engine (:class:`nca.engine.TrainerConfig`: AdamW,
+    cosine schedule, checkpoints, resume); its length is ``epochs`` passes over the
+    training features, so the engine's ``iterations`` field is not used.
 
     Attributes:
         source: Run directory or checkpoint of a model pretrained with the denoise task
@@ -29,8 +35,8 @@ class ProbeConfig:
         eval_subset: Evaluate on the first N test images.
         epochs: Passes over the (cached) training features.
         batch_size: Batch size (the denoise setup: 32).
-        lr: AdamW learning rate, cosine-annealed to 0 (the denoise setup: 1e-3).
-        weight_decay: AdamW weight decay.
+        gradient_normalization: Per-parameter gradient normalisation (off: a probe is
+            plain cross-entropy training).
         feature_batch_size: Images per forward pass when extracting features.
     """
 
@@ -47,11 +53,11 @@ class ProbeConfig:
     eval_subset: int | None = None
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
+    gradient_normalization: bool = False
     feature_batch_size: int = 128
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.features == "model" and not self.source:
             raise ValueError(
                 "a model probe needs --from RUN_OR_CHECKPOINT (a denoise-pretrained model); "

@@ -21,37 +21,12 @@ from pathlib import Path
 
 import torch
 
-from nca import CellularAutomaton, load_checkpoint, make_generator, save_checkpoint
+from nca import ImageModel, SampleGenerators, derive_seed, load_checkpoint, save_checkpoint
 
 #: Seed of the CA update masks used for feature extraction (fixed across runs).
 FEATURE_SEED = 4321
-#: Bump when extraction changes, so old caches are not reused.
-FEATURE_VERSION = 1
-
-
-@torch.no_grad()
-def model_features(
-    rule,
-    images: torch.Tensor,
-    *,
-    steps: int,
-    update_rate: float,
-    generator: torch.Generator,
-    pooled: bool = False,
-) -> torch.Tensor:
-    """``(B, F)`` features of ``images`` ``(B, C, H, W)`` under a frozen ``rule``."""
-    if rule.kind == "ca":
-        ca = CellularAutomaton(rule, update_rate=update_rate)
-        cells = ca(ca.seed(images), steps, generator=generator).cells
-        maps = ca.layout.group(cells, "hidden")  # (B, C_h, H', W')
-        spatial = (2, 3)
-    elif hasattr(rule, "features"):
-        maps = rule.features(images)
-        # U-Net: (B, F, h, w); ViT: (B, H', W', d), flagged by features_channels_last
-        spatial = (1, 2) if getattr(rule, "features_channels_last", False) else (2, 3)
-    else:
-        raise ValueError(f"rule {rule.rule_name!r} exposes no features to probe")
-    return maps.mean(dim=spatial) if pooled else maps.flatten(1)
+#: Bump when extraction changes, so old caches are not reused (2: per-image update masks).
+FEATURE_VERSION = 2
 
 
 def pixel_features(images: torch.Tensor, pooled: bool = False) -> torch.Tensor:
@@ -100,36 +75,36 @@ def cached(path: Path, compute: Callable[[], tuple[torch.Tensor, torch.Tensor]])
     return features, labels, False
 
 
+@torch.no_grad()
 def extract(
-    rule,
+    model: ImageModel | None,
     images_fn,
     count: int,
     *,
     steps: int,
-    update_rate: float,
     pooled: bool,
     batch_size: int,
     device,
     progress=None,
 ) -> torch.Tensor:
     """float16 features ``(count, F)`` of ``count`` images, filled batch by batch
-    (no float32 copy of the whole set); ``images_fn(index) -> (b, C, H, W)``."""
-    generator = make_generator(FEATURE_SEED, device)
+    (no float32 copy of the whole set); ``images_fn(index) -> (b, C, H, W)``.
+
+    ``model=None`` gives raw pixels. Each image's CA update masks come from a
+    generator of its own, so the features do not depend on ``batch_size``.
+    """
     out = None
     for start in range(0, count, batch_size):
         index = torch.arange(start, min(start + batch_size, count))
         images = images_fn(index)
-        if rule is None:
+        if model is None:
             chunk = pixel_features(images, pooled)
         else:
-            chunk = model_features(
-                rule,
-                images,
-                steps=steps,
-                update_rate=update_rate,
-                generator=generator,
-                pooled=pooled,
-            )
+            generator = None
+            if model.is_ca:
+                seeds = [derive_seed(FEATURE_SEED, int(i)) for i in index]
+                generator = SampleGenerators.from_seeds(seeds, device)
+            chunk = model.features(images, steps=steps, generator=generator, pooled=pooled)
         chunk = chunk.half().cpu()
         if not torch.isfinite(chunk).all():
             raise ValueError("features overflow float16 (or are NaN); the model has diverged")

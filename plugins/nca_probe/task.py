@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from nca import (
+    PAPER_UPDATE_RATE,
+    ImageModel,
+    Losses,
     RunContext,
     Task,
+    TrainState,
+    barrier,
     default_image_size,
+    derive_seed,
     find_checkpoint,
     load_checkpoint,
     load_images,
@@ -19,9 +27,32 @@ from nca import (
     progress_bar,
     run_dir_of,
 )
-from nca_probe.classifier import accuracy, make_classifier, train_classifier
+from nca_probe.classifier import accuracy, make_classifier
 from nca_probe.config import ProbeConfig
 from nca_probe.features import cache_key, cached, extract, tensor_digest
+
+
+@dataclass
+class ProbeData:
+    """Features and labels of both splits (float16 features, on the CPU).
+
+    Attributes:
+        train_x: ``(N, F)`` training features (this rank's shard under torchrun).
+        train_y: ``(N,)`` labels.
+        test_x: ``(M, F)`` test features.
+        test_y: ``(M,)`` labels.
+        classes: Number of classes (from the whole splits).
+        from_cache: The training features came from the cache.
+        meta: What was probed (model, dataset, image size, source checkpoint).
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: int
+    from_cache: bool
+    meta: dict
 
 
 class ProbeTask(Task):
@@ -84,31 +115,37 @@ class ProbeTask(Task):
     def check_rule(self, rule) -> None:
         raise ValueError("the probe task takes its model from --from RUN_OR_CHECKPOINT, not --rule")
 
-    def train(self, rule, run: RunContext):
-        from rich.console import Console
-        from rich.table import Table
+    streams = {"data": "cpu"}
 
-        if rule is not None:
-            self.check_rule(rule)
-        if not run.is_main:  # a probe is cheap: rank 0 does it, the other ranks wait
-            return {}
+    # ----------------------------------------------------------------- data
+    def _prepare(self, run: RunContext) -> ProbeData:
+        """Features of both splits: extracted on rank 0 into the cache next to the
+        source run, read back by the other ranks (pixels: computed everywhere)."""
+        if getattr(self, "_data", None) is not None:
+            return self._data
+        from rich.console import Console
+
         cfg = self.config
         console = Console(quiet=not run.is_main, highlight=False)
         device = torch.device(run.device)
         checkpoint, trained = self._trained_with()
         frozen = None
         if cfg.features == "model":
-            frozen = load_rule(load_checkpoint(checkpoint), map_location=device).to(device)
-            for param in frozen.parameters():
+            rule = load_rule(load_checkpoint(checkpoint), map_location=device).to(device)
+            for param in rule.parameters():
                 param.requires_grad_(False)
+            frozen = ImageModel(
+                rule,
+                update_rate=float(trained.get("update_rate", PAPER_UPDATE_RATE)),
+            ).eval()
         dataset = cfg.dataset or trained.get("dataset") or "embedded-mnist"
         size = cfg.image_size or trained.get("image_size") or default_image_size(dataset)
         root = cfg.data_root or trained.get("data_root") or "data"
-        update_rate = float(trained.get("update_rate", 0.5))
         steps = cfg.feature_steps or int(trained.get("eval_steps", 64))
         cache_dir = run_dir_of(checkpoint) if frozen is not None else Path(run.run_dir)
         cache_dir = cache_dir / "probe_features"
-        channels = getattr(getattr(frozen, "config", None), "image_channels", None)
+        channels = getattr(getattr(frozen, "rule", None), "config", None)
+        channels = getattr(channels, "image_channels", None)
 
         splits, classes = {}, 0
         for split, subset in (("train", cfg.train_subset), ("test", cfg.eval_subset)):
@@ -130,7 +167,6 @@ class ProbeTask(Task):
                         lambda i: images.batch(i, device),
                         len(images),
                         steps=steps,
-                        update_rate=update_rate,
                         pooled=cfg.pooled,
                         batch_size=cfg.feature_batch_size,
                         device=device,
@@ -148,50 +184,95 @@ class ProbeTask(Task):
                     data=tensor_digest(images.images, images.labels),
                     steps=steps,
                     pooled=cfg.pooled,
-                    update_rate=update_rate,
-                    batch=cfg.feature_batch_size,
+                    update_rate=frozen.update_rate,
                     device=device.type,
                 )
-                feats, labels, hit = cached(cache_dir / f"{split}-{key}.pt", compute)
+                path = cache_dir / f"{split}-{key}.pt"
+                if run.is_main:
+                    feats, labels, hit = cached(path, compute)
+                barrier()  # rank 0 wrote the cache; the other ranks read it
+                if not run.is_main:
+                    feats, labels, hit = cached(path, compute)
             splits[split] = (feats, labels, hit)
 
         train_x, train_y, hit = splits["train"]
-        test_x, test_y, _ = splits["test"]
-        torch.manual_seed(run.seed)
-        classifier = make_classifier(cfg.classifier, train_x.shape[1], classes)
-        params = sum(p.numel() for p in classifier.parameters())
-        steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
-        with progress_bar(
-            f"training {cfg.classifier}", steps, console=console, quiet=run.quiet
-        ) as advance:
-            losses = train_classifier(
-                classifier,
-                train_x,
-                train_y,
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                weight_decay=cfg.weight_decay,
-                generator=make_generator(run.seed),
-                device=device,
-                progress=advance,
+        if run.world_size > 1:  # each rank trains on its own shard
+            train_x, train_y = (
+                train_x[run.rank :: run.world_size],
+                train_y[run.rank :: run.world_size],
             )
-        result = {
-            "model": self.source_label(cfg) if frozen is None else frozen.rule_name,
+        meta = {
+            "model": self.source_label(cfg) if frozen is None else frozen.name,
             "source": str(checkpoint) if checkpoint else None,
+            "dataset": dataset,
+            "image_size": size,
+        }
+        self._data = ProbeData(train_x, train_y, *splits["test"][:2], classes, hit, meta)
+        return self._data
+
+    def train_data(self, run: RunContext) -> ProbeData:
+        return self._prepare(run)
+
+    def describe(self, data: ProbeData) -> str:
+        return (
+            f"{len(data.train_x)} training features of size {data.train_x.shape[1]} "
+            f"({data.meta['dataset']}), {self.config.epochs} epochs of batch "
+            f"{self.config.batch_size}" + (" (features from cache)" if data.from_cache else "")
+        )
+
+    def build_model(self, rule, run: RunContext):
+        if rule is not None:
+            self.check_rule(rule)
+        data = self._prepare(run)
+        torch.manual_seed(run.seed)  # the classifier's initial weights
+        return make_classifier(self.config.classifier, data.train_x.shape[1], data.classes)
+
+    # ------------------------------------------------------------- training
+    def _steps_per_epoch(self, data: ProbeData) -> int:
+        return math.ceil(len(data.train_x) / self.config.batch_size)
+
+    def total_iterations(self, data: ProbeData) -> int:
+        return self.config.epochs * self._steps_per_epoch(data)
+
+    def sample_batch(self, data: ProbeData, state: TrainState):
+        """Shuffled mini-batches, a new order each epoch (the order of epoch ``e`` is a
+        function of the seed, ``e`` and the rank alone, so resume is exact)."""
+        per_epoch = self._steps_per_epoch(data)
+        epoch, position = divmod(state.iteration - 1, per_epoch)
+        if getattr(self, "_epoch", None) != epoch:
+            seed = derive_seed(state.run.seed, "probe-epoch", epoch, state.run.rank)
+            self._order = torch.randperm(len(data.train_x), generator=make_generator(seed))
+            self._epoch = epoch
+        b = self.config.batch_size
+        index = self._order[position * b : (position + 1) * b]
+        x = data.train_x[index].to(device=state.device, dtype=torch.float32)  # float16 storage
+        return x, data.train_y[index].to(state.device)
+
+    def objective(self, model, batch, state: TrainState) -> Losses:
+        x, y = batch
+        return Losses(torch.nn.functional.cross_entropy(model(x), y))
+
+    # ----------------------------------------------------------- evaluation
+    def evaluate(self, model, run: RunContext):
+        from rich.console import Console
+        from rich.table import Table
+
+        cfg = self.config
+        data = self._prepare(run)
+        device = torch.device(run.device)
+        params = sum(p.numel() for p in model.parameters())
+        result = {
+            **data.meta,
             "features": cfg.features,
             "pooled": cfg.pooled,
             "classifier": cfg.classifier,
-            "dataset": dataset,
-            "image_size": size,
-            "feature_dim": int(train_x.shape[1]),
+            "feature_dim": int(data.train_x.shape[1]),
             "classifier_parameters": params,
-            "train_images": len(train_x),
-            "test_images": len(test_x),
-            "train_accuracy": accuracy(classifier, train_x, train_y, device),
-            "test_accuracy": accuracy(classifier, test_x, test_y, device),
-            "final_loss": losses[-1],
-            "features_from_cache": hit,
+            "train_images": len(data.train_x),
+            "test_images": len(data.test_x),
+            "train_accuracy": accuracy(model, data.train_x, data.train_y, device),
+            "test_accuracy": accuracy(model, data.test_x, data.test_y, device),
+            "features_from_cache": data.from_cache,
         }
         table = Table(title="linear probe" if cfg.classifier == "linear" else "raw-pixel reference")
         for key in (
@@ -206,14 +287,9 @@ class ProbeTask(Task):
             table.add_row(
                 key, f"{result[key]:.2f}" if isinstance(result[key], float) else str(result[key])
             )
-        console.print(table)
+        Console(quiet=not run.is_main, highlight=False).print(table)
         if run.is_main:
             path = Path(run.run_dir) / "probe.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2) + "\n")
         return {"test_accuracy": result["test_accuracy"], "classifier_parameters": float(params)}
-
-    def evaluate(self, checkpoint: Path, run: RunContext):
-        raise ValueError(
-            "the probe task evaluates as it trains: its results are in the run's probe.json"
-        )

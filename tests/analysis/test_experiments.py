@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from nca_denoise.masking import mask_images
 
-from nca import create_rule
+from nca import ImageModel, create_rule
 from nca.analysis import EXPERIMENTS, Subject, run_experiment
 from nca.cli import cli
 from nca.cli.analyze_cmd import EXPERIMENT_NAMES
@@ -48,7 +48,8 @@ def _subject(rule_name="vitca"):
     kwargs = {"embed_dim": 16, "heads": 2, "hidden_channels": 4} if rule_name == "vitca" else {}
     rule = activate(create_rule(rule_name, **kwargs), scale=0.02).eval()
     images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    return Subject(rule, images, torch.arange(6) % 3, lambda i, p, c, g: mask_images(i, (p, c), g))
+    corrupt = lambda i, p, c, g: mask_images(i, (p, c), g)  # noqa: E731
+    return Subject(ImageModel(rule).eval(), images, torch.arange(6) % 3, corrupt)
 
 
 def test_cli_lists_every_experiment():

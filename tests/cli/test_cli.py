@@ -99,7 +99,7 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
     ]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "last_loss" in result.output
+    assert "eval_loss" in result.output  # the engine evaluated the finished run
     config = json.loads((run_dir / "config.json").read_text())
     assert config["rule"] == {
         "name": "convca:tiny",
@@ -118,7 +118,9 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
     assert config["seed"] == 3
     evaluated = runner.invoke(cli, ["eval", str(run_dir), "--device", "cpu"])
     assert evaluated.exit_code == 0, evaluated.output
-    assert "loss" in evaluated.output
+    final = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert final["kind"] == "evaluation"
+    assert f"{final['loss']:.4f}" in evaluated.output  # the same model scores the same
 
 
 def test_train_is_reproducible(runner, toy_task, tmp_path):

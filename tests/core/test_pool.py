@@ -1,3 +1,5 @@
+import types
+
 import pytest
 import torch
 
@@ -106,7 +108,19 @@ def test_failed_add_leaves_the_pool_intact():
     assert len(pool) == 4
 
 
-def test_pool_rejects_non_cpu_generators_and_foreign_states():
+@pytest.mark.parametrize("kind", ["cuda", "stand-in"])
+def test_pool_rejects_non_cpu_generators(kind):
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA device: a real non-CPU generator cannot be made here")
+        generator = torch.Generator(device="cuda")
+    else:  # what the check reads of a generator: its device
+        generator = types.SimpleNamespace(device=torch.device("cuda"))
+    with pytest.raises(ValueError, match="must be a CPU generator, got cuda"):
+        SamplePool(4, generator=generator)
+
+
+def test_pool_rejects_foreign_states_and_bad_batch_sizes():
     with pytest.raises(ValueError, match="not a SamplePool state"):
         SamplePool().load_state_dict({"weights": 1})
     with pytest.raises(TypeError, match="batch_size must be an integer"):

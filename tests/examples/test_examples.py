@@ -12,6 +12,7 @@ TINY_ARGS = {
     "02_custom_rule.py": ["--iterations", "3"],
     "03_probe_and_analyze.py": ["--iterations", "2"],
     "04_custom_dataset.py": ["--iterations", "3"],
+    "05_minimal_task.py": ["--iterations", "3", "--run-dir", "{tmp}/copy"],
 }
 
 
@@ -20,8 +21,8 @@ def test_examples_exist():
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(script):
-    args = TINY_ARGS.get(script.name, [])
+def test_example_runs(script, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in TINY_ARGS.get(script.name, [])]
     proc = subprocess.run(
         [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
     )

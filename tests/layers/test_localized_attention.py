@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from nca.layers import BACKENDS, Neighbourhood, localized_attention
+from nca.layers import BACKENDS, Neighbourhood, attend
 from nca.layers.neighbourhood import BORDERS
 
 FAST = [b for b in BACKENDS if b != "reference"]
@@ -32,9 +32,9 @@ def test_backend_matches_reference(backend, border, case):
     nbhd = Neighbourhood(size, border)
     q, k, v = _qkv(shape, seed=sum(shape))
     grad_out = torch.randn(shape, generator=torch.Generator().manual_seed(1))
-    ref_out, ref_attn = localized_attention(q, k, v, nbhd, "reference")
+    ref_out, ref_attn = attend(q, k, v, nbhd, "reference")
     ref_grads = torch.autograd.grad((ref_out * grad_out).sum(), (q, k, v))
-    out, attn = localized_attention(q, k, v, nbhd, backend)
+    out, attn = attend(q, k, v, nbhd, backend)
     grads = torch.autograd.grad((out * grad_out).sum(), (q, k, v))
     torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-5)
@@ -49,7 +49,7 @@ def test_reference_semantics_of_border_modes(border):
     shape = (1, 4, 4, 1, 2)
     q = torch.zeros(shape)  # all logits 0: weights are uniform over what counts
     k, v = torch.randn(shape), torch.randn(shape)
-    _, attn = localized_attention(q, k, v, nbhd, "reference")
+    _, attn = attend(q, k, v, nbhd, "reference")
     corner = attn[0, 0, 0, 0]  # top-left cell; members in row-major offset order
     outside = torch.tensor([1, 1, 1, 1, 0, 0, 1, 0, 0], dtype=torch.bool)
     if border == "exclude":
@@ -64,7 +64,7 @@ def test_zeros_border_has_zero_values_outside():
     shape = (1, 3, 3, 1, 1)
     q, k = torch.zeros(shape), torch.zeros(shape)
     v = torch.ones(shape)
-    out, _ = localized_attention(q, k, v, nbhd, "shifted")
+    out, _ = attend(q, k, v, nbhd, "shifted")
     # corner sees 4 in-grid ones and 5 zero values with equal weights
     assert torch.isclose(out[0, 0, 0, 0, 0], torch.tensor(4 / 9))
     assert torch.isclose(out[0, 1, 1, 0, 0], torch.tensor(1.0))
@@ -77,11 +77,11 @@ def test_bad_arguments():
         Neighbourhood((3, 3), "reflect")
     q = torch.zeros(1, 2, 2, 1, 1)
     with pytest.raises(ValueError, match="circular border needs a grid of at least 3x3"):
-        localized_attention(q, q, q, Neighbourhood((3, 3), "circular"), "shifted")
+        attend(q, q, q, Neighbourhood((3, 3), "circular"), "shifted")
     with pytest.raises(ValueError, match="unknown attention backend 'cuda'"):
-        localized_attention(q, q, q, Neighbourhood(), "cuda")
+        attend(q, q, q, Neighbourhood(), "cuda")
     with pytest.raises(ValueError, match="must share the shape"):
-        localized_attention(q, q, torch.zeros(1, 2, 2, 1, 2), Neighbourhood(), "shifted")
+        attend(q, q, torch.zeros(1, 2, 2, 1, 2), Neighbourhood(), "shifted")
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -108,7 +108,7 @@ def test_fused_prenorm_attention_matches_unfused_reference(border, shape, heads,
     grad_out = torch.randn(*shape[:3], heads, dim // heads)
 
     q, k, v = rearrange(to_qkv(norm(tokens)), "b x y (t h d) -> t b x y h d", t=3, h=heads)
-    ref_out, ref_attn = localized_attention(q, k, v, nbhd, "reference")
+    ref_out, ref_attn = attend(q, k, v, nbhd, "reference")
     ref_grads = torch.autograd.grad((ref_out * grad_out).sum(), params)
     out, attn = prenorm_shifted_attention(tokens, norm, to_qkv, heads, nbhd)
     grads = torch.autograd.grad((out * grad_out).sum(), params)
@@ -140,3 +140,23 @@ def test_layernorm_linear_matches_plain_pair():
     torch.testing.assert_close(out, plain)
     for a, b in zip(got, ref, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_localized_attention_stays_an_importable_package():
+    """Nothing in ``nca.layers`` rebinds the subpackage's name (e.g. to a function)."""
+    import inspect
+    import subprocess
+    import sys
+
+    import nca.layers
+    import nca.layers.localized_attention.prenorm as prenorm
+
+    assert inspect.ismodule(nca.layers.localized_attention)
+    assert nca.layers.localized_attention.prenorm is prenorm
+    assert nca.layers.attend is nca.layers.localized_attention.attend
+    code = (
+        "import nca.layers; import nca.layers.localized_attention.prenorm as p; "
+        "from nca.layers.localized_attention import shifted, conv, reference"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -57,11 +57,12 @@ class DiffusionRule(CARule):
 
     config_class = DiffusionConfig
 
-    def __init__(self, image_channels: int = 1, hidden_channels: int = 2, strength: float = 0.5):
-        super().__init__()
-        self._capture_config(locals())
-        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
-        self.strength = torch.nn.Parameter(torch.tensor(strength))
+    def __init__(self, config: DiffusionConfig):
+        super().__init__(config)
+        self.layout = CellLayout(
+            config.image_channels, config.image_channels, config.hidden_channels
+        )
+        self.strength = torch.nn.Parameter(torch.tensor(config.strength))
 
     def forward(self, cells):
         upd = cells[:, self.layout.updatable_slice]

@@ -1,7 +1,6 @@
 """Every registered rule (and preset) is exercised through the registry."""
 
-import dataclasses
-import inspect
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -9,7 +8,13 @@ import torch
 from nca import CellularAutomaton, create_rule, list_rules, make_generator
 from nca.config import ConfigError
 from nca.registry import UnknownPluginError
-from nca.rules import check_rule_class, get_rule_class, rule_info
+from nca.rules import (
+    CAPABILITIES,
+    CARule,
+    check_rule_class,
+    get_rule_class,
+    rule_info,
+)
 from tests.conftest import activate
 
 ALL_RULES = list_rules(presets=True)
@@ -21,12 +26,20 @@ def _images_for(rule, batch=2, size=16):
 
 
 @pytest.mark.parametrize("name", ALL_RULES)
-def test_config_fields_match_constructor(name):
+def test_rule_receives_its_config(name):
     cls = get_rule_class(name)
     check_rule_class(cls)
-    fields = [f.name for f in dataclasses.fields(cls.config_class)]
-    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    assert fields == params
+    rule = create_rule(name)
+    config = rule.config
+    assert type(config) is cls.config_class
+    rebuilt = cls(config)  # the contract: __init__(self, config)
+    assert rebuilt.config == config and rebuilt.config is not config  # a copy
+    assert cls.from_config(config).config == config
+    assert rebuilt.state_dict().keys() == rule.state_dict().keys()
+    with pytest.raises(TypeError, match=f"{cls.__name__} needs a {cls.config_class.__name__}"):
+        cls(object())
+    with pytest.raises(TypeError, match="got dict"):
+        cls({"image_channels": 1})
 
 
 @pytest.mark.parametrize("name", ALL_RULES)
@@ -97,24 +110,57 @@ def test_preset_then_overrides():
     assert rule.config.hidden_channels == 4 and rule.config.mlp_channels == 7
 
 
-def test_rule_class_checks_catch_drifting_defaults_and_missing_fields():
-    from dataclasses import dataclass
+@dataclass
+class _Cfg:
+    image_channels: int = 1
+    width: int = 8
 
-    from nca.rules import CARule
 
-    @dataclass
-    class Cfg:
-        image_channels: int = 1
-        width: int = 8
+def test_create_rule_builds_from_a_config_instance():
+    config = create_rule("convca:tiny").config
+    config.mlp_channels = 5
+    rule = create_rule("convca", config, hidden_channels=3)
+    assert rule.config.mlp_channels == 5 and rule.config.hidden_channels == 3
+    assert rule.update_mlp[0].out_channels == 5
+    with pytest.raises(
+        TypeError, match="rule 'vitca' needs a ViTCAConfig config, got ConvCAConfig"
+    ):
+        create_rule("vitca", config)
 
-    class Drifted(CARule):
-        config_class = Cfg
+
+def test_rule_class_checks_enforce_the_contract():
+    class Good(CARule):
+        config_class = _Cfg
+
+        def __init__(self, config: _Cfg):
+            super().__init__(config)
+
+    check_rule_class(Good)
+    assert Good(_Cfg(width=3)).config == _Cfg(width=3)
+    with pytest.raises(TypeError, match="Good needs a _Cfg config, got int: 3"):
+        Good(3)
+
+    class OldStyle(CARule):  # the pre-contract form: config fields as arguments
+        config_class = _Cfg
 
         def __init__(self, image_channels: int = 1, width: int = 16):
-            super().__init__()
+            super().__init__(_Cfg(image_channels, width))
 
-    with pytest.raises(TypeError, match="default of 'width' differs"):
-        check_rule_class(Drifted)
+    with pytest.raises(
+        TypeError,
+        match=r"OldStyle.__init__ must take one argument, its config: .*def __init__\(self, "
+        r"config: _Cfg\)`.*takes config fields \['image_channels', 'width'\]",
+    ):
+        check_rule_class(OldStyle)
+
+    class ExtraRequired(CARule):
+        config_class = _Cfg
+
+        def __init__(self, config, device):
+            super().__init__(config)
+
+    with pytest.raises(TypeError, match="must take one argument, its config"):
+        check_rule_class(ExtraRequired)
 
     @dataclass
     class NoChannels:
@@ -123,11 +169,80 @@ def test_rule_class_checks_catch_drifting_defaults_and_missing_fields():
     class Missing(CARule):
         config_class = NoChannels
 
-        def __init__(self, width: int = 8):
-            super().__init__()
-
     with pytest.raises(TypeError, match="needs an `image_channels` field"):
         check_rule_class(Missing)
+
+    class BadPreset(CARule):
+        config_class = _Cfg
+        presets = {"wide": {"widht": 64}}
+
+    with pytest.raises(TypeError, match="preset 'wide' of BadPreset sets unknown fields"):
+        check_rule_class(BadPreset)
+
+
+def test_capabilities_are_declared_and_checked():
+    assert set(CAPABILITIES) == {"features", "head_masking", "attention_maps"}
+    declared = {name: get_rule_class(name).capabilities for name in list_rules()}
+    assert declared == {
+        "convca": frozenset(),
+        "unet": {"features"},
+        "unetca": frozenset(),
+        "vit": {"features"},
+        "vitca": {"head_masking", "attention_maps"},
+    }
+    vitca = create_rule("vitca")
+    assert vitca.supports("head_masking") and vitca.supports("attention_maps")
+    assert not vitca.supports("features") and get_rule_class("unet").supports("features")
+    assert rule_info("vit").capabilities == {"features"}
+    with pytest.raises(
+        ValueError,
+        match="unknown rule capability 'heads'; valid: features, head_masking, attention_maps",
+    ):
+        vitca.supports("heads")
+
+    class Unknown(CARule):
+        config_class = _Cfg
+        capabilities = frozenset({"features", "telepathy"})
+
+    with pytest.raises(TypeError, match=r"unknown capabilities \['telepathy'\]; valid: features"):
+        check_rule_class(Unknown)
+
+    class NoMethod(CARule):
+        config_class = _Cfg
+        capabilities = frozenset({"attention_maps"})
+
+        def record_attention(self, enabled: bool = True) -> None:
+            pass
+
+        def attention_neighbourhood(self):
+            return None
+
+        attention_maps = None  # not callable
+
+    with pytest.raises(
+        TypeError,
+        match=r"NoMethod declares capability 'attention_maps' but does not define the "
+        r"method\(s\) \['attention_maps'\]",
+    ):
+        check_rule_class(NoMethod)
+
+    class AsString(CARule):
+        config_class = _Cfg
+        capabilities = "features"
+
+    with pytest.raises(TypeError, match="must be a frozenset of capability names"):
+        check_rule_class(AsString)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in list_rules() if get_rule_class(n).supports("features")]
+)
+def test_features_are_channels_first(name):
+    rule = create_rule(name, image_channels=3)
+    features = rule.features(torch.rand(2, 3, 16, 16))
+    assert features.ndim == 4 and features.shape[0] == 2
+    width = rule.config.embed_dim if name == "vit" else rule.config.features
+    assert features.shape[1] == width  # (B, F, h, w)
 
 
 def test_load_rule_round_trip(tmp_path):

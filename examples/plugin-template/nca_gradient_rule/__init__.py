@@ -19,7 +19,7 @@ from nca import CARule, CellLayout
 
 @dataclass
 class GradientCAConfig:
-    """Configuration of :class:`GradientCA` (fields = constructor arguments).
+    """Configuration of :class:`GradientCA`; ``GradientCA(config)`` builds the rule.
 
     Attributes:
         image_channels: Image channels (1 grayscale, 3 RGB); tasks set it per dataset.
@@ -38,18 +38,19 @@ class GradientCA(CARule):
     config_class = GradientCAConfig
     presets = {"small": {"hidden_channels": 8, "width": 32}}
 
-    def __init__(self, image_channels: int = 1, hidden_channels: int = 16, width: int = 64):
-        super().__init__()
-        self._capture_config(locals())
-        self.layout = CellLayout(image_channels, image_channels, hidden_channels)
+    def __init__(self, config: GradientCAConfig) -> None:
+        super().__init__(config)  # type-checks the config and stores it as self.config
+        self.layout = CellLayout(
+            config.image_channels, config.image_channels, config.hidden_channels
+        )
         sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
         channels = self.layout.cell_channels
         kernel = torch.stack([sobel, sobel.T]).unsqueeze(1).repeat(channels, 1, 1, 1)
         self.register_buffer("kernel", kernel, persistent=False)
         self.mlp = nn.Sequential(
-            nn.Conv2d(3 * channels, width, 1),
+            nn.Conv2d(3 * channels, config.width, 1),
             nn.ReLU(),
-            nn.Conv2d(width, 2 * self.layout.updatable_channels, 1),
+            nn.Conv2d(config.width, 2 * self.layout.updatable_channels, 1),
         )
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)

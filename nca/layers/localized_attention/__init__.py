@@ -6,6 +6,11 @@ All backends take ``q, k, v`` of shape ``(B, H, W, heads, d_head)`` and return
 * ``reference`` — global attention with a banded mask; slow, obviously correct.
 * ``conv`` — the authors' one-hot-convolution gather; the speed/memory baseline.
 * ``shifted`` — shifted views and a custom backward; the fast default.
+
+:func:`attend` dispatches to one by name. (The function is deliberately not
+called ``localized_attention``: re-exported from :mod:`nca.layers` under the
+subpackage's own name, it would shadow this subpackage and break
+``import nca.layers.localized_attention.prenorm as ...``.)
 """
 
 from __future__ import annotations
@@ -29,14 +34,28 @@ BACKENDS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
 assert set(BACKENDS) == set(get_args(AttentionBackend))
 
 
-def localized_attention(
+def attend(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     nbhd: Neighbourhood,
     backend: AttentionBackend = "shifted",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dispatch to a backend; see the module docstring for shapes."""
+    """Localized multi-head attention with the named backend.
+
+    Args:
+        q: Queries ``(B, H, W, heads, d_head)``.
+        k: Keys, same shape.
+        v: Values, same shape.
+        nbhd: Neighbourhood size and border mode.
+        backend: One of :data:`BACKENDS` (``shifted``, ``conv``, ``reference``).
+
+    Returns:
+        ``(out, attn)``: ``(B, H, W, heads, d_head)`` and weights ``(B, H, W, heads, M)``.
+
+    Raises:
+        ValueError: unknown backend, or ``q``, ``k``, ``v`` of different shapes.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if q.ndim != 5 or q.shape != k.shape or q.shape != v.shape:
@@ -50,8 +69,8 @@ def localized_attention(
 __all__ = [
     "BACKENDS",
     "AttentionBackend",
+    "attend",
     "conv_attention",
-    "localized_attention",
     "reference_attention",
     "shifted_attention",
 ]

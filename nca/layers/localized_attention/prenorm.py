@@ -26,7 +26,6 @@ from nca.layers.localized_attention.shifted import (
     padded_offsets,
 )
 from nca.layers.neighbourhood import Neighbourhood
-from nca.layers.precision import apply_in_float32, autocast_off
 
 
 def _qkv(normed, qkv_weight, heads, nbhd):
@@ -59,7 +58,12 @@ def _unpad(grad_padded: torch.Tensor, nbhd: Neighbourhood, height: int, width: i
 
 
 class _PreNormShiftedAttention(torch.autograd.Function):
+    """LayerNorm -> QKV -> shifted attention, recomputing the first two in backward;
+    float32 under autocast."""
+
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, tokens, norm_weight, norm_bias, qkv_weight, heads, nbhd, eps):
         height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
         normed, mean, rstd = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, eps)
@@ -73,12 +77,9 @@ class _PreNormShiftedAttention(torch.autograd.Function):
         return out, attn
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out, _grad_attn):
-        with autocast_off(grad_out):
-            return _PreNormShiftedAttention._backward(ctx, grad_out)
-
-    @staticmethod
-    def _backward(ctx, grad_out):
         tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn = ctx.saved_tensors
         height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
         # recompute, bit-identical to forward: LayerNorm, QKV projection, padding
@@ -125,12 +126,13 @@ def prenorm_shifted_attention(
 
     Returns:
         ``(out, attn)``: ``(B, H, W, heads, d/heads)`` and ``(B, H, W, heads, M)``.
+        Under autocast both are float32: the LayerNorm, the QKV projection and the
+        attention all run in float32, forward and backward.
     """
     if to_qkv.bias is not None:
         raise ValueError("prenorm_shifted_attention expects a bias-free QKV projection")
     nbhd.check_grid(tokens.shape[1], tokens.shape[2])
-    out, attn = apply_in_float32(
-        _PreNormShiftedAttention.apply,
+    out, attn = _PreNormShiftedAttention.apply(
         tokens.contiguous(),
         norm.weight,
         norm.bias,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import torch
 
 from nca.layers.neighbourhood import Neighbourhood
-from nca.layers.precision import apply_in_float32, autocast_off
 
 Offsets = tuple[tuple[int, int], ...]
 
@@ -105,7 +104,11 @@ def attention_backward(grad_out, q, k_padded, v_padded, attn, offsets: Offsets, 
 
 
 class _ShiftedAttention(torch.autograd.Function):
+    """:func:`attention_forward` / :func:`attention_backward`; float32 under autocast."""
+
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, q, k_padded, v_padded, bias, offsets, scale):
         out, attn = attention_forward(q, k_padded, v_padded, bias, offsets, scale)
         ctx.save_for_backward(q, k_padded, v_padded, attn)
@@ -114,12 +117,11 @@ class _ShiftedAttention(torch.autograd.Function):
         return out, attn
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out, _grad_attn):
         q, k_padded, v_padded, attn = ctx.saved_tensors
-        with autocast_off(grad_out):
-            grads = attention_backward(
-                grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale
-            )
+        grads = attention_backward(grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale)
         return (*grads, None, None, None)
 
 
@@ -136,13 +138,13 @@ def shifted_attention(
 
     Returns:
         ``(out, attn)``: ``(B, H, W, heads, d_head)`` and ``(B, H, W, heads, M)``
-        (the weights are not differentiable; they are for inspection).
+        (the weights are not differentiable; they are for inspection). Under
+        autocast both are float32: the attention runs in float32, forward and backward.
     """
     height, width, d_head = q.shape[1], q.shape[2], q.shape[-1]
     nbhd.check_grid(height, width)
     k_padded, v_padded = nbhd.pad(k), nbhd.pad(v)  # autograd folds border grads back
-    out, attn = apply_in_float32(
-        _ShiftedAttention.apply,
+    out, attn = _ShiftedAttention.apply(
         q.contiguous(),
         k_padded.contiguous(),
         v_padded.contiguous(),

@@ -1,11 +1,21 @@
-"""Training loop: Algorithm 1 behaviour, resume equivalence, NaN stop."""
+"""Denoise training on the engine: Algorithm 1 behaviour, resume equivalence, Ctrl-C,
+NaN stop, bf16, augmentation drawn from the data stream."""
 
 import pytest
 import torch
+from nca_denoise import DenoiseTask
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.trainer import DenoiseTrainer, TrainingDiverged
+from nca_denoise.task import DenoiseData
 
-from nca import RunContext, RunLog, create_rule, load_checkpoint, load_images
+from nca import (
+    RunContext,
+    RunLog,
+    Trainer,
+    TrainingDiverged,
+    create_rule,
+    load_checkpoint,
+    load_images,
+)
 
 TINY = {"embed_dim": 16, "heads": 2, "hidden_channels": 4, "image_size": (8, 8)}
 
@@ -24,6 +34,7 @@ def _config(**overrides):
         log_every=1,
         validate_every=100,
         checkpoint_every=100,
+        train_subset=64,
         lpips="off",
     )
     values.update(overrides)
@@ -35,10 +46,21 @@ def train_set():
     return load_images("embedded-mnist", "train", image_size=8).subset(64)
 
 
+class _OnImages(DenoiseTask):
+    """The denoise task on a given training set."""
+
+    def __init__(self, config, train):
+        super().__init__(config)
+        self._train = train
+
+    def train_data(self, run):
+        return DenoiseData(self._train, super().train_data(run).validation)
+
+
 def _trainer(tmp_path, train_set, config, seed=0, rule="vitca", **rule_overrides):
     torch.manual_seed(seed)  # as `nca train` does before building the rule
     rule = create_rule(rule, **(TINY if rule == "vitca" else {}), **rule_overrides)
-    return DenoiseTrainer(rule, config, train_set, RunContext(tmp_path, seed=seed))
+    return Trainer(_OnImages(config, train_set), rule, RunContext(tmp_path, seed=seed))
 
 
 def test_pool_alternates_with_fresh_batches(tmp_path, train_set):
@@ -89,7 +111,7 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(
     resumed.load(resumed.checkpoint_path)
     resumed.fit(RunLog(tmp_path / "b", tensorboard=False))
 
-    a, b = straight.rule.state_dict(), resumed.rule.state_dict()
+    a, b = straight.weights.state_dict(), resumed.weights.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     if straight.pool is not None:
         assert torch.equal(straight.pool.sample(16).cells, resumed.pool.sample(16).cells)
@@ -111,9 +133,11 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
     assert load_checkpoint(trainer.checkpoint_path)["iteration"] == 2
 
 
-def test_batch_larger_than_the_dataset(tmp_path, train_set):
-    with pytest.raises(ValueError, match="fewer than batch_size 128"):
-        _trainer(tmp_path, train_set.subset(10), _config(batch_size=128))
+def test_batch_larger_than_the_dataset(tmp_path):
+    torch.manual_seed(0)
+    task = DenoiseTask(_config(batch_size=128, train_subset=10))
+    with pytest.raises(ValueError, match="has 10 images, fewer than batch_size 128"):
+        Trainer(task, create_rule("unet"), RunContext(tmp_path))
 
 
 def test_ctrl_c_mid_iteration_finishes_it_before_saving(tmp_path, train_set):
@@ -141,7 +165,7 @@ def test_ctrl_c_mid_iteration_finishes_it_before_saving(tmp_path, train_set):
     resumed = _trainer(tmp_path / "b", train_set, config, rule="unet")
     resumed.load(resumed.checkpoint_path)
     resumed.fit(RunLog(tmp_path / "b", tensorboard=False))
-    a, b = straight.rule.state_dict(), resumed.rule.state_dict()
+    a, b = straight.weights.state_dict(), resumed.weights.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -161,8 +185,8 @@ def test_augmented_training_sets_are_cropped_with_the_data_stream(tmp_path):
     train = _augmented(load_images("embedded-mnist", "train", image_size=12).subset(64))
     trainer = _trainer(tmp_path, train, _config())
     replay = torch.Generator()
-    replay.set_state(trainer.generators.data.get_state())
-    batch = trainer.next_batch()
+    replay.set_state(trainer.streams.data.get_state())
+    batch = trainer.task.sample_batch(trainer.data, trainer.state(1)).targets
     start = int(torch.randint(0, 64 - 4 + 1, (1,), generator=replay))  # contiguous slice
     index = torch.arange(start, start + 4)
     assert torch.equal(batch, train.batch(index, generator=replay))

@@ -6,13 +6,12 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from nca_denoise import DenoiseTask
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.trainer import DenoiseTrainer
-from nca_probe import features as features_module
 from nca_probe.classifier import make_classifier
-from nca_probe.features import model_features, pixel_features
+from nca_probe.features import extract, pixel_features
 
-from nca import RunContext, RunLog, create_rule, load_images
+from nca import ImageModel, RunContext, Trainer, create_rule, make_generator
 from nca.cli import cli
 
 
@@ -30,26 +29,40 @@ def _params(module):
     ],
 )
 def test_feature_shapes_and_table_3_probe_sizes(rule, feature_dim, paper_k):
-    model = create_rule(rule)
+    model = ImageModel(create_rule(rule), steps=2)
     images = torch.rand(2, 1, 32, 32)
-    feats = model_features(
-        model, images, steps=2, update_rate=0.5, generator=torch.Generator().manual_seed(0)
-    )
+    feats = model.features(images, generator=make_generator(0))
     assert feats.shape == (2, feature_dim)
     count = _params(make_classifier("linear", feature_dim, 10))
     if paper_k > 1000:  # "1.3M"
         assert round(count / 1e5) / 10 == 1.3
     else:
         assert round(count / 100) / 10 == paper_k
-    pooled = model_features(
-        model,
-        images,
-        steps=2,
-        update_rate=0.5,
-        generator=torch.Generator().manual_seed(0),
-        pooled=True,
-    )
+    pooled = model.features(images, generator=make_generator(0), pooled=True)
     assert pooled.shape[0] == 2 and pooled.shape[1] < feature_dim
+
+
+@pytest.mark.parametrize("rule", ["vitca", "unet"])
+def test_features_do_not_depend_on_the_extraction_batch_size(rule):
+    from tests.conftest import activate
+
+    torch.manual_seed(0)
+    overrides = {"embed_dim": 16, "heads": 2, "image_size": (8, 8)} if rule == "vitca" else {}
+    model = ImageModel(activate(create_rule(rule, **overrides)))
+    images = torch.rand(10, 1, 8, 8)
+    runs = [
+        extract(
+            model,
+            lambda i: images[i],
+            10,
+            steps=6,
+            pooled=False,
+            batch_size=b,
+            device="cpu",
+        )
+        for b in (3, 10)
+    ]
+    torch.testing.assert_close(runs[0], runs[1], atol=2e-3, rtol=2e-3)  # float16 storage
 
 
 @pytest.mark.parametrize(
@@ -94,10 +107,15 @@ def pretrained(tmp_path_factory):
     )
     torch.manual_seed(0)
     rule = create_rule("vitca", embed_dim=32, heads=4, hidden_channels=8, image_size=(8, 8))
-    train = load_images("embedded-mnist", "train", image_size=8)
-    trainer = DenoiseTrainer(rule, config, train, RunContext(root, seed=0))
-    trainer.fit(RunLog(root, tensorboard=False))
+    trainer = Trainer(DenoiseTask(config), rule, RunContext(root, seed=0, quiet=True))
+    trainer.fit(trainer_log(root))
     return root
+
+
+def trainer_log(root):
+    from nca import RunLog
+
+    return RunLog(root, tensorboard=False)
 
 
 def _probe(runner, tmp_path, *args):
@@ -128,9 +146,9 @@ def _probe(runner, tmp_path, *args):
 def test_probe_end_to_end_beats_chance_and_caches(pretrained, tmp_path, monkeypatch):
     runner = CliRunner()
     calls = []
-    original = features_module.model_features
+    original = ImageModel.features
     monkeypatch.setattr(
-        features_module, "model_features", lambda *a, **k: calls.append(1) or original(*a, **k)
+        ImageModel, "features", lambda *a, **k: calls.append(1) or original(*a, **k)
     )
     first, output = _probe(
         runner,

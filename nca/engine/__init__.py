@@ -1,0 +1,43 @@
+"""The training engine: one trainer that every task drives.
+
+A task (:class:`nca.tasks.Task`) is data, an objective and an evaluation; the
+engine owns the loop, optimiser and schedule, gradient normalisation, bf16,
+checkpoints with exact resume, random streams, deferred Ctrl-C, the NaN stop,
+``stop_after``, data parallelism under torchrun, the metrics log and progress.
+"""
+
+from nca.engine.config import TrainerConfig
+from nca.engine.distributed import barrier, distributed_env, is_distributed, mean_over_ranks
+from nca.engine.launch import (
+    RunDirError,
+    check_run_dir,
+    evaluate_checkpoint,
+    launch,
+    seed_everything,
+    write_resolved_config,
+)
+from nca.engine.optim import build_optimizer, build_schedule
+from nca.engine.streams import RandomStreams
+from nca.engine.trainer import CHECKSUM_ENV, Losses, Trainer, TrainingDiverged, TrainState
+
+__all__ = [
+    "CHECKSUM_ENV",
+    "Losses",
+    "RandomStreams",
+    "RunDirError",
+    "TrainState",
+    "Trainer",
+    "TrainerConfig",
+    "TrainingDiverged",
+    "barrier",
+    "build_optimizer",
+    "build_schedule",
+    "check_run_dir",
+    "distributed_env",
+    "evaluate_checkpoint",
+    "is_distributed",
+    "launch",
+    "mean_over_ranks",
+    "seed_everything",
+    "write_resolved_config",
+]

@@ -1,0 +1,73 @@
+"""The training engine's settings: one typed config that every task's config extends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Optimizer = Literal["adamw", "adam", "sgd"]
+Schedule = Literal["cosine", "constant", "step"]
+
+
+@dataclass
+class TrainerConfig:
+    """Settings of :class:`nca.engine.Trainer`. Defaults are the ViTCA paper's (§4, Alg. 1).
+
+    A task's config dataclass extends this one, so ``-o task.lr=...`` and run config
+    files set the engine's fields next to the task's own.
+
+    Attributes:
+        iterations: Training iterations ``I`` (paper: 100K).
+        optimizer: ``adamw`` (paper), ``adam`` or ``sgd`` (momentum 0.9).
+        lr: Learning rate ``η`` (paper: 1e-3).
+        weight_decay: Weight decay (AdamW's PyTorch default 0.01; 0 for adam/sgd users
+            who want none).
+        lr_schedule: ``cosine`` (annealed to 0 over ``iterations``, paper), ``constant``
+            or ``step`` (multiplied by ``lr_gamma`` at each of ``lr_milestones``).
+        lr_milestones: Iterations at which the ``step`` schedule decays the rate.
+        lr_gamma: Factor of each ``step`` decay.
+        gradient_normalization: Per-parameter gradient L2 normalisation (Alg. 1 line 23).
+        gradient_checkpointing: Checkpoint rollouts in ⌊T/2⌋ segments (App. A.2).
+        bf16: bfloat16 autocast for the model's forward pass (meant for CUDA; also runs
+            on CPU). Losses and the logged metrics stay float32.
+        log_every: Iterations between metric records.
+        validate_every: Iterations between validations and sample pictures.
+        checkpoint_every: Iterations between checkpoints (also at the end and on Ctrl-C).
+    """
+
+    iterations: int = 100_000
+    optimizer: Optimizer = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    lr_schedule: Schedule = "cosine"
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    gradient_normalization: bool = True
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    log_every: int = 50
+    validate_every: int = 1000
+    checkpoint_every: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "log_every", "validate_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name, kind in (("optimizer", Optimizer), ("lr_schedule", Schedule)):
+            if getattr(self, name) not in get_args(kind):
+                raise ValueError(
+                    f"{name} must be one of {get_args(kind)}, got {getattr(self, name)!r}"
+                )
+        milestones = tuple(self.lr_milestones)
+        if any(m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+            raise ValueError(
+                f"lr_milestones must be increasing positive iterations, got {milestones}"
+            )
+        if self.lr_schedule == "step" and not milestones:
+            raise ValueError("lr_schedule=step needs lr_milestones, e.g. lr_milestones=2000")
+        if not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")

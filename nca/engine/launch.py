@@ -1,0 +1,208 @@
+"""Start a run: process group, run directory, seeding, the rule, the trainer; and
+evaluate a stored checkpoint. ``nca train`` and ``nca eval`` parse their arguments
+and call these; Python users (and torchrun scripts) call them directly."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nca.config import config_to_dict
+from nca.engine.distributed import (
+    barrier,
+    distributed_env,
+    init_distributed,
+    shutdown_distributed,
+)
+from nca.engine.trainer import Trainer, _console
+from nca.errors import NCAError
+
+
+class RunDirError(NCAError):
+    """The run directory holds another run, or a run with a different configuration."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's (if present) and torch's global generators."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> None:
+    """Never overwrite a run by accident; never resume with a different config.
+
+    Fields absent from an older ``config.json`` count as unchanged when they hold
+    their default (a newer toolkit added them).
+    """
+    stored_path = run_dir / "config.json"
+    if not stored_path.is_file():
+        # resume on a new directory starts the run: one job script serves a whole chain
+        return
+    if not resume:
+        raise RunDirError(
+            f"run directory {str(run_dir)!r} already holds a run; pass --resume to continue it "
+            f"or choose another --run-dir/--name"
+        )
+    stored = json.loads(stored_path.read_text())
+    changed = []
+    for section in ("rule", "task"):
+        old = (stored.get(section) or {}).get("config", {})
+        new = (resolved.get(section) or {}).get("config", {})
+        defaults = resolved.get("defaults", {}).get(section, {})
+        for key in sorted(set(old) | set(new)):
+            if key not in old and new.get(key) == defaults.get(key, object()):
+                continue
+            if old.get(key) != new.get(key):
+                changed.append(f"{section}.{key}")
+        if (stored.get(section) or {}).get("name") != (resolved.get(section) or {}).get("name"):
+            changed.append(f"{section}.name")
+    if stored.get("seed") != resolved["seed"]:
+        changed.append("seed")
+    if changed:
+        raise RunDirError(
+            f"cannot resume {str(run_dir)!r} with a different configuration (changed: "
+            f"{', '.join(changed)}); start a new run instead"
+        )
+
+
+def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
+    """Write ``config.json`` atomically in ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def launch(
+    task: Any,
+    *,
+    run_dir: str | Path,
+    rule: str | None = None,
+    rule_config: Any = None,
+    task_name: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    resume: bool = False,
+    quiet: bool = False,
+    stop_after: int | None = None,
+    console: Any = None,
+) -> dict[str, float]:
+    """Train ``task`` in ``run_dir``, alone or as one rank of a torchrun job.
+
+    Joins the process group when torchrun started this process (and leaves it at
+    the end), refuses to overwrite another run or to resume with another config,
+    seeds every global generator (identical initial weights on every rank), builds
+    the rule, writes ``config.json`` (rank 0) and runs the :class:`Trainer`.
+
+    Args:
+        task: A configured :class:`nca.tasks.Task`.
+        run_dir: Run directory.
+        rule: Registered rule name, optionally ``name:preset``; ``None`` for tasks
+            with ``requires_rule = False``.
+        rule_config: The rule's config (default: the name's defaults and preset).
+        task_name: Name recorded for ``nca eval`` (default ``task.name``).
+        seed: Seed of the run.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (``cuda:LOCAL_RANK`` under torchrun).
+        resume: Continue from ``run_dir``'s last checkpoint, if it has one.
+        quiet: No progress bars.
+        stop_after: Stop (checkpointed) after this many iterations of this call.
+        console: A rich console for notes.
+
+    Returns:
+        Final metrics (rank 0 includes the evaluation's, prefixed ``eval_``).
+    """
+    from nca.rules import create_rule, resolve_rule_config
+    from nca.tasks import RunContext
+
+    run_dir = Path(run_dir)
+    task_name = task_name or task.name
+    if rule is not None and rule_config is None:
+        _, rule_config = resolve_rule_config(rule)
+    if rule is not None:
+        rule_config = task.adapt_rule_config(rule_config)
+    if rule is None and task.requires_rule:
+        raise ValueError(f"task {task_name!r} needs a rule")
+    resolved = {
+        "rule": {"name": rule, "config": config_to_dict(rule_config)} if rule else None,
+        "task": {"name": task_name, "config": config_to_dict(task.config)},
+        "seed": seed,
+        "defaults": {"task": config_to_dict(type(task.config)())} if _defaults_ok(task) else {},
+    }
+    env = distributed_env()
+    if env["world_size"] > 1:
+        device = init_distributed(device, env["local_rank"])
+    try:
+        check_run_dir(run_dir, resolved, resume=resume)
+        barrier()  # every rank checked the run dir before rank 0 writes into it
+        seed_everything(seed)  # same on every rank: identical initial weights
+        built = None
+        if rule is not None:
+            built = create_rule(rule, rule_config)
+            task.check_rule(built)
+        run = RunContext(
+            run_dir,
+            seed=seed,
+            device=device,
+            resume=resume,
+            quiet=quiet,
+            stop_after=stop_after,
+            **env,
+        )
+        console = console or _console(not run.is_main)
+        if run.is_main:
+            stored = {k: v for k, v in resolved.items() if k != "defaults"}
+            write_resolved_config(run_dir, {**stored, "device": device})
+            ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
+            console.print(
+                f"Training [bold]{rule or task.source_label(task.config)}[/bold] on "
+                f"[bold]{task_name}[/bold] ({device}{ranks}, seed {seed}) -> {run_dir}"
+            )
+        barrier()
+        trainer = Trainer(task, built, run, task_name=task_name, console=console)
+        return trainer.run_training()
+    finally:
+        shutdown_distributed()
+
+
+def _defaults_ok(task: Any) -> bool:
+    try:
+        type(task.config)()
+    except (TypeError, ValueError):  # a config with required fields has no defaults
+        return False
+    return True
+
+
+def evaluate_checkpoint(task: Any, checkpoint: str | Path, run: Any) -> dict[str, float]:
+    """Score the model stored in ``checkpoint`` with ``task.evaluate``.
+
+    Raises:
+        ValueError: the checkpoint was written by another task.
+    """
+    from nca.checkpoint import load_checkpoint, load_rule
+
+    data = load_checkpoint(checkpoint)
+    stored = (data.get("task") or {}).get("name")
+    if stored != task.name:
+        raise ValueError(
+            f"{checkpoint} was written by task {stored!r}, not {task.name!r}; evaluate it "
+            f"with its own task"
+        )
+    rule = load_rule(data) if data.get("rule") else None
+    model = task.build_model(rule, run)
+    if rule is None:
+        model.load_state_dict(data["model"])
+    model = model.to(torch.device(run.device)).eval()
+    with torch.no_grad():
+        return dict(task.evaluate(model, run))

@@ -1,0 +1,430 @@
+"""The training engine: one loop for every task.
+
+A task supplies data, a batch sampler, an objective and an evaluation (see
+:class:`nca.tasks.Task`); the :class:`Trainer` owns the rest. One iteration:
+
+1. ``batch = task.sample_batch(data, state)`` — randomness from ``state.streams``;
+2. ``losses = task.objective(model, batch, state)`` under bf16 autocast if asked,
+   as a single forward of one module (so DistributedDataParallel sees one forward
+   per backward however many CA steps it takes);
+3. a NaN/inf loss or gradient stops the run with one line naming the last good
+   checkpoint;
+4. backward, per-parameter gradient normalisation (Alg. 1 line 23), optimiser and
+   schedule step;
+5. ``task.after_step(batch, losses, state)`` (e.g. grids back to the pool).
+
+Every random draw comes from the run's named streams; they, the model, optimiser,
+scheduler, pool, torch RNG and iteration go into each atomic checkpoint, so a
+resumed run is bit-identical to an uninterrupted one on the same device. Under
+torchrun every rank draws its own data and masks and keeps its own pool; rank 0
+writes ``checkpoints/last.pt``, the others ``checkpoints/rank{r}.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nca.checkpoint import load_checkpoint, save_checkpoint
+from nca.config import config_to_dict
+from nca.core.gradients import normalize_gradients_
+from nca.engine.config import TrainerConfig
+from nca.engine.distributed import barrier, is_distributed, mean_over_ranks
+from nca.engine.interrupt import DeferredInterrupt
+from nca.engine.optim import build_optimizer, build_schedule
+from nca.engine.streams import RandomStreams
+from nca.errors import NCAError
+from nca.progress import progress_bar
+from nca.run_log import RunLog
+
+#: Set to 1 to record a parameter checksum per iteration (DDP consistency checks);
+#: it costs a host sync per parameter, so normal training never pays it.
+CHECKSUM_ENV = "NCA_RECORD_CHECKSUMS"
+
+
+class TrainingDiverged(NCAError):
+    """The loss or the gradients became NaN or infinite."""
+
+
+@dataclass
+class Losses:
+    """What a task's objective returns.
+
+    Attributes:
+        loss: The scalar that is minimised.
+        terms: Named components, logged (and averaged over ranks) with ``loss``.
+        outputs: Anything :meth:`Task.after_step` needs (e.g. final grids for a pool).
+        info: Plain numbers logged as they are (e.g. the rollout's ``T``).
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    outputs: Any = None
+    info: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainState:
+    """What the task sees each iteration.
+
+    Attributes:
+        iteration: The iteration being computed (1-based).
+        streams: The run's random streams.
+        pool: The sample pool, if the task made one.
+        device: Where the model lives.
+        run: The run context (directory, seed, rank).
+        model: The model being trained (not wrapped for DDP).
+    """
+
+    iteration: int
+    streams: RandomStreams
+    pool: Any
+    device: torch.device
+    run: Any
+    model: Any = None
+
+
+class _Objective(nn.Module):
+    """``task.objective(model, batch, state)`` as one module, the unit DDP wraps."""
+
+    def __init__(self, task: Any, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, batch: Any, state: TrainState) -> Losses:
+        losses = self.task.objective(self.model, batch, state)
+        if not isinstance(losses, Losses):
+            raise TypeError(
+                f"{type(self.task).__name__}.objective must return nca.engine.Losses, "
+                f"got {type(losses).__name__}"
+            )
+        return losses
+
+
+class Trainer:
+    """Trains one task's model.
+
+    Args:
+        task: A :class:`nca.tasks.Task` whose config extends :class:`TrainerConfig`.
+        rule: The rule to train (``None`` for tasks that build their own model).
+        run: Run directory, seed, device, rank, resume flag.
+        task_name: Recorded in checkpoints (for ``nca eval``); default ``task.name``.
+        console: A rich console for notes (default: quiet off the main rank).
+    """
+
+    def __init__(
+        self,
+        task: Any,
+        rule: nn.Module | None,
+        run: Any,
+        *,
+        task_name: str | None = None,
+        console: Any = None,
+    ) -> None:
+        config = task.config
+        if not isinstance(config, TrainerConfig):
+            raise TypeError(
+                f"{type(task).__name__}'s config must extend nca.engine.TrainerConfig, "
+                f"got {type(config).__name__}"
+            )
+        self.task, self.config, self.run = task, config, run
+        self.task_name = task_name or task.name
+        self.rule = rule
+        self.device = torch.device(run.device)
+        self.console = console or _console(not run.is_main)
+        self.data = task.train_data(run)
+        self.model = task.build_model(rule, run).to(self.device)
+        #: The module whose weights are checkpointed under ``model``: the rule (so
+        #: ``nca.load_rule`` reads any run), or the task's own model.
+        self.weights = rule if rule is not None else self.model
+        self.iterations = int(task.total_iterations(self.data))
+        self.distributed = is_distributed()
+        objective: nn.Module = _Objective(task, self.model)
+        if self.distributed:  # gradients are averaged across ranks before normalisation
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index or 0] if self.device.type == "cuda" else None
+            objective = DistributedDataParallel(objective, device_ids=ids)
+        self.objective = objective
+        self.optimizer = build_optimizer(self.weights.parameters(), config)
+        self.scheduler = build_schedule(self.optimizer, config, self.iterations)
+        placements = {**task.streams, "pool": "cpu"}
+        self.streams = RandomStreams(run.seed, run.rank, self.device, placements)
+        self.pool = task.make_pool(self.model, self.streams.pool)
+        self.iteration = 0
+        self.record_checksums = os.environ.get(CHECKSUM_ENV) == "1"
+        self.checksums: list[float] = []
+        self.checkpoint_path = Path(run.run_dir) / "checkpoints" / "last.pt"
+
+    # ---------------------------------------------------------------- step
+    def state(self, iteration: int) -> TrainState:
+        return TrainState(iteration, self.streams, self.pool, self.device, self.run, self.model)
+
+    def _autocast(self):
+        if self.config.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def step(self) -> dict[str, float]:
+        """One optimiser iteration; returns its metrics (means over ranks)."""
+        i = self.iteration + 1
+        state = self.state(i)
+        batch = self.task.sample_batch(self.data, state)
+        with self._autocast():
+            losses = self.objective(batch, state)
+        loss = losses.loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.weights.parameters() if p.grad is not None]
+        # one host sync for the loss and every gradient
+        finite = torch.stack(
+            [torch.isfinite(loss.detach()).all(), *(torch.isfinite(g).all() for g in grads)]
+        ).tolist()
+        if not finite[0]:
+            raise self._diverged(f"loss became {float(loss.detach())} at iteration {i}")
+        if not all(finite):
+            raise self._diverged(f"gradients became non-finite at iteration {i}")
+        if self.config.gradient_normalization:
+            normalize_gradients_(self.weights.parameters())
+        self.optimizer.step()
+        self.scheduler.step()
+        self.task.after_step(batch, losses, state)
+        self.iteration = i
+        names = ["loss", *losses.terms]
+        values = torch.stack(
+            [loss.detach().float(), *(t.detach().float() for t in losses.terms.values())]
+        )
+        values = mean_over_ranks(values).tolist()
+        if self.record_checksums:
+            self.checksums.append(sum(float(p.double().sum()) for p in self.weights.parameters()))
+        return {
+            **dict(zip(names, values, strict=True)),
+            **{k: float(v) for k, v in losses.info.items()},
+            "lr": self.scheduler.get_last_lr()[0],
+        }
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        kept = (
+            f"the last good checkpoint is {self.checkpoint_path}"
+            if self.checkpoint_path.is_file()
+            else "no checkpoint was written yet"
+        )
+        advice = "lower the learning rate" + (
+            "" if self.config.gradient_normalization else " or enable gradient_normalization"
+        )
+        return TrainingDiverged(f"{what}; {kept} ({advice})")
+
+    # --------------------------------------------------------- checkpoints
+    def _rng_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "streams": self.streams.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "pool": self.pool.state_dict() if self.pool is not None else None,
+            "checksums": list(self.checksums),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, in plain containers and tensors."""
+        rule = self.rule
+        return {
+            "rule": {"name": rule.rule_name, "config": config_to_dict(rule.config)}
+            if rule is not None
+            else None,
+            "task": {"name": self.task_name, "config": config_to_dict(self.config)},
+            "model": self.weights.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "iteration": self.iteration,
+            **self._rng_state(),
+        }
+
+    def _rank_path(self, rank: int) -> Path:
+        return self.checkpoint_path.parent / f"rank{rank}.pt"
+
+    def save(self) -> Path | None:
+        """Write ``checkpoints/last.pt`` atomically (main rank); under DDP every other rank
+        writes its own pool and streams to ``checkpoints/rank{r}.pt``."""
+        path = None
+        if self.run.is_main:
+            path = save_checkpoint(self.checkpoint_path, self.state_dict())
+        elif self.distributed:
+            save_checkpoint(
+                self._rank_path(self.run.rank),
+                {"iteration": self.iteration, **self._rng_state()},
+            )
+        if self.distributed:
+            barrier()
+        return path
+
+    def _load_rng(self, data: dict[str, Any]) -> None:
+        if self.pool is not None and data.get("pool") is not None:
+            self.pool.load_state_dict(data["pool"])
+        self.streams.load_state_dict(data["streams"])
+        torch.set_rng_state(data["torch_rng"].cpu())
+        if "cuda_rng" in data and self.device.type == "cuda":
+            torch.cuda.set_rng_state(data["cuda_rng"].cpu(), self.device)
+        self.checksums = list(data.get("checksums", []))
+
+    def load(self, path: str | Path) -> None:
+        """Restore everything :meth:`state_dict` saved (and this rank's own file)."""
+        data = load_checkpoint(path, map_location=self.device)
+        missing = [k for k in ("model", "optimizer", "scheduler", "streams") if k not in data]
+        if missing:
+            raise ValueError(
+                f"{path} cannot be resumed by this version: it has no {', '.join(missing)} "
+                f"(written by an older toolkit?); start a new run"
+            )
+        self.weights.load_state_dict(data["model"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.iteration = int(data["iteration"])
+        self._load_rng(data)
+        if self.distributed and not self.run.is_main:
+            own = load_checkpoint(self._rank_path(self.run.rank), map_location=self.device)
+            if int(own["iteration"]) != self.iteration:
+                raise ValueError(
+                    f"rank {self.run.rank}'s state is from iteration {own['iteration']} but "
+                    f"{path} is from {self.iteration}; the run stopped between "
+                    f"writes, resume from an earlier copy"
+                )
+            self._load_rng(own)
+
+    # ------------------------------------------------------------------ run
+    def _periodic(self, log: RunLog, i: int) -> None:
+        """Validation metrics and pictures (main rank, eval mode, no grad)."""
+        if not self.run.is_main:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                state = self.state(i)
+                metrics = dict(self.task.validation(self.model, state))
+                self.task.pictures(self.model, state, Path(self.run.run_dir) / "samples")
+        finally:
+            self.model.train(was_training)
+        if metrics:
+            log.write(i, metrics, kind="validation")
+
+    def fit(
+        self,
+        log: RunLog,
+        progress: Callable[[int, dict[str, float]], None] | None = None,
+        stop_after: int | None = None,
+    ) -> dict[str, float]:
+        """Train until the task's iterations; checkpoint periodically, on Ctrl-C and at
+        the end.
+
+        Ctrl-C (SIGINT) is deferred to the end of the current iteration, after its
+        logging, validation and checkpoint bookkeeping, so the checkpoint written on
+        the way out is consistent and a resumed run matches an uninterrupted one.
+
+        Args:
+            log: Metrics log.
+            progress: ``progress(iteration, metrics)`` callback (progress bars).
+            stop_after: Stop (with a checkpoint) after this many iterations in this call,
+                e.g. to fit a cluster's time limit; continue later with ``resume``.
+        """
+        cfg = self.config
+        last: dict[str, float] = {}
+        started, done_at_start = time.perf_counter(), self.iteration
+        consistent = True  # False while an iteration is half done
+        self.model.train()
+        with DeferredInterrupt() as interrupt:
+            try:
+                while self.iteration < self.iterations:
+                    consistent = False
+                    metrics = self.step()
+                    last, i = metrics, self.iteration
+                    end = i == self.iterations
+                    if i % cfg.log_every == 0 or end:
+                        rate = (i - done_at_start) / max(time.perf_counter() - started, 1e-9)
+                        log.write(i, {**metrics, "it_per_s": rate})
+                    if i % cfg.validate_every == 0 or end:
+                        self._periodic(log, i)
+                    if i % cfg.checkpoint_every == 0 or end:
+                        self.save()
+                    consistent = True
+                    if progress is not None:
+                        progress(i, metrics)
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+                    if stop_after is not None and i - done_at_start >= stop_after:
+                        if i % cfg.checkpoint_every and not end:
+                            self.save()
+                        break
+            except KeyboardInterrupt:
+                if consistent and self.iteration > done_at_start:
+                    self.save()
+                raise
+        return {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
+
+    def run_training(self) -> dict[str, float]:
+        """Resume if asked, train with a progress bar, and evaluate at the end (main rank).
+
+        Returns the last training metrics, plus ``eval_*`` metrics when the run finished.
+        """
+        run, console = self.run, self.console
+        if run.resume and self.checkpoint_path.is_file():
+            self.load(self.checkpoint_path)
+            console.print(f"resumed from iteration {self.iteration}")
+        elif run.resume:
+            console.print("no checkpoint yet: starting from iteration 0")
+        log = RunLog(run.run_dir, enabled=run.is_main)
+        log.truncate_after(self.iteration)  # drop records past the checkpoint
+        about = self.task.describe(self.data)
+        if about:
+            console.print(about)
+        try:
+            with progress_bar(
+                "training",
+                self.iterations,
+                console=console,
+                quiet=run.quiet or not run.is_main,
+                metrics=("loss",),
+                completed=self.iteration,
+            ) as advance:
+                try:
+                    final = self.fit(
+                        log,
+                        progress=lambda i, m: advance(completed=i, loss=m["loss"]),
+                        stop_after=run.stop_after,
+                    )
+                except KeyboardInterrupt:
+                    console.print(
+                        f"interrupted at iteration {self.iteration}; checkpoint saved to "
+                        f"{self.checkpoint_path}; continue with --resume"
+                    )
+                    raise
+            if self.iteration < self.iterations:  # --stop-after: no evaluation yet
+                console.print(f"stopped at iteration {self.iteration}; continue with --resume")
+                return final
+            if not run.is_main:  # rank 0 evaluates; the others are done
+                return final
+            self.model.eval()
+            with torch.no_grad():
+                result = dict(self.task.evaluate(self.model, run))
+            log.write(self.iteration, result, kind="evaluation")
+            numeric = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+            return {**final, **{f"eval_{k}": float(v) for k, v in numeric.items()}}
+        finally:
+            log.close()
+
+
+def _console(silent: bool):
+    from rich.console import Console
+
+    return Console(quiet=silent, highlight=False)

@@ -1,0 +1,334 @@
+"""The training engine against a toy task defined here: exact resume, Ctrl-C, the NaN
+stop, optimisers and schedules, streams, and 2-process gloo DDP (equal weights on every
+rank after every step, and an interrupted-and-resumed run equal to an uninterrupted one).
+
+The DDP tests run this file under torchrun (see ``__main__`` at the bottom)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from nca import (
+    Losses,
+    RandomStreams,
+    SamplePool,
+    Task,
+    Trainer,
+    TrainerConfig,
+    TrainingDiverged,
+    create_rule,
+    launch,
+    load_checkpoint,
+)
+from nca.engine import CHECKSUM_ENV, RunDirError
+from nca.tasks import RunContext
+from tests.conftest import run_torchrun
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class EchoConfig(TrainerConfig):
+    """Toy settings.
+
+    Attributes:
+        batch_size: Images per iteration.
+        steps: CA steps.
+        pool_size: Pool capacity (0: none).
+        nan_at: Make the loss NaN at this iteration (0: never).
+    """
+
+    iterations: int = 12
+    lr: float = 1e-2
+    log_every: int = 1
+    validate_every: int = 4
+    checkpoint_every: int = 5
+    batch_size: int = 4
+    steps: int = 3
+    pool_size: int = 16
+    nan_at: int = 0
+
+
+class EchoTask(Task):
+    """Reproduce noisy block images; pool on even iterations (the denoise pattern)."""
+
+    name = "echo"
+    config_class = EchoConfig
+    streams = {"data": "cpu", "noise": "cpu", "steps": "device"}
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.validated: list[int] = []
+
+    def train_data(self, run):
+        g = torch.Generator().manual_seed(5)
+        coarse = torch.rand(64, 1, 4, 4, generator=g)
+        images = coarse.repeat_interleave(2, -1).repeat_interleave(2, -2)
+        return images[run.rank :: run.world_size]
+
+    def make_pool(self, model, generator):
+        return (
+            SamplePool(self.config.pool_size, generator=generator)
+            if self.config.pool_size
+            else None
+        )
+
+    def sample_batch(self, data, state):
+        cfg = self.config
+        index = torch.randint(0, len(data), (cfg.batch_size,), generator=state.streams.data)
+        targets = data[index].to(state.device)
+        if state.pool is not None and len(state.pool) > cfg.batch_size and state.iteration % 2 == 0:
+            entries = state.pool.sample(cfg.batch_size)
+            return entries.cells, entries.targets, True
+        noise = torch.rand(targets.shape, generator=state.streams.noise) * 0.3
+        return targets + noise.to(state.device), targets, False
+
+    def objective(self, model, batch, state):
+        inputs, targets, seeded = batch
+        out = model.run(
+            inputs, steps=self.config.steps, generator=state.streams.steps, seeded=seeded
+        )
+        l1 = (out.images.float() - targets).abs().mean()
+        loss = l1 + out.overflow
+        if state.iteration == self.config.nan_at:
+            loss = loss * float("nan")
+        return Losses(loss, {"l1": l1}, outputs=out.cells, info={"from_pool": float(seeded)})
+
+    def after_step(self, batch, losses, state):
+        if state.pool is not None:
+            state.pool.add(losses.outputs.detach(), batch[1])
+
+    def validation(self, model, state):
+        self.validated.append(state.iteration)
+        return {"calls": float(len(self.validated))}
+
+    def evaluate(self, model, run):
+        return {"evaluated": 1.0}
+
+
+def _rule():
+    return create_rule("convca:tiny")
+
+
+def _trainer(tmp_path, seed=0, **config) -> Trainer:
+    torch.manual_seed(seed)
+    task = EchoTask(EchoConfig(**config))
+    return Trainer(task, _rule(), RunContext(tmp_path, seed=seed, quiet=True))
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trains_logs_validates_and_evaluates(tmp_path):
+    trainer = _trainer(tmp_path)
+    metrics = trainer.run_training()
+    assert trainer.iteration == 12 and metrics["eval_evaluated"] == 1.0
+    assert trainer.task.validated == [4, 8, 12]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, 13))
+    assert {r["from_pool"] for r in train} == {0.0, 1.0}  # the pool was used
+    first, last = train[0]["l1"], train[-1]["l1"]
+    assert last < first
+    assert [r["step"] for r in records if r["kind"] == "validation"] == [4, 8, 12]
+    assert [r["step"] for r in records if r["kind"] == "evaluation"] == [12]
+    data = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert data["iteration"] == 12 and data["rule"]["name"] == "convca"
+    assert set(data["streams"]) == {"data", "noise", "steps", "pool"}
+    assert data["checksums"] == []  # only recorded when asked for
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
+    straight = _trainer(tmp_path / "a")
+    straight.run_training()
+    first = _trainer(tmp_path / "b")
+    first.run.stop_after = 7
+    first.run_training()
+    assert first.iteration == 7
+    resumed = _trainer(tmp_path / "b")
+    resumed.run.resume = True
+    resumed.run_training()
+    assert resumed.iteration == 12
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert _same(a["model"], b["model"])
+    assert torch.equal(a["pool"]["cells"], b["pool"]["cells"])
+    assert all(torch.equal(a["streams"][k], b["streams"][k]) for k in a["streams"])
+    log = lambda p: [  # noqa: E731
+        (r["step"], r["loss"])
+        for r in map(json.loads, (p / "metrics.jsonl").read_text().splitlines())
+        if r["kind"] == "train"
+    ]
+    assert log(tmp_path / "a") == log(tmp_path / "b")
+
+
+def test_ctrl_c_finishes_the_iteration_checkpoints_and_resumes_exactly(tmp_path):
+    straight = _trainer(tmp_path / "a")
+    straight.run_training()
+    trainer = _trainer(tmp_path / "b")
+    original = trainer.task.sample_batch
+
+    def interrupting(data, state):  # Ctrl-C arrives in the middle of iteration 6
+        if state.iteration == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(data, state)
+
+    trainer.task.sample_batch = interrupting
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run_training()
+    assert trainer.iteration == 6  # the iteration was finished, not abandoned
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["iteration"] == 6
+    resumed = _trainer(tmp_path / "b")
+    resumed.run.resume = True
+    resumed.run_training()
+    assert _same(
+        _weights(tmp_path / "a" / "checkpoints" / "last.pt"),
+        _weights(tmp_path / "b" / "checkpoints" / "last.pt"),
+    )
+
+
+def test_nan_loss_stops_with_one_line_naming_the_last_checkpoint(tmp_path):
+    trainer = _trainer(tmp_path, nan_at=7)
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.run_training()
+    message = str(err.value)
+    assert "\n" not in message
+    assert "loss became nan at iteration 7" in message
+    assert str(tmp_path / "checkpoints" / "last.pt") in message
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["iteration"] == 5
+    early = _trainer(tmp_path / "early", nan_at=2)
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written yet"):
+        early.run_training()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"optimizer": "adam", "lr_schedule": "constant"},
+        {"optimizer": "sgd", "lr_schedule": "step", "lr_milestones": (4, 8)},
+        {"gradient_normalization": False, "bf16": True},
+    ],
+)
+def test_optimisers_schedules_and_bf16(tmp_path, options):
+    trainer = _trainer(tmp_path, **options)
+    trainer.run_training()
+    kind = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(options.get("optimizer"))
+    if kind is not None:
+        assert type(trainer.optimizer) is kind
+    lr = trainer.scheduler.get_last_lr()[0]
+    if options.get("lr_schedule") == "constant":
+        assert lr == pytest.approx(1e-2)
+    if options.get("lr_schedule") == "step":
+        assert lr == pytest.approx(1e-4)  # decayed twice by 0.1
+
+
+def test_trainer_config_errors():
+    with pytest.raises(ValueError, match="lr_schedule=step needs lr_milestones"):
+        TrainerConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainerConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="lr_milestones must be increasing"):
+        TrainerConfig(lr_schedule="step", lr_milestones=(5, 3))
+
+
+def test_streams_of_different_seeds_and_ranks_never_coincide():
+    placements = {"data": "cpu", "mask": "cpu"}
+    draws = {}
+    for seed, rank in [(0, 10), (1, 0), (0, 0), (0, 1), (10, 0)]:
+        streams = RandomStreams(seed, rank, "cpu", placements)
+        for name in placements:
+            draws[(seed, rank, name)] = tuple(torch.rand(4, generator=streams[name]).tolist())
+    assert len(set(draws.values())) == len(draws)
+    with pytest.raises(KeyError, match="no random stream 'noise'"):
+        RandomStreams(0, 0, "cpu", placements)["noise"]
+
+
+def test_objective_must_return_losses(tmp_path):
+    class Wrong(EchoTask):
+        def objective(self, model, batch, state):
+            return torch.zeros(())
+
+    torch.manual_seed(0)
+    trainer = Trainer(Wrong(EchoConfig()), _rule(), RunContext(tmp_path, quiet=True))
+    with pytest.raises(TypeError, match="objective must return nca.engine.Losses"):
+        trainer.step()
+
+
+def test_launch_refuses_to_overwrite_a_run(tmp_path):
+    task = EchoTask(EchoConfig(iterations=2))
+    launch(task, rule="convca:tiny", run_dir=tmp_path, quiet=True)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        launch(EchoTask(EchoConfig(iterations=2)), rule="convca:tiny", run_dir=tmp_path)
+    with pytest.raises(RunDirError, match=r"changed: task\.batch_size"):
+        launch(
+            EchoTask(EchoConfig(iterations=2, batch_size=2)),
+            rule="convca:tiny",
+            run_dir=tmp_path,
+            resume=True,
+        )
+
+
+# ------------------------------------------------------------------ DDP (gloo)
+def _torchrun(run_dir: Path, *extra: str):
+    args = ["-m", "tests.engine.test_trainer", "--run-dir", str(run_dir), *extra]
+    return run_torchrun(*args, env={CHECKSUM_ENV: "1"}, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def straight_ddp(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ddp") / "straight"
+    _torchrun(run_dir)
+    return run_dir
+
+
+def test_ddp_ranks_hold_identical_weights_after_every_step(straight_ddp):
+    main = load_checkpoint(straight_ddp / "checkpoints" / "last.pt")
+    other = load_checkpoint(straight_ddp / "checkpoints" / "rank1.pt")
+    assert len(main["checksums"]) == 12
+    assert main["checksums"] == other["checksums"]
+    # each rank drew its own data: the pools differ
+    assert not torch.equal(main["pool"]["cells"], other["pool"]["cells"])
+
+
+def test_ddp_resumed_run_equals_the_uninterrupted_one(straight_ddp, tmp_path):
+    _torchrun(tmp_path / "r", "--stop-after", "7")
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")["iteration"] == 7
+    _torchrun(tmp_path / "r", "--resume")
+    for name in ("last.pt", "rank1.pt"):
+        a = load_checkpoint(straight_ddp / "checkpoints" / name)
+        b = load_checkpoint(tmp_path / "r" / "checkpoints" / name)
+        assert a["checksums"] == b["checksums"]
+        assert torch.equal(a["pool"]["cells"], b["pool"]["cells"])
+    assert _same(
+        _weights(straight_ddp / "checkpoints" / "last.pt"),
+        _weights(tmp_path / "r" / "checkpoints" / "last.pt"),
+    )
+
+
+if __name__ == "__main__":  # one rank of the DDP tests
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--stop-after", type=int)
+    args = parser.parse_args()
+    launch(
+        EchoTask(EchoConfig()),
+        rule="convca:tiny",
+        run_dir=args.run_dir,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        quiet=True,
+    )
