@@ -52,6 +52,7 @@ def engine(iterations: int) -> float:
 def hand_written(iterations: int) -> float:
     """Seconds per iteration of the bare Algorithm 1 loop."""
     import torch
+    from nca_denoise.masking import mask_images
 
     from nca import (
         CellularAutomaton,
@@ -62,7 +63,6 @@ def hand_written(iterations: int) -> float:
         normalize_gradients_,
         overflow_losses,
     )
-    from nca_denoise.masking import mask_images
 
     torch.manual_seed(0)
     rule = create_rule("vitca", image_size=(16, 16))

@@ -116,7 +116,7 @@ class DenoiseTask(Task):
     _last_validation = None
     preset_descriptions = {
         "paper": "the paper's settings: 32x32, 100K iterations of batch 32, T ~ U{8,32}, LPIPS",
-        "quick": "16x16 images, 600 iterations of batch 16, small evaluation: about 3 minutes "
+        "quick": "16x16 images, 600 iterations of batch 16, small evaluation: about 3-5 minutes "
         "for the default digits on 2 CPU cores",
     }
 

@@ -37,11 +37,13 @@ class ProbeData:
     """Features and labels of both splits (float16 features, on the CPU).
 
     Attributes:
-        train_x: ``(N, F)`` training features (this rank's shard under torchrun).
+        train_x: ``(N, F)`` training features.
         train_y: ``(N,)`` labels.
         test_x: ``(M, F)`` test features.
         test_y: ``(M,)`` labels.
         classes: Number of classes (from the whole splits).
+        shard: Indices of the training features this rank trains on (all of them
+            without torchrun).
         from_cache: The training features came from the cache.
         meta: What was probed (model, dataset, image size, source checkpoint).
     """
@@ -51,6 +53,7 @@ class ProbeData:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: int
+    shard: torch.Tensor
     from_cache: bool
     meta: dict
 
@@ -196,18 +199,16 @@ class ProbeTask(Task):
             splits[split] = (feats, labels, hit)
 
         train_x, train_y, hit = splits["train"]
-        if run.world_size > 1:  # each rank trains on its own shard
-            train_x, train_y = (
-                train_x[run.rank :: run.world_size],
-                train_y[run.rank :: run.world_size],
-            )
+        # each rank trains on its own shard, all of one size (equal steps on every rank)
+        usable = len(train_x) // run.world_size * run.world_size
+        shard = torch.arange(run.rank, usable, run.world_size)
         meta = {
             "model": self.source_label(cfg) if frozen is None else frozen.name,
             "source": str(checkpoint) if checkpoint else None,
             "dataset": dataset,
             "image_size": size,
         }
-        self._data = ProbeData(train_x, train_y, *splits["test"][:2], classes, hit, meta)
+        self._data = ProbeData(train_x, train_y, *splits["test"][:2], classes, shard, hit, meta)
         return self._data
 
     def train_data(self, run: RunContext) -> ProbeData:
@@ -215,7 +216,7 @@ class ProbeTask(Task):
 
     def describe(self, data: ProbeData) -> str:
         return (
-            f"{len(data.train_x)} training features of size {data.train_x.shape[1]} "
+            f"{len(data.shard)} training features of size {data.train_x.shape[1]} "
             f"({data.meta['dataset']}), {self.config.epochs} epochs of batch "
             f"{self.config.batch_size}" + (" (features from cache)" if data.from_cache else "")
         )
@@ -229,7 +230,7 @@ class ProbeTask(Task):
 
     # ------------------------------------------------------------- training
     def _steps_per_epoch(self, data: ProbeData) -> int:
-        return math.ceil(len(data.train_x) / self.config.batch_size)
+        return math.ceil(len(data.shard) / self.config.batch_size)
 
     def total_iterations(self, data: ProbeData) -> int:
         return self.config.epochs * self._steps_per_epoch(data)
@@ -241,8 +242,8 @@ class ProbeTask(Task):
         epoch, position = divmod(state.iteration - 1, per_epoch)
         if getattr(self, "_epoch", None) != epoch:
             seed = derive_seed(state.run.seed, "probe-epoch", epoch, state.run.rank)
-            self._order = torch.randperm(len(data.train_x), generator=make_generator(seed))
-            self._epoch = epoch
+            order = torch.randperm(len(data.shard), generator=make_generator(seed))
+            self._order, self._epoch = data.shard[order], epoch
         b = self.config.batch_size
         index = self._order[position * b : (position + 1) * b]
         x = data.train_x[index].to(device=state.device, dtype=torch.float32)  # float16 storage

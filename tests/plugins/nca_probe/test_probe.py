@@ -322,3 +322,29 @@ def test_probe_reads_the_source_runs_dataset_and_data_root(tmp_path):
     assert probe.exit_code == 0, probe.output
     result = json.loads((tmp_path / "p" / "probe.json").read_text())
     assert result["dataset"] == "landcover" and result["image_size"] == 8
+
+
+def test_probe_training_resumes_bit_identically(tmp_path):
+    """The classifier trains on the engine: --stop-after then --resume gives the weights
+    of an uninterrupted run (the epoch shuffles are functions of seed and epoch)."""
+    from nca import load_checkpoint
+
+    runner = CliRunner()
+    base = [
+        *("train", "--task", "probe", "--features", "pixels", "--image-size", "8"),
+        *("--train-subset", "200", "--eval-subset", "50", "--epochs", "3"),
+        *("--device", "cpu", "-q"),
+    ]
+    straight = runner.invoke(cli, [*base, "--run-dir", str(tmp_path / "a")])
+    assert straight.exit_code == 0, straight.output
+    first = runner.invoke(cli, [*base, "--run-dir", str(tmp_path / "b"), "--stop-after", "10"])
+    assert first.exit_code == 0, first.output
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["iteration"] == 10
+    resumed = runner.invoke(cli, [*base, "--run-dir", str(tmp_path / "b"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert a["iteration"] == b["iteration"] == 3 * 7  # ceil(200 / 32) steps per epoch
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    accuracy = lambda run: json.loads((tmp_path / run / "probe.json").read_text())  # noqa: E731
+    assert accuracy("a")["test_accuracy"] == accuracy("b")["test_accuracy"]
