@@ -15,6 +15,13 @@ from nca.cli.options import override_option
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--task", "-t", "task_name", help="Task to evaluate with [default: the run's task].")
 @override_option("Change a task config field for evaluation, e.g. -o eval_subset=100.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Report file [default: a new RUN/eval-<checkpoint>-<settings>.json; an earlier "
+    "report is never replaced].",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -22,6 +29,7 @@ def eval_command(
     source: Path,
     task_name: str | None,
     overrides: tuple[str, ...],
+    out: Path | None,
     seed: int,
     device: str,
     quiet: bool,
@@ -48,8 +56,47 @@ def eval_command(
         _, task_config = resolve_task_config(task_name, values)
         device = resolve_device(device)
         seed_everything(seed)
+        report = out or new_report_path(run_dir_of(checkpoint), checkpoint, routed["task"])
+        check_writable(report)  # before the work, not after
         run = RunContext(
-            run_dir_of(checkpoint), seed=seed, device=device, quiet=quiet, **distributed_env()
+            run_dir_of(checkpoint),
+            seed=seed,
+            device=device,
+            quiet=quiet,
+            report=report,
+            **distributed_env(),
         )
         metrics = evaluate_checkpoint(task_class(task_config), checkpoint, run)
     _print_metrics(console, f"{task_name} evaluation of {checkpoint}", metrics)
+    if report.is_file():
+        console.print(f"report: {report}")
+
+
+def new_report_path(run_dir: Path, checkpoint: Path, overrides: dict) -> Path:
+    """``RUN/eval-<checkpoint>-<settings digest>.json``, numbered if that file exists."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode())
+    stem = f"eval-{checkpoint.stem}-{digest.hexdigest()[:8]}"
+    path, number = run_dir / f"{stem}.json", 1
+    while path.exists():
+        number += 1
+        path = run_dir / f"{stem}-{number}.json"
+    return path
+
+
+def check_writable(path: Path) -> None:
+    """Fail now if the report cannot be written (a read-only run directory)."""
+    import os
+
+    folder = path.parent if path.parent != Path("") else Path(".")
+    if path.exists():
+        raise click.ClickException(
+            f"{path} exists; pass another --out (reports are never replaced)"
+        )
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise click.ClickException(
+            f"cannot write the report to {folder} (read-only or missing); pass --out PATH "
+            f"in a writable folder"
+        )

@@ -130,6 +130,13 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
     help="Stop (checkpointed) after N iterations of this invocation; continue "
     "later with --resume (cluster time limits).",
 )
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Start a new run from the weights of this checkpoint or run directory (same rule; "
+    "fresh optimiser), e.g. to branch a diverged run with -o lr=...",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train_command(**params: Any) -> None:
     """Train a rule on a task.
@@ -208,13 +215,20 @@ def train_command(**params: Any) -> None:
                 resume=params["resume"],
                 quiet=params["quiet"],
                 stop_after=params["stop_after"],
+                init_from=params["init_from"],
                 console=console if distributed_env()["rank"] == 0 else None,
             )
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]")
             raise SystemExit(130) from None
     if distributed_env()["rank"] == 0:
-        _print_metrics(console, "final metrics", metrics)
+        from nca.engine.trainer import SMOOTHING
+
+        title = (
+            f"final metrics (training losses: means over the last {SMOOTHING} iterations or "
+            f"fewer; eval_*: the final evaluation)"
+        )
+        _print_metrics(console, title, metrics)
 
 
 def _print_metrics(console, title: str, metrics) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from nca.engine.distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from nca.engine.lock import RunDirLock
 from nca.engine.trainer import Trainer, _console
 from nca.errors import NCAError
+
+CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 class RunDirError(NCAError):
@@ -97,6 +101,7 @@ def launch(
     resume: bool = False,
     quiet: bool = False,
     stop_after: int | None = None,
+    init_from: str | Path | None = None,
     console: Any = None,
 ) -> dict[str, float]:
     """Train ``task`` in ``run_dir``, alone or as one rank of a torchrun job.
@@ -118,6 +123,9 @@ def launch(
         resume: Continue from ``run_dir``'s last checkpoint, if it has one.
         quiet: No progress bars.
         stop_after: Stop (checkpointed) after this many iterations of this call.
+        init_from: Start a *new* run from the weights of this checkpoint or run
+            directory (same rule and rule config; fresh optimiser, schedule and streams),
+            e.g. to branch a diverged run with a lower learning rate.
         console: A rich console for notes.
 
     Returns:
@@ -134,6 +142,8 @@ def launch(
         rule_config = task.adapt_rule_config(rule_config)
     if rule is None and task.requires_rule:
         raise ValueError(f"task {task_name!r} needs a rule")
+    if init_from is not None and rule is None:
+        raise ValueError("--init-from loads a rule's weights; this run trains no rule")
     resolved = {
         "rule": {"name": rule, "config": config_to_dict(rule_config)} if rule else None,
         "task": {"name": task_name, "config": config_to_dict(task.config)},
@@ -143,14 +153,24 @@ def launch(
     env = distributed_env()
     if env["world_size"] > 1:
         device = init_distributed(device, env["local_rank"])
+    main = env["rank"] == 0
+    created = not run_dir.exists()
+    lock = None
+    trainer = None
     try:
+        if main:  # one process per run directory (a second one fails here, in one line)
+            lock = RunDirLock(run_dir).acquire()
         check_run_dir(run_dir, resolved, resume=resume)
         barrier()  # every rank checked the run dir before rank 0 writes into it
+        if main:
+            _remove_orphans(run_dir, console)
         seed_everything(seed)  # same on every rank: identical initial weights
         built = None
         if rule is not None:
             built = create_rule(rule, rule_config)
             task.check_rule(built)
+            if init_from is not None:
+                _initialise(built, init_from, rule)
         run = RunContext(
             run_dir,
             seed=seed,
@@ -163,6 +183,8 @@ def launch(
         console = console or _console(not run.is_main)
         if run.is_main:
             stored = {k: v for k, v in resolved.items() if k != "defaults"}
+            if init_from is not None:
+                stored["init_from"] = str(init_from)
             write_resolved_config(run_dir, {**stored, "device": device})
             ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
             console.print(
@@ -172,8 +194,70 @@ def launch(
         barrier()
         trainer = Trainer(task, built, run, task_name=task_name, console=console)
         return trainer.run_training()
+    except BaseException:
+        # a run that failed before its first checkpoint leaves no directory behind
+        nothing_kept = trainer is None or trainer.saved_at is None
+        if main and created and nothing_kept and not (run_dir / CHECKPOINT).exists():
+            if lock is not None:
+                lock.release()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
+        if lock is not None:
+            lock.release()
         shutdown_distributed()
+
+
+def _remove_orphans(run_dir: Path, console: Any) -> None:
+    """Delete temporary checkpoint files of writes that were killed (this process holds
+    the run-directory lock, so no other process is writing them)."""
+    orphans = sorted((run_dir / "checkpoints").glob(".*.tmp"))
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    if orphans and console is not None:
+        console.print(
+            f"removed {len(orphans)} unfinished checkpoint file(s) left by an interrupted "
+            f"write ({orphans[0].name}{', ...' if len(orphans) > 1 else ''})"
+        )
+
+
+def _initialise(rule: Any, source: str | Path, name: str) -> None:
+    """Load a checkpoint's weights into a freshly built rule (``--init-from``)."""
+    from nca.checkpoint import find_checkpoint, load_checkpoint
+
+    path = find_checkpoint(source)
+    data = load_checkpoint(path)
+    stored = data.get("rule") or {}
+    if stored.get("name", "").split(":")[0] != rule.rule_name:
+        raise ValueError(
+            f"--init-from {path} holds a {stored.get('name')!r} rule; this run trains "
+            f"{name!r}: initialise from a checkpoint of the same rule"
+        )
+    mismatch = _state_mismatch(rule.state_dict(), data.get("model", {}))
+    if mismatch:
+        raise ValueError(
+            f"--init-from {path}: its weights do not fit this rule's config ({mismatch}); "
+            f"use the rule settings it was trained with: {stored.get('config')}"
+        )
+    rule.load_state_dict(data["model"])
+
+
+def _state_mismatch(expected: dict, given: dict) -> str:
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    shapes = [
+        f"{k}: {tuple(given[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in given and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    if unexpected:
+        parts.append(f"unexpected {', '.join(unexpected[:3])}")
+    if shapes:
+        parts.append(f"shapes {'; '.join(shapes[:3])}")
+    return "; ".join(parts)
 
 
 def _defaults_ok(task: Any) -> bool:

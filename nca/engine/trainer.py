@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ from nca.run_log import RunLog
 #: Set to 1 to record a parameter checksum per iteration (DDP consistency checks);
 #: it costs a host sync per parameter, so normal training never pays it.
 CHECKSUM_ENV = "NCA_RECORD_CHECKSUMS"
+#: Final training metrics are means over this many last iterations.
+SMOOTHING = 50
 
 
 class TrainingDiverged(NCAError):
@@ -165,6 +168,8 @@ class Trainer:
         self.record_checksums = os.environ.get(CHECKSUM_ENV) == "1"
         self.checksums: list[float] = []
         self.checkpoint_path = Path(run.run_dir) / "checkpoints" / "last.pt"
+        #: Iteration of the last checkpoint this trainer wrote (``None``: none yet).
+        self.saved_at: int | None = None
 
     # ---------------------------------------------------------------- step
     def state(self, iteration: int) -> TrainState:
@@ -201,6 +206,7 @@ class Trainer:
         self.task.after_step(batch, losses, state)
         self.iteration = i
         names = ["loss", *losses.terms]
+        self._loss_names = names
         values = torch.stack(
             [loss.detach().float(), *(t.detach().float() for t in losses.terms.values())]
         )
@@ -214,15 +220,19 @@ class Trainer:
         }
 
     def _diverged(self, what: str) -> TrainingDiverged:
-        kept = (
-            f"the last good checkpoint is {self.checkpoint_path}"
-            if self.checkpoint_path.is_file()
-            else "no checkpoint was written yet"
+        lower = f"-o lr={self.config.lr / 10:g}" + (
+            "" if self.config.gradient_normalization else " -o gradient_normalization=true"
         )
-        advice = "lower the learning rate" + (
-            "" if self.config.gradient_normalization else " or enable gradient_normalization"
-        )
-        return TrainingDiverged(f"{what}; {kept} ({advice})")
+        if self.checkpoint_path.is_file() and self.rule is not None:
+            advice = (
+                f"the last good checkpoint is {self.checkpoint_path}; branch a new run from it "
+                f"with --init-from {self.checkpoint_path} {lower}"
+            )
+        elif self.checkpoint_path.is_file():
+            advice = f"the last good checkpoint is {self.checkpoint_path}; start again with {lower}"
+        else:
+            advice = f"no checkpoint was written yet; start again with {lower}"
+        return TrainingDiverged(f"{what}; {advice}")
 
     # --------------------------------------------------------- checkpoints
     def _rng_state(self) -> dict[str, Any]:
@@ -267,6 +277,7 @@ class Trainer:
             )
         if self.distributed:
             barrier()
+        self.saved_at = self.iteration
         return path
 
     def _load_rng(self, data: dict[str, Any]) -> None:
@@ -339,7 +350,7 @@ class Trainer:
                 e.g. to fit a cluster's time limit; continue later with ``resume``.
         """
         cfg = self.config
-        last: dict[str, float] = {}
+        recent: deque[dict[str, float]] = deque(maxlen=SMOOTHING)
         started, done_at_start = time.perf_counter(), self.iteration
         consistent = True  # False while an iteration is half done
         self.model.train()
@@ -348,7 +359,8 @@ class Trainer:
                 while self.iteration < self.iterations:
                     consistent = False
                     metrics = self.step()
-                    last, i = metrics, self.iteration
+                    recent.append(metrics)
+                    i = self.iteration
                     end = i == self.iterations
                     if i % cfg.log_every == 0 or end:
                         rate = (i - done_at_start) / max(time.perf_counter() - started, 1e-9)
@@ -370,25 +382,39 @@ class Trainer:
                 if consistent and self.iteration > done_at_start:
                     self.save()
                 raise
-        return {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}
+        return self._smoothed(recent)
+
+    def _smoothed(self, recent: deque[dict[str, float]]) -> dict[str, float]:
+        """Means of the loss terms over the last iterations (not the rollout's ``T``,
+        pool flags or the learning rate, which are no summary of training)."""
+        if not recent:
+            return {}
+        means = {k: sum(m[k] for m in recent) / len(recent) for k in self._loss_names}
+        return {k: v for k, v in means.items() if math.isfinite(v)}
 
     def run_training(self) -> dict[str, float]:
         """Resume if asked, train with a progress bar, and evaluate at the end (main rank).
 
-        Returns the last training metrics, plus ``eval_*`` metrics when the run finished.
+        Returns the training losses (means over the last iterations), plus ``eval_*``
+        metrics when the run finished. Resuming a finished run trains and evaluates
+        nothing again: it returns the recorded evaluation.
         """
         run, console = self.run, self.console
-        if run.resume and self.checkpoint_path.is_file():
+        resumed = run.resume and self.checkpoint_path.is_file()
+        if resumed:
             self.load(self.checkpoint_path)
             console.print(f"resumed from iteration {self.iteration}")
         elif run.resume:
             console.print("no checkpoint yet: starting from iteration 0")
         log = RunLog(run.run_dir, enabled=run.is_main)
-        log.truncate_after(self.iteration)  # drop records past the checkpoint
-        about = self.task.describe(self.data)
-        if about:
-            console.print(about)
         try:
+            if resumed and self.iteration >= self.iterations:
+                return self._finished(log)
+            if resumed:
+                log.mark_resume(self.iteration)  # later records replace those past it
+            about = self.task.describe(self.data)
+            if about:
+                console.print(about)
             with progress_bar(
                 "training",
                 self.iterations,
@@ -404,10 +430,7 @@ class Trainer:
                         stop_after=run.stop_after,
                     )
                 except KeyboardInterrupt:
-                    console.print(
-                        f"interrupted at iteration {self.iteration}; checkpoint saved to "
-                        f"{self.checkpoint_path}; continue with --resume"
-                    )
+                    console.print(self._interrupted())
                     raise
             if self.iteration < self.iterations:  # --stop-after: no evaluation yet
                 console.print(f"stopped at iteration {self.iteration}; continue with --resume")
@@ -418,10 +441,41 @@ class Trainer:
             with torch.no_grad():
                 result = dict(self.task.evaluate(self.model, run))
             log.write(self.iteration, result, kind="evaluation")
-            numeric = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-            return {**final, **{f"eval_{k}": float(v) for k, v in numeric.items()}}
+            return {**final, **_prefixed(result)}
         finally:
             log.close()
+
+    def _interrupted(self) -> str:
+        """What Ctrl-C left behind, truthfully."""
+        if self.saved_at == self.iteration:
+            return (
+                f"interrupted at iteration {self.iteration}; checkpoint saved to "
+                f"{self.checkpoint_path}; continue with --resume"
+            )
+        if self.checkpoint_path.is_file():
+            kept = load_checkpoint(self.checkpoint_path).get("iteration")
+            return (
+                f"stopped during iteration {self.iteration + 1} (second Ctrl-C): no new "
+                f"checkpoint; {self.checkpoint_path} holds iteration {kept}; continue with "
+                f"--resume"
+            )
+        return f"stopped during iteration {self.iteration + 1}: no checkpoint was written"
+
+    def _finished(self, log: RunLog) -> dict[str, float]:
+        """A resumed run that had already finished: report, add nothing to the log."""
+        self.console.print(
+            f"the run already finished at iteration {self.iteration}: nothing to train "
+            f"(`nca eval {self.run.run_dir}` evaluates it again)"
+        )
+        evaluations = [r for r in log.read() if r["kind"] == "evaluation"]
+        if not evaluations:
+            return {}
+        record = {k: v for k, v in evaluations[-1].items() if k not in ("kind", "step", "time")}
+        return _prefixed(record)
+
+
+def _prefixed(result: dict) -> dict[str, float]:
+    return {f"eval_{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))}
 
 
 def _console(silent: bool):

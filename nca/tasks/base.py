@@ -32,6 +32,8 @@ RESERVED_OPTIONS = frozenset(
         "seed",
         "device",
         "resume",
+        "stop_after",
+        "init_from",
         "quiet",
         "help",
     }
@@ -54,6 +56,9 @@ class RunContext:
         local_rank: Rank on this machine (selects the GPU).
         stop_after: Stop after this many iterations in this invocation (checkpointed);
             continue later with ``resume``. ``None``: run to the end.
+        report: Where an evaluation writes its report file; ``None``: the task's
+            default in ``run_dir`` (``nca eval`` picks a new file each time, so a later
+            evaluation never replaces an earlier one).
     """
 
     run_dir: Path
@@ -65,6 +70,11 @@ class RunContext:
     world_size: int = 1
     local_rank: int = 0
     stop_after: int | None = None
+    report: Path | None = None
+
+    def report_path(self, default: str) -> Path:
+        """:attr:`report`, or ``run_dir / default``."""
+        return Path(self.report) if self.report is not None else Path(self.run_dir) / default
 
     @property
     def is_main(self) -> bool:

@@ -227,7 +227,7 @@ class DenoiseTask(Task):
             console.print(f"[dim]{note}[/dim]")
         if not run.is_main:
             return None
-        path = Path(run.run_dir) / "eval.json"
+        path = run.report_path("eval.json")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(

@@ -290,7 +290,7 @@ class ProbeTask(Task):
             )
         Console(quiet=not run.is_main, highlight=False).print(table)
         if run.is_main:
-            path = Path(run.run_dir) / "probe.json"
+            path = run.report_path("probe.json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2) + "\n")
         return {"test_accuracy": result["test_accuracy"], "classifier_parameters": float(params)}

@@ -1,6 +1,7 @@
 """The denoise task through the CLI, end to end, with tiny settings."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -70,9 +71,44 @@ def test_train_then_eval(runner, tmp_path):
     evaluated = json.loads((run_dir / "eval.json").read_text())
     assert len(evaluated["rows"]) == 9 and "psnr" in evaluated["mean"]
 
+    training_report = (run_dir / "eval.json").read_bytes()
     again = runner.invoke(cli, ["eval", str(run_dir), "--device", "cpu", "-q"])
     assert again.exit_code == 0, again.output
     assert "4x4/75%" in again.output
+    # a re-evaluation never replaces the training-time report, nor an earlier re-evaluation
+    subset = ["eval", str(run_dir), "--device", "cpu", "-q", "-o", "eval_subset=4"]
+    for _ in range(2):
+        assert runner.invoke(cli, subset).exit_code == 0
+    assert (run_dir / "eval.json").read_bytes() == training_report
+    reports = sorted(p.name for p in run_dir.glob("eval-*.json"))
+    assert len(reports) == 3 and reports[0].startswith("eval-last-")
+    assert any(name.endswith("-2.json") for name in reports)
+    named = runner.invoke(cli, [*subset, "--out", str(tmp_path / "mine.json")])
+    assert named.exit_code == 0 and (tmp_path / "mine.json").is_file()
+    exists = runner.invoke(cli, [*subset, "--out", str(tmp_path / "mine.json")])
+    assert exists.exit_code != 0 and "exists; pass another --out" in exists.output
+
+
+def test_eval_of_a_read_only_run_fails_before_evaluating(runner, tmp_path, monkeypatch):
+    import os
+
+    run_dir = tmp_path / "run"
+    args = ["train", "--rule", "vitca", "--task", "denoise", *TINY_RULE, *TINY_TASK]
+    assert runner.invoke(cli, [*args, "--run-dir", str(run_dir)]).exit_code == 0
+    from nca_denoise import evaluation
+
+    calls = []
+    monkeypatch.setattr(evaluation, "mask_images", lambda *a, **k: calls.append(1))
+    real_access = os.access
+    monkeypatch.setattr(  # root ignores permission bits: pretend the folder is read-only
+        os,
+        "access",
+        lambda p, mode: False if Path(p) == run_dir and mode == os.W_OK else real_access(p, mode),
+    )
+    result = runner.invoke(cli, ["eval", str(run_dir), "--device", "cpu", "-q"])
+    assert result.exit_code != 0
+    assert "cannot write the report" in result.output and "--out PATH" in result.output
+    assert not calls  # failed before the work
 
 
 def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
