@@ -67,6 +67,7 @@ _EXPORTS = {
     "ImageSet": "nca.data",
     "DatasetSource": "nca.data",
     "DatasetUnavailable": "nca.data",
+    "BadImageFile": "nca.data",
     "load_images": "nca.data",
     "list_datasets": "nca.data",
     "register_dataset": "nca.data",

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from nca.errors import NCAError
+
 #: Bumped when the layout of checkpoint dictionaries changes incompatibly.
 CHECKPOINT_FORMAT = 1
 
@@ -39,10 +41,37 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, (OSError, RuntimeError)):
+            raise CheckpointWriteError(_write_failure(path, err)) from err
         raise
     return path
+
+
+class CheckpointWriteError(NCAError):
+    """A checkpoint could not be written (full disk, read-only folder, ...); the
+    previous checkpoint at the same path is intact."""
+
+
+def _write_failure(path: Path, err: BaseException) -> str:
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    full = getattr(err, "errno", None) == errno.ENOSPC or (free is not None and free < 1 << 20)
+    if full:
+        room = f"{free / 2**20:.1f} MiB free" if free is not None else "no space left"
+        why = f"the disk is full ({room}); free space or choose another --run-dir"
+    elif isinstance(err, PermissionError) or getattr(err, "errno", None) == errno.EROFS:
+        why = f"{path.parent} is not writable; choose another --run-dir"
+    else:
+        why = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
+    kept = "the previous checkpoint there is intact" if path.exists() else "nothing was written"
+    return f"could not write {path}: {why} ({kept})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,10 +87,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
-            f"{str(path)!r} is not a loadable checkpoint (weights_only load failed: {first_line})"
-        ) from err
+        raise ValueError(f"{str(path)!r} is not a checkpoint of this toolkit: {_why(err)}") from err
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ValueError(
@@ -69,6 +95,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"format {CHECKPOINT_FORMAT}"
         )
     return data
+
+
+def _why(err: Exception) -> str:
+    """What a refused file is, without torch's advice to disable the safe loader (a
+    checkpoint of this toolkit never needs it)."""
+    import re
+
+    text = str(err)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"it holds Python objects that a safe load refuses (unsupported GLOBAL "
+            f"{found.group(1)}); checkpoints are plain tensors and containers, so it was "
+            f"written by other code or altered. It is not loaded unsafely"
+        )
+    if "Weights only load failed" in text or "invalid load key" in text or "pickle" in text:
+        return "it is not a PyTorch file of tensors and containers (corrupt or another format)"
+    return f"{type(err).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -116,3 +160,22 @@ def load_rule(
     rule = create_rule(data["rule"]["name"], **data["rule"]["config"])
     rule.load_state_dict(data["model"])
     return rule.eval()
+
+
+def state_mismatch(expected: Mapping[str, Any], given: Mapping[str, Any]) -> str:
+    """How the ``state_dict`` ``given`` does not fit ``expected`` ("" when it does)."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    shapes = [
+        f"{k}: {tuple(given[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in given and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    if unexpected:
+        parts.append(f"unexpected {', '.join(unexpected[:3])}")
+    if shapes:
+        parts.append(f"shapes {'; '.join(shapes[:3])}")
+    return "; ".join(parts)

@@ -37,8 +37,11 @@ def test_loading_refuses_pickled_code(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as handle:
         pickle.dump({"format": CHECKPOINT_FORMAT, "x": Evil()}, handle, protocol=2)
-    with pytest.raises(ValueError, match="not a loadable checkpoint"):
+    with pytest.raises(ValueError) as err:
         load_checkpoint(path)
+    message = str(err.value)
+    assert "unsupported GLOBAL builtins.print" in message or "unsupported GLOBAL print" in message
+    assert "weights_only" not in message and "will likely succeed" not in message
 
 
 def test_missing_and_foreign_files(tmp_path):
@@ -47,3 +50,7 @@ def test_missing_and_foreign_files(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="checkpoint format None"):
         load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint" * 10)
+    with pytest.raises(ValueError, match="not a PyTorch file of tensors") as err:
+        load_checkpoint(tmp_path / "garbage.pt")
+    assert "weights_only" not in str(err.value)

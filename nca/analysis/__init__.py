@@ -22,6 +22,9 @@ def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> d
     """Run experiment ``name``, write its pictures and ``results.json`` to ``out``."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
+    steps = options.get("steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = EXPERIMENTS[name](subject, out, **options)

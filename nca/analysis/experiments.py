@@ -18,6 +18,18 @@ from nca.analysis.subject import Subject, psnr
 from nca.core import damage as damage_cells
 
 
+def _check_events(name: str, at: tuple[int, ...], steps: int, *, first: int = 1) -> None:
+    """Event steps must fall inside the rollout (``first <= t < steps``)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    bad = [t for t in at if not first <= t < steps]
+    if bad:
+        raise ValueError(
+            f"{name}={','.join(map(str, at))} does not fit a rollout of steps={steps}: every "
+            f"step must be in [{first}, {steps - 1}]; raise steps or choose earlier steps"
+        )
+
+
 def _trajectory(
     subject: Subject,
     masked: torch.Tensor,
@@ -74,6 +86,7 @@ def damage(
     coverage: float = 0.5,
 ) -> dict:
     """Fig. 4a: damage a random H/2×W/2 region (U(-1, 1)) at the given steps; keep going."""
+    _check_events("damage_at", damage_at, steps, first=2)
     masked = subject.masked(patch, coverage)
     generator = subject.generator(7)
     layout = subject.automaton().layout
@@ -238,6 +251,7 @@ def changing_inputs(
     coverage: float = 0.5,
 ) -> dict:
     """Fig. 4f: re-inject new masked inputs (other images) at the given steps."""
+    _check_events("switch_at", switch_at, steps)
     count = subject.images.shape[0]
     targets = [subject.images.roll(shifts=k, dims=0) for k in range(len(switch_at) + 1)]
     inputs = [subject.masked(patch, coverage, images=t, offset=k) for k, t in enumerate(targets)]

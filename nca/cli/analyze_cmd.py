@@ -38,7 +38,13 @@ EXPERIMENT_NAMES = (
     help="Output folder [default: RUN/analysis/EXPERIMENT].",
 )
 @override_option("Experiment option, e.g. -o steps=128 -o damage_at=32,64.")
-@click.option("--seed", default=0, show_default=True, help="Seed of masks and updates.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of masks and updates.",
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
 def analyze_command(
     experiment: str,

@@ -30,3 +30,18 @@ def user_errors() -> Iterator[None]:
         if debug_enabled():
             raise
         raise click.ClickException(str(err)) from err
+    except OSError as err:  # permissions, full disks: say which file and why, in one line
+        if debug_enabled():
+            raise
+        raise click.ClickException(_os_error(err)) from err
+
+
+def _os_error(err: OSError) -> str:
+    import errno
+
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno == errno.ENOSPC:
+        return f"the disk is full{where}: free space or choose another --run-dir / --out"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"not writable{where}: {err.strerror}; choose another --run-dir / --out"
+    return f"{err.strerror or type(err).__name__}{where}"

@@ -22,7 +22,9 @@ from nca.cli.options import override_option
     help="Report file [default: a new RUN/eval-<checkpoint>-<settings>.json; an earlier "
     "report is never replaced].",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def eval_command(

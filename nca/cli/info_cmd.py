@@ -84,7 +84,9 @@ def info_command(name: str) -> None:
             console.print(info.summary)
             console.print(f"Trains rule kinds: {', '.join(info.rule_kinds)}.")
             if info.cli_options:
-                flags = ", ".join("--" + o.replace("_", "-") for o in info.cli_options)
+                flags = ", ".join(
+                    info.cli_flags.get(o, "--" + o.replace("_", "-")) for o in info.cli_options
+                )
                 console.print(f"Options of `nca train --task {name}`: {flags}")
             if info.presets:
                 console.print(_presets_table(info.name, info.presets, " --preset "))

@@ -120,7 +120,7 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
     help="Run directory [default: runs/<name>].",
 )
 @click.option("--name", help="Run name [default: <task>-<rule>-<timestamp>].")
-@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [default: 0].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N [default: auto].")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @click.option(
@@ -182,25 +182,33 @@ def train_command(**params: Any) -> None:
         seed = params["seed"] if params["seed"] is not None else settings.seed
         device = resolve_device(params["device"] or settings.device)
         preset = params["preset"] or names.get("preset")
+        chosen_for_device = False
         if preset is None and task_class.default_presets:
             import torch
 
             preset = task_class.default_presets.get(torch.device(device).type)
-            if preset:
-                about = task_class.preset_descriptions.get(preset)
-                console.print(
-                    f"No --preset given: using {task_name}'s {preset!r} preset on {device}"
-                    + (f" ({about})" if about else "")
-                    + f". Pass --preset to choose another; `nca info {task_name}` lists them."
-                )
-        task_values = {**file.get("task", {}), **given_task_options(params), **routed["task"]}
+            chosen_for_device = preset is not None
+        flags = given_task_options(params)
+        _check_agreement(task_class.config_class, flags, routed["task"])
+        task_values = {**file.get("task", {}), **flags, **routed["task"]}
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)
+        if chosen_for_device:
+            about = task_class.preset_descriptions.get(preset)
+            changed = sorted(set(task_class.presets[preset]) & set(task_values))
+            console.print(
+                f"No --preset given: using {task_name}'s {preset!r} preset on {device}"
+                + (f" ({about})" if about else "")
+                + (f"; you changed {', '.join(changed)}" if changed else "")
+                + f". Pass --preset to choose another; `nca info {task_name}` lists them."
+            )
         task = task_class(task_config)
         task.validate()
         rule_config = None
         if rule_name:
             rule_values = {**file.get("rule", {}), **routed["rule"]}
-            _, rule_config = resolve_rule_config(rule_name, rule_values)
+            implied = task.rule_settings({f.name for f in config_fields(rule_class.config_class)})
+            _, rule_config = resolve_rule_config(rule_name, {**implied, **rule_values})
+            _check_rule_fits_task(rule_config, implied, rule_values)
         label = split_rule_name(rule_name)[0] if rule_name else task_class.source_label(task_config)
         run_dir = _run_dir(params, settings, task_name, label)
         try:
@@ -229,6 +237,31 @@ def train_command(**params: Any) -> None:
             f"fewer; eval_*: the final evaluation)"
         )
         _print_metrics(console, title, metrics)
+
+
+def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:
+    """A field set both by its ``--flag`` and by ``-o`` must get one value."""
+    from nca.config import coerce, config_fields
+
+    types = {f.name: f.type for f in config_fields(config_class)}
+    for key in sorted(set(flags) & set(overrides)):
+        given = coerce(overrides[key], types[key], f"task.{key}")
+        if coerce(flags[key], types[key], key) != given:
+            flag = "--" + key.replace("_", "-")
+            raise click.UsageError(
+                f"{flag} {flags[key]} and -o {key}={overrides[key]} disagree; set it once"
+            )
+
+
+def _check_rule_fits_task(rule_config: Any, implied: dict, given: dict) -> None:
+    """The task sets some rule fields from its data (e.g. image_size); a different value
+    given for one of them is an error, not silently replaced."""
+    for key, value in implied.items():
+        if key in given and getattr(rule_config, key) != value:
+            raise click.UsageError(
+                f"rule.{key}={given[key]} conflicts with the task, which sets {key}={value} "
+                f"from its data (e.g. --image-size); leave rule.{key} unset"
+            )
 
 
 def _print_metrics(console, title: str, metrics) -> None:

@@ -4,7 +4,8 @@ Built in: ``embedded-mnist`` (a few thousand real MNIST digits shipped with the
 package, so training works offline), ``mnist``, ``fashion-mnist``, ``cifar10``,
 ``celeba`` (torchvision's classes), ``tiny-imagenet`` (64x64), ``landcover``
 (SustainBench LandCoverRep NAIP tiles, random crops and flips for training) and
-``folder:PATH`` (any ImageFolder-style tree).
+``folder:PATH`` (an ImageFolder-style tree with train/ and test/ folders, or a flat
+one split with ``folder:PATH?split=FRACTION``).
 """
 
 from nca.data.image_set import ImageSet
@@ -16,11 +17,12 @@ from nca.data.registry import (
     load_images,
     register_dataset,
 )
-from nca.data.sources.base import DatasetSource, DatasetUnavailable
+from nca.data.sources.base import BadImageFile, DatasetSource, DatasetUnavailable
 from nca.data.transforms import centre_crop, resize_uint8
 
 __all__ = [
     "DATASETS",
+    "BadImageFile",
     "DatasetSource",
     "DatasetUnavailable",
     "ImageSet",

@@ -27,6 +27,9 @@ class ImageSet:
             generator (training augmentation).
         flips: Random horizontal and vertical flips (each with probability 1/2)
             when :meth:`batch` gets a generator.
+        description: Where the split comes from and what was decided reading it (e.g.
+            which folder, how a flat tree was split, why images are read as RGB);
+            ``""``: nothing to say beyond ``name``.
     """
 
     images: torch.Tensor
@@ -35,6 +38,7 @@ class ImageSet:
     crop: int | None = None
     random_crop: bool = False
     flips: bool = False
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.images.dim() != 4 or self.images.dtype != torch.uint8:

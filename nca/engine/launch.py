@@ -223,7 +223,7 @@ def _remove_orphans(run_dir: Path, console: Any) -> None:
 
 def _initialise(rule: Any, source: str | Path, name: str) -> None:
     """Load a checkpoint's weights into a freshly built rule (``--init-from``)."""
-    from nca.checkpoint import find_checkpoint, load_checkpoint
+    from nca.checkpoint import find_checkpoint, load_checkpoint, state_mismatch
 
     path = find_checkpoint(source)
     data = load_checkpoint(path)
@@ -233,31 +233,13 @@ def _initialise(rule: Any, source: str | Path, name: str) -> None:
             f"--init-from {path} holds a {stored.get('name')!r} rule; this run trains "
             f"{name!r}: initialise from a checkpoint of the same rule"
         )
-    mismatch = _state_mismatch(rule.state_dict(), data.get("model", {}))
+    mismatch = state_mismatch(rule.state_dict(), data.get("model", {}))
     if mismatch:
         raise ValueError(
             f"--init-from {path}: its weights do not fit this rule's config ({mismatch}); "
             f"use the rule settings it was trained with: {stored.get('config')}"
         )
     rule.load_state_dict(data["model"])
-
-
-def _state_mismatch(expected: dict, given: dict) -> str:
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    shapes = [
-        f"{k}: {tuple(given[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in given and tuple(given[k].shape) != tuple(v.shape)
-    ]
-    parts = []
-    if missing:
-        parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-    if unexpected:
-        parts.append(f"unexpected {', '.join(unexpected[:3])}")
-    if shapes:
-        parts.append(f"shapes {'; '.join(shapes[:3])}")
-    return "; ".join(parts)
 
 
 def _defaults_ok(task: Any) -> bool:

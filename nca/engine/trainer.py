@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nca.checkpoint import load_checkpoint, save_checkpoint
+from nca.checkpoint import load_checkpoint, save_checkpoint, state_mismatch
 from nca.config import config_to_dict
 from nca.core.gradients import normalize_gradients_
 from nca.engine.config import TrainerConfig
@@ -297,6 +297,16 @@ class Trainer:
             raise ValueError(
                 f"{path} cannot be resumed by this version: it has no {', '.join(missing)} "
                 f"(written by an older toolkit?); start a new run"
+            )
+        stored = (data.get("rule") or {}).get("name")
+        mine = getattr(self.rule, "rule_name", None)
+        mismatch = state_mismatch(self.weights.state_dict(), data["model"])
+        if (stored or "").split(":")[0] != (mine or "") or mismatch:
+            what = f"a {stored!r} rule" if stored != mine else "weights of another shape"
+            raise ValueError(
+                f"{path} holds {what} ({mismatch or 'another rule'}); this run trains "
+                f"{mine or 'the task model'!r}: resume it with the settings it was trained "
+                f"with, or start a new run"
             )
         self.weights.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])

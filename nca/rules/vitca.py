@@ -113,6 +113,10 @@ class ViTCAConfig:
         Neighbourhood(tuple(self.neighbourhood), self.border)  # validates odd sizes
         if self.pe_frequencies < 1:
             raise ValueError(f"pe_frequencies must be >= 1, got {self.pe_frequencies}")
+        for name in ("patch_size", "image_size"):
+            value = tuple(getattr(self, name))
+            if len(value) != 2 or any(v < 1 for v in value):
+                raise ValueError(f"{name} must be two positive integers (H, W), got {value}")
         p_h, p_w = self.patch_size
         if self.image_size[0] % p_h or self.image_size[1] % p_w:
             raise ValueError(

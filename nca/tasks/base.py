@@ -151,6 +151,12 @@ class Task(ABC):
         input run exists); raise with a clear message otherwise."""
         return None
 
+    def rule_settings(self, fields: set[str]) -> dict[str, Any]:
+        """Rule config values the task's data decides (e.g. ``image_channels``,
+        ``image_size``), among the rule's ``fields``. They are applied before the rule's
+        config is validated; a user value that contradicts one is an error."""
+        return {}
+
     def adapt_rule_config(self, rule_config: Any) -> Any:
         """Adjust a rule's config to the task's data before the rule is built (e.g. set
         ``image_channels`` for an RGB dataset). Returns the (possibly new) config."""

@@ -58,6 +58,7 @@ class TaskInfo:
     target: str
     rule_kinds: tuple[str, ...]
     cli_options: tuple[str, ...]
+    cli_flags: Mapping[str, str]
     presets: Mapping[str, Mapping[str, Any]]
     fields: list[FieldSpec]
 
@@ -73,6 +74,7 @@ def task_info(name: str) -> TaskInfo:
         target=entry.target,
         rule_kinds=tuple(sorted(cls.rule_kinds)),
         cli_options=tuple(cls.cli_options),
+        cli_flags=dict(cls.cli_flags),
         presets=dict(cls.presets),
         fields=config_fields(cls.config_class),
     )

@@ -90,8 +90,9 @@ class DenoiseConfig(TrainerConfig):
             )
         if not 0 < self.update_rate <= 1:
             raise ValueError(f"update_rate must be in (0, 1], got {self.update_rate}")
-        if self.pool_size < 0 or self.octaves < 0:
-            raise ValueError("pool_size and octaves must be >= 0")
+        for name in ("pool_size", "octaves"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("train_subset", "eval_subset"):
             value = getattr(self, name)
             if value is not None and value < 1:

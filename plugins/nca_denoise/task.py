@@ -121,6 +121,16 @@ class DenoiseTask(Task):
     }
 
     # ------------------------------------------------------------ the rule
+    def rule_settings(self, fields: set[str]) -> dict:
+        """Image channels of the dataset and (for rules that size themselves, such as
+        learned positional embeddings) the image size."""
+        settings = {}
+        if "image_channels" in fields:
+            settings["image_channels"] = dataset_source(self.config.dataset).channels()
+        if "image_size" in fields:
+            settings["image_size"] = (self.config.size, self.config.size)
+        return settings
+
     def adapt_rule_config(self, rule_config):
         """Match the rule to the data: image channels and (for learned PEs) the image size."""
         changes = {}

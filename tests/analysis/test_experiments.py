@@ -152,3 +152,12 @@ def test_nca_analyze_from_a_run(tmp_path):
     assert len(data["psnr"]) == 8 and data["damage_at"] == [2, 4]
     bad = runner.invoke(cli, ["analyze", "damage", str(run_dir), "-o", "stepz=3"])
     assert bad.exit_code != 0 and "has no option 'stepz'" in bad.output
+    for options, message in [
+        (["-o", "steps=10"], "damage_at=64,96 does not fit a rollout of steps=10"),
+        (["-o", "steps=0"], "steps must be a positive integer, got 0"),
+    ]:
+        bad = runner.invoke(cli, ["analyze", "damage", str(run_dir), *options])
+        assert bad.exit_code != 0 and message in bad.output, bad.output
+        assert "Traceback" not in bad.output
+    bad = runner.invoke(cli, ["analyze", "changing-inputs", str(run_dir), "-o", "steps=20"])
+    assert bad.exit_code != 0 and "switch_at=48,96 does not fit" in bad.output

@@ -94,10 +94,11 @@ def test_grayscale_folder_stays_single_channel(tmp_path):
 
     from nca.data.sources.folder import folder_channels
 
-    folder = tmp_path / "digits" / "0"
-    folder.mkdir(parents=True)
-    for i in range(3):
-        Image.new("L", (10, 10), color=40 * i).save(folder / f"{i}.png")
+    for split in ("train", "test"):
+        folder = tmp_path / "digits" / split / "0"
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (10, 10), color=40 * i).save(folder / f"{i}.png")
     assert folder_channels(str(tmp_path / "digits")) == 1
     images = load_images(f"folder:{tmp_path / 'digits'}", "train", image_size=8)
     assert images.images.shape == (3, 1, 8, 8)

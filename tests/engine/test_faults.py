@@ -232,3 +232,16 @@ def test_divergence_advice_is_a_command_that_works(tmp_path):
             init_from=checkpoint,
         )
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_resuming_over_another_rules_weights_is_one_clear_error(tmp_path):
+    import shutil
+
+    launch(EchoTask(EchoConfig(iterations=3)), rule="convca:tiny", run_dir=tmp_path / "a")
+    launch(EchoTask(EchoConfig(iterations=3)), rule="convca", run_dir=tmp_path / "b")
+    shutil.copy(tmp_path / "a" / "checkpoints" / "last.pt", tmp_path / "b" / "checkpoints")
+    with pytest.raises(ValueError, match="holds weights of another shape") as err:
+        launch(
+            EchoTask(EchoConfig(iterations=3)), rule="convca", run_dir=tmp_path / "b", resume=True
+        )
+    assert "start a new run" in str(err.value)

@@ -16,6 +16,11 @@ class DatasetUnavailable(FileNotFoundError):
     what is missing and how to get it."""
 
 
+class BadImageFile(ValueError):
+    """An image file of a dataset cannot be decoded (truncated, not an image, or pixels
+    without a fixed range); the message names the file."""
+
+
 class DatasetSource(ABC):
     """A named dataset: how many channels its images have and how to load a split.
 

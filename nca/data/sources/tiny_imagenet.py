@@ -8,6 +8,7 @@ import torch
 
 from nca.data.image_set import ImageSet
 from nca.data.sources.base import DatasetSource, DatasetUnavailable
+from nca.data.sources.image_files import is_image_file, read_image
 
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
@@ -39,9 +40,6 @@ class TinyImageNet(DatasetSource):
             self._require(self._base(root), download)
 
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
-        from PIL import Image
-        from torchvision.transforms.functional import pil_to_tensor, resize
-
         base = self._base(root)
         if not base.is_dir() and download:
             from torchvision.datasets.utils import download_and_extract_archive
@@ -54,15 +52,32 @@ class TinyImageNet(DatasetSource):
         classes = base.joinpath("wnids.txt").read_text().split()
         index = {wnid: i for i, wnid in enumerate(classes)}
         if split == "train":
-            files = sorted((base / "train").glob("*/images/*"))
-            labels = [index[path.parent.parent.name] for path in files]
+            files = [p for p in sorted((base / "train").glob("*/images/*")) if is_image_file(p)]
+            labels = [_label(index, path.parent.parent.name, path.parent.parent) for path in files]
         else:
-            annotations = (base / "val" / "val_annotations.txt").read_text().splitlines()
-            rows = [line.split("\t") for line in annotations if line.strip()]
+            listing = base / "val" / "val_annotations.txt"
+            if not listing.is_file():
+                raise DatasetUnavailable(f"Tiny ImageNet's {str(listing)!r} is missing; {REPACK}")
+            rows = [line.split("\t") for line in listing.read_text().splitlines() if line.strip()]
+            for number, row in enumerate(rows, 1):
+                if len(row) < 2:
+                    raise DatasetUnavailable(
+                        f"line {number} of {str(listing)!r} is not FILE<TAB>WNID...; {REPACK}"
+                    )
             files = [base / "val" / "images" / row[0] for row in rows]
-            labels = [index[row[1]] for row in rows]
-        images = [
-            pil_to_tensor(resize(Image.open(path).convert("RGB"), [image_size] * 2, antialias=True))
-            for path in files
-        ]
+            labels = [_label(index, row[1], listing) for row in rows]
+        if not files:
+            raise DatasetUnavailable(f"Tiny ImageNet in {str(base)!r} has no {split} images")
+        images = [read_image(path, "RGB", image_size) for path in files]
         return ImageSet(torch.stack(images), torch.tensor(labels, dtype=torch.long), self.name)
+
+
+REPACK = f"unpack {URL} again"
+
+
+def _label(index: dict[str, int], wnid: str, where: Path) -> int:
+    if wnid not in index:
+        raise DatasetUnavailable(
+            f"class {wnid!r} of {str(where)!r} is not listed in wnids.txt; {REPACK}"
+        )
+    return index[wnid]

@@ -283,7 +283,8 @@ def test_corrupt_checkpoint(runner, tmp_path):
     path.write_bytes(b"not a checkpoint")
     result = runner.invoke(cli, ["eval", str(tmp_path / "run"), "--task", "denoise"])
     assert result.exit_code == 1
-    assert "is not a loadable checkpoint" in result.output
+    assert "is not a checkpoint of this toolkit" in result.output
+    assert "weights_only" not in result.output
 
 
 def test_train_on_landcover_tiles(runner, tmp_path):
@@ -300,3 +301,20 @@ def test_train_on_landcover_tiles(runner, tmp_path):
     assert config["rule"]["config"]["image_channels"] == 3
     evaluation = json.loads((run_dir / "eval.json").read_text())
     assert evaluation["notes"][0].startswith("8 test images of landcover at 8x8")
+
+
+def test_the_preset_notice_says_which_preset_values_were_changed(runner, tmp_path):
+    assert TINY_TASK[:2] == ["--preset", "quick"]
+    args = ["train", "--rule", "vitca", "--task", "denoise", *TINY_RULE, *TINY_TASK[2:]]
+    result = runner.invoke(cli, [*args, "--run-dir", str(tmp_path / "r"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    notice = " ".join(result.output.split())  # rich wraps long lines
+    assert "No --preset given: using denoise's 'quick' preset" in notice
+    assert "you changed" in notice and "iterations" in notice and "image_size" in notice
+
+
+def test_info_names_the_flags_the_cli_takes(runner):
+    result = runner.invoke(cli, ["info", "probe"])
+    assert result.exit_code == 0
+    options = next(line for line in result.output.splitlines() if line.startswith("Options of"))
+    assert "--from" in options and "--source" not in options
