@@ -90,6 +90,8 @@ _EXPORTS = {
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
     "psnr": "nca.metrics",
+    "check_fits_in_memory": "nca.resources",
+    "writable_folder": "nca.resources",
     "ssim": "nca.metrics",
     "progress_bar": "nca.progress",
     "ConfigError": "nca.config",

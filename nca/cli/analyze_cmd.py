@@ -73,6 +73,7 @@ def analyze_command(
     from nca.analysis import EXPERIMENTS, load_subject, run_experiment
     from nca.checkpoint import find_checkpoint, run_dir_of
     from nca.config import coerce, parse_override
+    from nca.resources import writable_folder
 
     console = make_console()
     with user_errors():
@@ -91,8 +92,13 @@ def analyze_command(
                     + ", ".join(f"{p.name} (default {p.default!r})" for p in parameters)
                 )
             options[key] = coerce(value, hints[key], key)
-        subject = load_subject(source, count, device=device, seed=seed)
         folder = out or run_dir_of(find_checkpoint(source)) / "analysis" / experiment
+        if not writable_folder(folder):  # before the work, not after
+            raise click.ClickException(
+                f"cannot write the results to {folder} (read-only); pass --out DIR in a "
+                f"writable folder"
+            )
+        subject = load_subject(source, count, device=device, seed=seed)
         with console.status(f"running {experiment}"):
             results = run_experiment(experiment, subject, folder, **options)
     summary = {k: v for k, v in results.items() if not isinstance(v, list)}

@@ -190,6 +190,13 @@ def train_command(**params: Any) -> None:
             chosen_for_device = preset is not None
         flags = given_task_options(params)
         _check_agreement(task_class.config_class, flags, routed["task"])
+        for key in sorted(set(file.get("task", {})) & (set(flags) | set(routed["task"]))):
+            value = routed["task"].get(key, flags.get(key))
+            if str(value) != str(file["task"][key]):
+                console.print(  # the command line wins over the file: say so
+                    f"{key}={value} from the command line replaces {key}="
+                    f"{file['task'][key]} from {params['config_path']}"
+                )
         task_values = {**file.get("task", {}), **flags, **routed["task"]}
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)
         if chosen_for_device:

@@ -17,6 +17,7 @@ from nca import (
     SamplePool,
     Task,
     TrainState,
+    check_fits_in_memory,
     check_octaves_fit,
     dataset_source,
     load_images,
@@ -153,6 +154,14 @@ class DenoiseTask(Task):
         octaves that the image size or the shortest rollout cannot hold."""
         cfg = self.config
         source = dataset_source(cfg.dataset)
+        # a float32 batch of one-channel images is the least a step holds (the cell grid
+        # and the activations are larger still): catches sizes that can never fit
+        check_fits_in_memory(
+            max(cfg.batch_size, cfg.eval_batch_size) * cfg.size**2 * 4,
+            f"a batch of {max(cfg.batch_size, cfg.eval_batch_size)} images of "
+            f"{cfg.size}x{cfg.size}",
+            "lower --image-size or --batch-size / eval_batch_size",
+        )
         source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.size)
         if cfg.octaves:
             try:

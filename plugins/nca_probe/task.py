@@ -26,6 +26,7 @@ from nca import (
     make_generator,
     progress_bar,
     run_dir_of,
+    writable_folder,
 )
 from nca_probe.classifier import accuracy, make_classifier
 from nca_probe.config import ProbeConfig
@@ -147,6 +148,12 @@ class ProbeTask(Task):
         steps = cfg.feature_steps or int(trained.get("eval_steps", 64))
         cache_dir = run_dir_of(checkpoint) if frozen is not None else Path(run.run_dir)
         cache_dir = cache_dir / "probe_features"
+        can_cache = writable_folder(cache_dir)
+        if frozen is not None and not can_cache:
+            console.print(
+                f"[yellow]{cache_dir} is not writable (a read-only source run): features are "
+                f"computed without caching[/yellow]"
+            )
         channels = getattr(getattr(frozen, "rule", None), "config", None)
         channels = getattr(channels, "image_channels", None)
 
@@ -177,7 +184,7 @@ class ProbeTask(Task):
                     )
                 return feats, images.labels
 
-            if frozen is None:
+            if frozen is None or not can_cache:
                 feats, labels = compute()
                 hit = False
             else:

@@ -40,6 +40,8 @@ CASES = [
     (["--init-from", "/no/such/run"], "/no/such/run"),
     (["-o", "rule.hidden_channels=many"], "rule.hidden_channels: expected an integer, got 'many'"),
     (["--lpips", "on", "--image-size", "8"], "LPIPS-vgg needs images of at least 16x16"),
+    (["--image-size", "100000"], "images of 100000x100000 needs at least"),
+    (["--batch-size", "100000000"], "a batch of 100000000 images of 16x16 needs at least"),
 ]
 
 

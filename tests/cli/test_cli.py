@@ -162,6 +162,17 @@ def test_train_from_config_file(runner, toy_task, tmp_path):
     assert resolved["seed"] == 1
 
 
+def test_command_line_over_a_config_file_value_is_announced(runner, toy_task, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('[rule]\nname = "convca:tiny"\n[task]\nname = "toy"\nbatch_size = 3\n')
+    args = ["train", "--config", str(config), "--device", "cpu", "--iterations", "2"]
+    result = runner.invoke(cli, [*args, "--batch-size", "2", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert f"batch_size=2 from the command line replaces batch_size=3 from {config}" in (
+        " ".join(result.output.split())
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -19,7 +19,7 @@ def small_disk(tmp_path):
     mount = tmp_path / "disk"
     mount.mkdir()
     proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], capture_output=True
     )
     if proc.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.decode().strip()[:80]})")
@@ -87,3 +87,50 @@ def test_a_read_only_run_directory_is_named_by_train_and_eval(toy_task, small_di
     assert after == before  # nothing lost, nothing changed
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["kind"] == "evaluation"
+
+
+def test_analyze_and_probe_on_a_read_only_run(small_disk, tmp_path):
+    """analyze fails before the work, naming --out; a probe of a read-only source run
+    works, without its feature cache, and says so."""
+    run_dir = small_disk / "vitca"
+    args = [
+        *("train", "--rule", "vitca", "--task", "denoise", "--preset", "quick"),
+        *("--image-size", "8", "--iterations", "2", "--batch-size", "4", "--eval-subset", "4"),
+        *("--eval-steps", "2", "-o", "pool_size=8", "-o", "rule.embed_dim=16"),
+        *("-o", "rule.heads=2", "-o", "rule.hidden_channels=4", "--device", "cpu", "-q"),
+        *("--run-dir", str(run_dir)),
+    ]
+    runner = CliRunner()
+    assert runner.invoke(cli, args).exit_code == 0
+    remount = ["mount", "-o", "remount,ro", str(small_disk)]
+    assert subprocess.run(remount, capture_output=True).returncode == 0
+    analyzed = runner.invoke(cli, ["analyze", "damage", str(run_dir), "-o", "steps=8"])
+    assert analyzed.exit_code != 0 and "Traceback" not in analyzed.output
+    assert "cannot write the results" in analyzed.stderr and "--out DIR" in analyzed.stderr
+    elsewhere = tmp_path / "analysis"
+    ok = runner.invoke(
+        cli,
+        [
+            "analyze",
+            "damage",
+            str(run_dir),
+            "--out",
+            str(elsewhere),
+            "-o",
+            "steps=8",
+            "-o",
+            "damage_at=2,4",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    probe = runner.invoke(
+        cli,
+        [
+            *("train", "--task", "probe", "--from", str(run_dir), "--train-subset", "40"),
+            *("--eval-subset", "20", "--epochs", "1", "--device", "cpu", "-q"),
+            *("--run-dir", str(tmp_path / "probe")),
+        ],
+    )
+    assert probe.exit_code == 0, probe.output
+    assert "computed without caching" in " ".join(probe.output.split())
+    assert (tmp_path / "probe" / "probe.json").is_file()

@@ -245,3 +245,33 @@ def test_resuming_over_another_rules_weights_is_one_clear_error(tmp_path):
             EchoTask(EchoConfig(iterations=3)), rule="convca", run_dir=tmp_path / "b", resume=True
         )
     assert "start a new run" in str(err.value)
+
+
+_CHECKPOINT_WRITER = """
+import sys, torch
+from nca import save_checkpoint
+i = 0
+while True:
+    i += 1
+    save_checkpoint(sys.argv[1], {"iteration": i, "big": torch.full((2_000_000,), float(i))})
+"""
+
+
+def test_kill_9_during_checkpoint_writes_never_loses_the_checkpoint(tmp_path):
+    """The last complete checkpoint is always readable (atomic rename); the orphaned
+    temporary file of the killed write is cleaned up by the next start."""
+    path = tmp_path / "checkpoints" / "last.pt"
+    for attempt in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", _CHECKPOINT_WRITER, str(path)], cwd=ROOT)
+        deadline = time.time() + 30
+        while not path.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2 + 0.11 * attempt)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        data = load_checkpoint(path)
+        assert torch.equal(data["big"], torch.full((2_000_000,), float(data["iteration"])))
+    out = io.StringIO()
+    task = EchoTask(EchoConfig(iterations=2))
+    launch(task, rule="convca:tiny", run_dir=tmp_path, quiet=True, console=Console(file=out))
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
