@@ -6,6 +6,10 @@ raw-pixel references (linear, 2-layer MLPs with 100 and 1000 hidden units) are
 trained on the same images. Prints (and optionally writes) accuracy, classifier
 size and time. A short CPU budget, not the paper's Table 3 protocol.
 
+A ViT run is probed on the tokens its ``features`` setting names (``embedding``,
+``LN1(embed + PE)`` before the blocks, unless it was trained with ``final``);
+``--features-per-epoch`` recomputes CA features every epoch (the release; slower).
+
 Usage:
     python benchmarks/denoise_mnist.py --data-root ../shared/data --runs-dir /tmp/mnist-runs
     python benchmarks/probe_mnist.py --data-root ../shared/data --runs-dir /tmp/mnist-runs \\
@@ -32,6 +36,11 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--features-per-epoch",
+        action="store_true",
+        help="recompute CA features every epoch with fresh update masks (the release)",
+    )
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     common = [
@@ -47,8 +56,9 @@ def main() -> None:
         "cpu",
         "--quiet",
     ]
+    per_epoch = ["--features-per-epoch"] if args.features_per_epoch else []
     jobs = [
-        (run.name, ["--from", str(run)])
+        (run.name, ["--from", str(run), *per_epoch])
         for run in sorted(args.runs_dir.iterdir())
         if (run / "checkpoints" / "last.pt").is_file()
     ]
@@ -66,6 +76,8 @@ def main() -> None:
             if proc.returncode:
                 raise SystemExit(f"{label} failed:\n{proc.stdout}\n{proc.stderr}")
             result = json.loads((run_dir / "probe.json").read_text())
+            if "vit_features" in result:  # which ViT tokens were probed
+                label = f"{label} ({result['vit_features']} tokens)"
             rows.append((label, result, time.perf_counter() - start))
             print(f"{label}: {result['test_accuracy']:.1f} %", file=sys.stderr)
     first = rows[0][1]
@@ -77,7 +89,13 @@ def main() -> None:
         "`benchmarks/results/denoise_mnist_cpu.md`).  ",
         f"Protocol: the probe task's `quick` preset: first {first['train_images']} training and "
         f"{first['test_images']} test digits at {first['image_size']}x{first['image_size']}, "
-        "CA features after 32 steps on the unmasked input, 5 epochs of AdamW 1e-3 + cosine, "
+        "CA features after the source run's evaluation steps on the unmasked input ("
+        + (
+            "recomputed every epoch with fresh update masks"
+            if args.features_per_epoch
+            else "computed once with fixed update masks"
+        )
+        + "), 5 epochs of AdamW 1e-3 + cosine, "
         f"batch 32; {args.threads} threads, {time.strftime('%Y-%m-%d')}.",
         "",
         "| features | classifier | feature dim | classifier params | test accuracy % "

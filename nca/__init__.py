@@ -31,6 +31,9 @@ _EXPORTS = {
     "octave_plan": "nca.core",
     "check_octaves_fit": "nca.core",
     "overflow_losses": "nca.core",
+    "image_overflow": "nca.core",
+    "OCTAVE_STEPS": "nca.core",
+    "OctaveSteps": "nca.core",
     "normalize_gradients_": "nca.core",
     "make_generator": "nca.core",
     "draw_update_mask": "nca.core",
@@ -89,6 +92,7 @@ _EXPORTS = {
     "load_rule": "nca.checkpoint",
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
+    "batch_psnr": "nca.metrics",
     "psnr": "nca.metrics",
     "check_fits_in_memory": "nca.resources",
     "writable_folder": "nca.resources",
@@ -125,12 +129,14 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from nca.config import ConfigError, build_config, config_to_dict
     from nca.core import (
+        OCTAVE_STEPS,
         PAPER_POOL_CAPACITY,
         PAPER_UPDATE_RATE,
         CellLayout,
         CellularAutomaton,
         ImageModel,
         ModelOutput,
+        OctaveSteps,
         PoolBatch,
         RolloutResult,
         SampleGenerators,
@@ -140,6 +146,7 @@ if TYPE_CHECKING:  # pragma: no cover
         derive_seed,
         draw_update_mask,
         fuse,
+        image_overflow,
         inject,
         make_generator,
         mitosis,
@@ -162,7 +169,7 @@ if TYPE_CHECKING:  # pragma: no cover
         launch,
     )
     from nca.errors import NCAError
-    from nca.metrics import psnr, ssim
+    from nca.metrics import batch_psnr, psnr, ssim
     from nca.rules import (
         CAPABILITIES,
         CARule,

@@ -115,14 +115,25 @@ def _why(err: Exception) -> str:
     return f"{type(err).__name__}: {text.strip().splitlines()[0] if text.strip() else ''}"
 
 
-def find_checkpoint(path: str | Path) -> Path:
-    """``path`` if it is a file; for a run directory its ``checkpoints/last.pt``,
-    else its newest ``checkpoints/*.pt``."""
+def find_checkpoint(path: str | Path, which: str = "last") -> Path:
+    """``path`` if it is a file; for a run directory its ``checkpoints/last.pt`` (else
+    its newest ``checkpoints/*.pt``), or with ``which="best"`` its ``checkpoints/best.pt``
+    (the best validation)."""
     path = Path(path)
+    if which not in ("last", "best"):
+        raise ValueError(f"which must be 'last' or 'best', got {which!r}")
     if path.is_file():
         return path
     if not path.is_dir():
         raise FileNotFoundError(f"{str(path)!r} is neither a checkpoint file nor a run directory")
+    if which == "best":
+        best = path / "checkpoints" / "best.pt"
+        if not best.is_file():
+            raise FileNotFoundError(
+                f"run directory {str(path)!r} has no checkpoints/best.pt (its task keeps none, "
+                f"or no validation has run yet); evaluate its last checkpoint instead"
+            )
+        return best
     last = path / "checkpoints" / "last.pt"
     if last.is_file():
         return last

@@ -23,6 +23,14 @@ from nca.cli.options import override_option
     "report is never replaced].",
 )
 @click.option(
+    "--checkpoint",
+    "which",
+    type=click.Choice(["last", "best"]),
+    default="last",
+    show_default=True,
+    help="For a run directory: its last checkpoint, or best.pt (the best validation).",
+)
+@click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
@@ -32,6 +40,7 @@ def eval_command(
     task_name: str | None,
     overrides: tuple[str, ...],
     out: Path | None,
+    which: str,
     seed: int,
     device: str,
     quiet: bool,
@@ -45,7 +54,7 @@ def eval_command(
 
     console = make_console()
     with user_errors():
-        checkpoint = find_checkpoint(source)
+        checkpoint = find_checkpoint(source, which)
         stored = load_checkpoint(checkpoint).get("task", {})
         task_name = task_name or stored.get("name")
         if not task_name:

@@ -147,7 +147,7 @@ def train_command(**params: Any) -> None:
     from nca.config import build_config, config_fields, load_config_file, route_overrides
     from nca.engine import distributed_env, launch
     from nca.rules import RULES, resolve_rule_config, split_rule_name
-    from nca.tasks import TASKS, resolve_task_config
+    from nca.tasks import TASKS, preset_rule_values, preset_task_values, resolve_task_config
 
     console = make_console(quiet=False)
     with user_errors():
@@ -201,7 +201,7 @@ def train_command(**params: Any) -> None:
         _, task_config = resolve_task_config(task_name, task_values, preset=preset)
         if chosen_for_device:
             about = task_class.preset_descriptions.get(preset)
-            changed = sorted(set(task_class.presets[preset]) & set(task_values))
+            changed = sorted(set(preset_task_values(task_class, preset)) & set(task_values))
             console.print(
                 f"No --preset given: using {task_name}'s {preset!r} preset on {device}"
                 + (f" ({about})" if about else "")
@@ -212,8 +212,23 @@ def train_command(**params: Any) -> None:
         task.validate()
         rule_config = None
         if rule_name:
-            rule_values = {**file.get("rule", {}), **routed["rule"]}
-            implied = task.rule_settings({f.name for f in config_fields(rule_class.config_class)})
+            rule_fields = {f.name for f in config_fields(rule_class.config_class)}
+            family, rule_preset = split_rule_name(rule_name)
+            # the task preset's rule defaults yield to the rule's own preset
+            own = set(rule_class.presets.get(rule_preset, {})) if rule_preset else set()
+            from_task_preset = {
+                k: v
+                for k, v in preset_rule_values(task_class, preset, family, rule_fields).items()
+                if k not in own
+            }
+            rule_values = {**from_task_preset, **file.get("rule", {}), **routed["rule"]}
+            kept = {k: v for k, v in from_task_preset.items() if k not in routed["rule"]}
+            if kept:
+                console.print(
+                    f"{task_name}'s {preset!r} preset sets "
+                    + ", ".join(f"rule.{k}={v}" for k, v in sorted(kept.items()))
+                )
+            implied = task.rule_settings(rule_fields)
             _, rule_config = resolve_rule_config(rule_name, {**implied, **rule_values})
             _check_rule_fits_task(rule_config, implied, rule_values)
         label = split_rule_name(rule_name)[0] if rule_name else task_class.source_label(task_config)

@@ -3,11 +3,19 @@ pool, fusion/mitosis, damage and training helpers. One concept per module."""
 
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleLike
 from nca.core.damage import damage
-from nca.core.fusion import Phase, check_octaves_fit, fuse, mitosis, octave_plan
+from nca.core.fusion import (
+    OCTAVE_STEPS,
+    OctaveSteps,
+    Phase,
+    check_octaves_fit,
+    fuse,
+    mitosis,
+    octave_plan,
+)
 from nca.core.gradients import GRADIENT_NORM_EPS, normalize_gradients_
 from nca.core.image_model import ImageModel, ModelOutput
 from nca.core.layout import GROUPS, UPDATABLE_GROUPS, CellLayout
-from nca.core.losses import OverflowLosses, overflow_losses
+from nca.core.losses import OverflowLosses, image_overflow, overflow_losses
 from nca.core.pool import PAPER_POOL_CAPACITY, PoolBatch, SamplePool
 from nca.core.random import SampleGenerators, derive_seed, make_generator
 from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
@@ -18,6 +26,7 @@ __all__ = [
     "CELL_INITS",
     "GRADIENT_NORM_EPS",
     "GROUPS",
+    "OCTAVE_STEPS",
     "PAPER_POOL_CAPACITY",
     "PAPER_UPDATE_RATE",
     "UPDATABLE_GROUPS",
@@ -26,6 +35,7 @@ __all__ = [
     "CellularAutomaton",
     "ImageModel",
     "ModelOutput",
+    "OctaveSteps",
     "OverflowLosses",
     "Phase",
     "PoolBatch",
@@ -39,6 +49,7 @@ __all__ = [
     "derive_seed",
     "draw_update_mask",
     "fuse",
+    "image_overflow",
     "inject",
     "make_generator",
     "mitosis",

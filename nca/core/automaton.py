@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from nca.core.fusion import OctaveSteps
 from nca.core.layout import CellLayout
 from nca.core.rollout import RolloutResult, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed
@@ -127,6 +128,7 @@ class CellularAutomaton(nn.Module):
         update_rate: float | None = None,
         checkpoint_segments: int = 0,
         octaves: int = 0,
+        octave_steps: OctaveSteps = "total",
         return_states: bool = False,
     ) -> RolloutResult:
         """Roll the grid forward ``steps`` times; see :func:`nca.core.rollout.rollout`."""
@@ -140,6 +142,7 @@ class CellularAutomaton(nn.Module):
             generator=generator,
             checkpoint_segments=checkpoint_segments,
             octaves=octaves,
+            octave_steps=octave_steps,
             return_states=return_states,
         )
 

@@ -2,13 +2,16 @@
 
 Fusion merges each 2×2 group of cells into one (average pooling, stride 2);
 mitosis duplicates each cell to its right, bottom-right and bottom neighbours.
-:func:`octave_plan` lays out the paper's schedule, generalised to ``k`` octaves:
+:func:`octave_plan` lays out the schedule, generalised to ``k`` octaves:
 
     for each octave: 2 steps, stash the fixed channels, fuse
-    T - 4k steps at the coarsest grid
+    T - 4k steps at the coarsest grid      (``total``: the paper's text)
+    T steps at the coarsest grid           (``coarsest``: the authors' release)
     for each octave: mitosis, re-inject the stashed channels, 2 steps
 
-so the total number of rule applications is still ``T``.
+With ``total`` the number of rule applications is ``T``; with ``coarsest`` it is
+``T + 4k``, as the release's ``forward`` runs ``step_n`` steps between the fusions and
+the mitoses.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ import torch.nn.functional as F
 
 #: Steps before each fusion and after each mitosis (paper App. A.1).
 STEPS_AROUND_FUSION = 2
+#: What ``T`` counts with octaves: every rule application (``total``, the paper's
+#: "T - 4 times at the downsampled resolution") or the run at the coarsest grid only
+#: (``coarsest``, the authors' release: ``T + 4k`` applications in all).
+OctaveSteps = Literal["total", "coarsest"]
+OCTAVE_STEPS: tuple[str, ...] = ("total", "coarsest")
 
 
 def fuse(cells: torch.Tensor) -> torch.Tensor:
@@ -48,27 +56,34 @@ class Phase:
     main: bool = False
 
 
-def octave_plan(steps: int, octaves: int) -> list[Phase]:
-    """The paper's fusion/mitosis schedule for ``steps`` total steps.
+def octave_plan(steps: int, octaves: int, counting: OctaveSteps = "total") -> list[Phase]:
+    """The fusion/mitosis schedule of a rollout of ``steps`` steps.
 
     Args:
-        steps: Total rule applications ``T``.
+        steps: ``T``: all rule applications (``total``) or those at the coarsest grid
+            (``coarsest``).
         octaves: Number of fusions ``k`` (0 = plain rollout).
+        counting: What ``steps`` counts (see :data:`OctaveSteps`).
 
     Returns:
         Phases in execution order. With ``k = 0`` a single ``steps`` phase.
     """
     if octaves < 0:
         raise ValueError(f"octaves must be >= 0, got {octaves}")
+    if counting not in OCTAVE_STEPS:
+        raise ValueError(
+            f"octave step counting must be one of {', '.join(OCTAVE_STEPS)}, got {counting!r}"
+        )
     around = 2 * STEPS_AROUND_FUSION * octaves
-    if octaves and steps < around:
+    coarse_steps = steps if counting == "coarsest" else steps - around
+    if counting == "total" and octaves and steps < around:
         raise ValueError(
             f"{octaves} octave(s) of fusion/mitosis need at least {around} steps "
             f"({STEPS_AROUND_FUSION} before each fusion and after each mitosis), got T={steps}"
         )
     down = [Phase("steps", STEPS_AROUND_FUSION), Phase("fuse")] * octaves
     up = [Phase("mitosis"), Phase("steps", STEPS_AROUND_FUSION)] * octaves
-    return [*down, Phase("steps", steps - around, main=True), *up]
+    return [*down, Phase("steps", coarse_steps, main=True), *up]
 
 
 def check_octaves_fit(grid_size: tuple[int, int], octaves: int) -> None:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton
+from nca.core.fusion import OCTAVE_STEPS, OctaveSteps
 from nca.core.layout import CellLayout
 from nca.core.losses import overflow_losses
 from nca.core.random import SampleGenerators
@@ -48,6 +49,9 @@ class ImageModel(nn.Module):
         update_rate: σ of the asynchronous updates (paper: 0.5); CA rules only.
         steps: Default number of CA steps ``T`` (e.g. the evaluation's 64).
         octaves: Fusion/mitosis octaves of each rollout (App. A.1; 0 = off).
+        octave_steps: What ``T`` counts with octaves: ``total`` (every rule
+            application, the paper's text) or ``coarsest`` (the run at the coarsest
+            grid, ``T + 4k`` in all: the authors' release).
         gradient_checkpointing: Checkpoint rollouts in ⌊T/2⌋ segments (App. A.2)
             while gradients are being recorded.
     """
@@ -59,6 +63,7 @@ class ImageModel(nn.Module):
         update_rate: float = PAPER_UPDATE_RATE,
         steps: int = 64,
         octaves: int = 0,
+        octave_steps: OctaveSteps = "total",
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
@@ -68,7 +73,12 @@ class ImageModel(nn.Module):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         self.steps = steps
+        if octave_steps not in OCTAVE_STEPS:
+            raise ValueError(
+                f"octave_steps must be one of {', '.join(OCTAVE_STEPS)}, got {octave_steps!r}"
+            )
         self.octaves = octaves
+        self.octave_steps: OctaveSteps = octave_steps
         self.gradient_checkpointing = gradient_checkpointing
 
     @property
@@ -126,6 +136,7 @@ class ImageModel(nn.Module):
             generator=generator,
             checkpoint_segments=paper_checkpoint_segments(steps) if recording else 0,
             octaves=self.octaves if octaves is None else octaves,
+            octave_steps=self.octave_steps,
         ).cells
         return ModelOutput(
             self.automaton.output_image(out), out, overflow_losses(self.layout, out).total

@@ -55,3 +55,12 @@ def overflow_losses(layout: CellLayout, cells: torch.Tensor) -> OverflowLosses:
         output=_mean_overflow(layout.group(cells, "output"), *OUTPUT_RANGE),
         hidden=_mean_overflow(layout.group(cells, "hidden"), *HIDDEN_RANGE),
     )
+
+
+def image_overflow(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute overflow of images outside [0, 1] (float32 scalar).
+
+    The authors' release adds ``100 ×`` this term to the L1 loss of the feed-forward
+    baselines (U-Net, ViT), which have no cells and so no hidden overflow.
+    """
+    return _mean_overflow(images, *OUTPUT_RANGE)

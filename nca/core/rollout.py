@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from nca.core.fusion import check_octaves_fit, fuse, mitosis, octave_plan
+from nca.core.fusion import OctaveSteps, check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.layout import CellLayout
 from nca.core.random import SampleGenerators
 from nca.core.update import PAPER_UPDATE_RATE, check_update_rate, draw_update_mask
@@ -84,6 +84,7 @@ def rollout(
     generator: torch.Generator | SampleGenerators | None = None,
     checkpoint_segments: int = 0,
     octaves: int = 0,
+    octave_steps: OctaveSteps = "total",
     return_states: bool = False,
 ) -> RolloutResult:
     """Apply ``step`` ``steps`` times.
@@ -106,7 +107,11 @@ def rollout(
             ``⌊T/2⌋``: :func:`paper_checkpoint_segments`). Only active while
             autograd is recording.
         octaves: Number of fusion/mitosis octaves ``k`` (App. A.1); the grid
-            size must be divisible by ``2**k`` and ``steps >= 4k``.
+            size must be divisible by ``2**k`` and, with ``octave_steps="total"``,
+            ``steps >= 4k``.
+        octave_steps: What ``steps`` counts with octaves: every application
+            (``total``, paper App. A.1) or the run at the coarsest grid (``coarsest``,
+            the authors' release, ``steps + 4k`` applications in all).
         return_states: Record the grid after every step.
 
     Returns:
@@ -129,7 +134,7 @@ def rollout(
 
     stash: list[torch.Tensor] = []
     fixed = layout.fixed_slice
-    for phase in octave_plan(steps, octaves):
+    for phase in octave_plan(steps, octaves, octave_steps):
         if phase.kind == "steps":
             masks = [draw_update_mask(cells, rate, generator) for _ in range(phase.steps)]
             # Only the main run is checkpointed, as in the authors' code; the

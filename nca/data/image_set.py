@@ -9,6 +9,8 @@ import torch
 
 from nca.data.transforms import centre_crop
 
+FLIPS = ("none", "horizontal", "both")
+
 
 @dataclass
 class ImageSet:
@@ -25,8 +27,9 @@ class ImageSet:
             centre, unless ``random_crop``); ``None``: batches are the stored images.
         random_crop: Place the crop uniformly at random when :meth:`batch` gets a
             generator (training augmentation).
-        flips: Random horizontal and vertical flips (each with probability 1/2)
-            when :meth:`batch` gets a generator.
+        flips: Random flips when :meth:`batch` gets a generator: ``none``,
+            ``horizontal`` (left-right with probability 1/2) or ``both`` (left-right
+            and up-down, each with probability 1/2); ``True`` means ``both``.
         description: Where the split comes from and what was decided reading it (e.g.
             which folder, how a flat tree was split, why images are read as RGB);
             ``""``: nothing to say beyond ``name``.
@@ -37,10 +40,14 @@ class ImageSet:
     name: str
     crop: int | None = None
     random_crop: bool = False
-    flips: bool = False
+    flips: str | bool = "none"
     description: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.flips, bool):
+            self.flips = "both" if self.flips else "none"
+        if self.flips not in FLIPS:
+            raise ValueError(f"flips must be one of {', '.join(FLIPS)}, got {self.flips!r}")
         if self.images.dim() != 4 or self.images.dtype != torch.uint8:
             raise ValueError(
                 f"images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} "
@@ -70,7 +77,7 @@ class ImageSet:
     def augmented(self) -> bool:
         """Whether batches drawn with a generator are randomly cropped or flipped."""
         cropping = self.crop is not None and self.crop < min(self.images.shape[-2:])
-        return self.flips or (self.random_crop and cropping)
+        return self.flips != "none" or (self.random_crop and cropping)
 
     def batch(
         self,
@@ -96,8 +103,8 @@ class ImageSet:
                 images = _random_crops(images, self.crop, generator)
             else:
                 images = centre_crop(images, self.crop)
-        if self.flips and generator is not None:
-            images = _random_flips(images, generator)
+        if self.flips != "none" and generator is not None:
+            images = _random_flips(images, generator, vertical=self.flips == "both")
         return images.to(device=device, dtype=torch.float32) / 255.0
 
     def shard(self, rank: int, world_size: int) -> ImageSet:
@@ -124,8 +131,13 @@ def _random_crops(images: torch.Tensor, size: int, generator: torch.Generator) -
     return torch.stack([image[:, y : y + size, x : x + size] for image, y, x in windows])
 
 
-def _random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip each image of ``(b, C, H, W)`` left-right and up-down, each with probability 1/2."""
+def _random_flips(
+    images: torch.Tensor, generator: torch.Generator, *, vertical: bool = True
+) -> torch.Tensor:
+    """Flip each image of ``(b, C, H, W)`` left-right and (if ``vertical``) up-down, each
+    with probability 1/2. Both draws are made either way, so the stream advances alike."""
     flip = torch.rand((images.shape[0], 2), generator=generator) < 0.5
     images = torch.where(flip[:, 0, None, None, None], images.flip(-1), images)
+    if not vertical:
+        return images
     return torch.where(flip[:, 1, None, None, None], images.flip(-2), images)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nca.data.image_set import ImageSet
-from nca.data.sources.base import SPLITS, DatasetSource, check_dataset_class
+from nca.data.sources.base import DatasetSource, check_dataset_class
 from nca.registry import PluginRegistry
 
 DATASETS: PluginRegistry[type[DatasetSource]] = PluginRegistry(
@@ -47,7 +47,7 @@ def load_images(
 
     Args:
         spec: Dataset name (``nca list --type datasets``), or ``name:ARGUMENT``.
-        split: ``train`` or ``test``.
+        split: ``train``, ``test``, or ``val`` where the dataset has one.
         root: Folder holding the datasets (``--data-root``).
         download: Allow downloading a missing dataset.
         image_size: Side of the images; ``None``: the dataset's default.
@@ -60,9 +60,11 @@ def load_images(
         UnknownPluginError: unknown dataset name.
         DatasetUnavailable: the data is missing; the message says how to get it.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     source = dataset_source(spec)
+    if split not in source.splits:
+        raise ValueError(
+            f"dataset {spec!r} has no {split!r} split; valid: {', '.join(source.splits)}"
+        )
     size = image_size or source.default_image_size
     if size < 4:
         raise ValueError(f"image_size must be >= 4, got {size}")

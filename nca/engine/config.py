@@ -7,6 +7,8 @@ from typing import Literal, get_args
 
 Optimizer = Literal["adamw", "adam", "sgd"]
 Schedule = Literal["cosine", "constant", "step"]
+#: Which weights the final evaluation scores.
+EvalCheckpoint = Literal["last", "best"]
 
 
 @dataclass
@@ -33,6 +35,10 @@ class TrainerConfig:
         log_every: Iterations between metric records.
         validate_every: Iterations between validations and sample pictures.
         checkpoint_every: Iterations between checkpoints (also at the end and on Ctrl-C).
+        eval_checkpoint: Weights the final evaluation scores: ``last`` (the end of
+            training) or ``best`` (``checkpoints/best.pt``: the best validation of the
+            task's ``best_metric``, which the authors' release keeps as
+            ``nca_best.pth.tar``). ``best.pt`` is written either way.
     """
 
     iterations: int = 100_000
@@ -48,6 +54,7 @@ class TrainerConfig:
     log_every: int = 50
     validate_every: int = 1000
     checkpoint_every: int = 1000
+    eval_checkpoint: EvalCheckpoint = "last"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "log_every", "validate_every", "checkpoint_every"):
@@ -57,7 +64,11 @@ class TrainerConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        for name, kind in (("optimizer", Optimizer), ("lr_schedule", Schedule)):
+        for name, kind in (
+            ("optimizer", Optimizer),
+            ("lr_schedule", Schedule),
+            ("eval_checkpoint", EvalCheckpoint),
+        ):
             if getattr(self, name) not in get_args(kind):
                 raise ValueError(
                     f"{name} must be one of {get_args(kind)}, got {getattr(self, name)!r}"

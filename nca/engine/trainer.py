@@ -168,8 +168,16 @@ class Trainer:
         self.record_checksums = os.environ.get(CHECKSUM_ENV) == "1"
         self.checksums: list[float] = []
         self.checkpoint_path = Path(run.run_dir) / "checkpoints" / "last.pt"
+        self.best_path = self.checkpoint_path.with_name("best.pt")
         #: Iteration of the last checkpoint this trainer wrote (``None``: none yet).
         self.saved_at: int | None = None
+        #: ``{"metric", "value", "iteration"}`` of the best validation so far.
+        self.best: dict[str, Any] | None = None
+        if config.eval_checkpoint == "best" and task.best_metric is None:
+            raise ValueError(
+                f"eval_checkpoint=best needs a best checkpoint, but task {self.task_name!r} "
+                f"declares no best_metric; use eval_checkpoint=last"
+            )
 
     # ---------------------------------------------------------------- step
     def state(self, iteration: int) -> TrainState:
@@ -241,13 +249,14 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "pool": self.pool.state_dict() if self.pool is not None else None,
             "checksums": list(self.checksums),
+            "best": dict(self.best) if self.best is not None else None,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resume needs, in plain containers and tensors."""
+    def _weights_dict(self) -> dict[str, Any]:
+        """What evaluation needs: rule, task, weights and iteration."""
         rule = self.rule
         return {
             "rule": {"name": rule.rule_name, "config": config_to_dict(rule.config)}
@@ -255,9 +264,15 @@ class Trainer:
             else None,
             "task": {"name": self.task_name, "config": config_to_dict(self.config)},
             "model": self.weights.state_dict(),
+            "iteration": self.iteration,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, in plain containers and tensors."""
+        return {
+            **self._weights_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "iteration": self.iteration,
             **self._rng_state(),
         }
 
@@ -288,6 +303,8 @@ class Trainer:
         if "cuda_rng" in data and self.device.type == "cuda":
             torch.cuda.set_rng_state(data["cuda_rng"].cpu(), self.device)
         self.checksums = list(data.get("checksums", []))
+        if data.get("best") is not None:
+            self.best = dict(data["best"])
 
     def load(self, path: str | Path) -> None:
         """Restore everything :meth:`state_dict` saved (and this rank's own file)."""
@@ -339,6 +356,28 @@ class Trainer:
             self.model.train(was_training)
         if metrics:
             log.write(i, metrics, kind="validation")
+            self._keep_best(metrics, i)
+
+    def _keep_best(self, metrics: dict[str, float], i: int) -> None:
+        """Write ``checkpoints/best.pt`` (weights, rule and task, no optimiser or pool)
+        when the task's ``best_metric`` improves."""
+        if self.task.best_metric is None:
+            return
+        name, mode = self.task.best_metric
+        if name not in metrics:
+            raise KeyError(
+                f"task {self.task_name!r} keeps the best {name!r} but its validation returned "
+                f"{sorted(metrics)}"
+            )
+        value = float(metrics[name])
+        if not math.isfinite(value):
+            return
+        if self.best is not None:
+            better = value < self.best["value"] if mode == "min" else value > self.best["value"]
+            if not better:
+                return
+        self.best = {"metric": name, "value": value, "iteration": i}
+        save_checkpoint(self.best_path, {**self._weights_dict(), "best": dict(self.best)})
 
     def fit(
         self,
@@ -447,6 +486,7 @@ class Trainer:
                 return final
             if not run.is_main:  # rank 0 evaluates; the others are done
                 return final
+            self._load_evaluated_weights()
             self.model.eval()
             with torch.no_grad():
                 result = dict(self.task.evaluate(self.model, run))
@@ -454,6 +494,24 @@ class Trainer:
             return {**final, **_prefixed(result)}
         finally:
             log.close()
+
+    def _load_evaluated_weights(self) -> None:
+        """With ``eval_checkpoint=best``, put the best validation's weights in the model."""
+        if self.config.eval_checkpoint != "best":
+            return
+        if not self.best_path.is_file():
+            raise FileNotFoundError(
+                f"eval_checkpoint=best but {self.best_path} was never written (no finite "
+                f"validation {self.task.best_metric[0]!r}); evaluate last.pt with "
+                f"`nca eval {self.run.run_dir}`"
+            )
+        data = load_checkpoint(self.best_path, map_location=self.device)
+        self.weights.load_state_dict(data["model"])
+        best = data.get("best") or {}
+        self.console.print(
+            f"evaluating {self.best_path} (iteration {best.get('iteration')}, "
+            f"{best.get('metric')} = {best.get('value', float('nan')):.4g})"
+        )
 
     def _interrupted(self) -> str:
         """What Ctrl-C left behind, truthfully."""

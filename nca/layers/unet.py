@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nca.layers.init import initialise_
+
 #: Widths of the decoder tail (dec_conv1a, dec_conv1b), fixed as in Noise2Noise.
 TAIL_WIDTHS = (64, 32)
 LEAKY_SLOPE = 0.1
@@ -111,9 +113,6 @@ class UNet(nn.Module):
 
 
 def he_init_(module: nn.Module) -> None:
-    """He (Kaiming-normal, LeakyReLU 0.1 gain) weights and zero biases for every conv."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+    """He (Kaiming-normal, LeakyReLU 0.1 gain) weights and zero biases for every conv
+    (:func:`nca.layers.init.initialise_` with ``init="he"`` and the U-Net's slope)."""
+    initialise_(module, "he", negative_slope=LEAKY_SLOPE)

@@ -5,6 +5,11 @@ the reference [30] the paper builds on, and a template for new rules. Perceive
 with fixed depthwise filters (identity, Sobel x/y, optionally a Laplacian),
 then update each cell with a 1×1-convolution MLP whose last layer is
 zero-initialised, so an untrained rule leaves the grid unchanged.
+
+Initialisation: PyTorch's defaults (``init="pytorch"``, the default, as in the
+PyTorch ports of the Distill article) or He (``init="he"``, ReLU gain, the
+ViTCA paper's choice for its rules); the last layer is zeroed unless
+``zero_last_layer=false``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from torch import nn
 
 from nca.core.layout import CellLayout
 from nca.core.seed import CELL_INITS, CellInit
+from nca.layers.init import (
+    Initialisation,
+    check_flag,
+    check_initialisation,
+    initialise_,
+    zero_layer_,
+)
 from nca.rules.base import CARule
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
@@ -36,6 +48,10 @@ class ConvCAConfig:
         laplacian: Add a Laplacian filter to identity and Sobel x/y perception.
         padding: Border handling of the perception filters.
         cell_init: How grids are seeded: ``constant`` (0.5 / 0) or ``random``.
+        init: ``pytorch`` (PyTorch's defaults; the default, not a paper rule) or ``he``
+            (Kaiming-normal, ReLU gain, zero biases); see :mod:`nca.layers.init`.
+        zero_last_layer: Zero the MLP's last layer so an untrained rule leaves the grid
+            unchanged (Mordvintsev et al.'s "do-nothing" start).
     """
 
     image_channels: int = 1
@@ -44,6 +60,8 @@ class ConvCAConfig:
     laplacian: bool = True
     padding: Literal["zeros", "circular"] = "zeros"
     cell_init: CellInit = "constant"
+    init: Initialisation = "pytorch"
+    zero_last_layer: bool = True
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "mlp_channels"):
@@ -55,6 +73,8 @@ class ConvCAConfig:
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
         if self.cell_init not in CELL_INITS:
             raise ValueError(f"cell_init must be one of {CELL_INITS}, got {self.cell_init!r}")
+        check_initialisation(self.init)
+        check_flag(self.zero_last_layer, "zero_last_layer")
 
 
 class ConvCA(CARule):
@@ -79,8 +99,10 @@ class ConvCA(CARule):
             nn.ReLU(),
             nn.Conv2d(config.mlp_channels, self.layout.updatable_channels, 1),
         )
-        nn.init.zeros_(self.update_mlp[-1].weight)  # do-nothing start (paper: zero-init last layer)
-        nn.init.zeros_(self.update_mlp[-1].bias)
+        if config.init == "he":  # "pytorch": the layers are as constructed
+            initialise_(self.update_mlp, "he")
+        if config.zero_last_layer:  # do-nothing start (zero-initialised last layer)
+            zero_layer_(self.update_mlp[-1])
 
     def perceive(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, H', W') -> (B, C·F, H', W')`` with ``F`` fixed filters per channel."""

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from nca.layers.init import Initialisation, check_initialisation, initialise_
+from nca.layers.unet import LEAKY_SLOPE
 from nca.layers.unet import UNet as UNetNetwork
-from nca.layers.unet import he_init_
 from nca.rules.base import FeedForwardRule
 
 
@@ -19,16 +20,21 @@ class UNetConfig:
         image_channels: Image channels in and out (1 grayscale, 3 RGB).
         features: Initial feature maps (paper: 24).
         downsamplings: Max-pool steps (paper: 2 for 32×32 images).
+        init: ``he`` (Kaiming-normal with the LeakyReLU(0.1) gain, zero biases; paper
+            §4) or ``pytorch`` (PyTorch's defaults, what the authors' release uses);
+            see :mod:`nca.layers.init`.
     """
 
     image_channels: int = 1
     features: int = 24
     downsamplings: int = 2
+    init: Initialisation = "he"
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "features", "downsamplings"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_initialisation(self.init)
 
 
 class UNet(FeedForwardRule):
@@ -43,7 +49,7 @@ class UNet(FeedForwardRule):
         self.net = UNetNetwork(
             config.image_channels, config.image_channels, config.features, config.downsamplings
         )
-        he_init_(self.net)
+        initialise_(self.net, config.init, negative_slope=LEAKY_SLOPE)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Bottleneck features, the linear-probe features (paper §4.2).

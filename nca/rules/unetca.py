@@ -2,8 +2,14 @@
 
 48 initial feature maps and every convolution except the first 1×1. Its input
 is the whole cell (input, output, hidden channels) and its output an update of
-the output and hidden channels; the last layer starts at zero. The core runs it
-like ViTCA (seed, inject, asynchronous updates at σ = 50 %).
+the output and hidden channels; the last layer starts at zero (paper §4;
+``zero_last_layer``). The core runs it like ViTCA (seed, inject, asynchronous
+updates at σ = 50 %).
+
+Initialisation: He with the LeakyReLU(0.1) gain (``init="he"``, the paper's
+text) or PyTorch's defaults (``init="pytorch"``). The authors' release uses
+PyTorch's defaults and, unlike for ViTCA, does *not* zero UNetCA's last layer:
+``init=pytorch, zero_last_layer=false`` is the release's UNetCA.
 
 Receptive field (measured: ``tests/rules/test_baselines.py``). The 1×1
 convolutions do not make the update local to a 3×3 neighbourhood: the max-pools
@@ -20,11 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from nca.core.layout import CellLayout
 from nca.core.seed import CELL_INITS, CellInit
-from nca.layers.unet import UNet, he_init_
+from nca.layers.init import (
+    Initialisation,
+    check_flag,
+    check_initialisation,
+    initialise_,
+    zero_layer_,
+)
+from nca.layers.unet import LEAKY_SLOPE, UNet
 from nca.rules.base import CARule
 
 
@@ -38,6 +50,12 @@ class UNetCAConfig:
         features: Initial feature maps (paper: 48).
         downsamplings: Max-pool steps (paper: 2 for 32×32 images).
         cell_init: How grids are seeded: ``constant`` (0.5 / 0) or ``random``.
+        init: ``he`` (Kaiming-normal with the LeakyReLU(0.1) gain, zero biases; paper
+            §4) or ``pytorch`` (PyTorch's defaults, what the authors' release uses);
+            see :mod:`nca.layers.init`.
+        zero_last_layer: Zero the output convolution so an untrained rule leaves the
+            grid unchanged (paper §4). The authors' release does not zero UNetCA's
+            last layer (it does ViTCA's): ``false`` with ``init=pytorch`` is the release.
     """
 
     image_channels: int = 1
@@ -45,6 +63,8 @@ class UNetCAConfig:
     features: int = 48
     downsamplings: int = 2
     cell_init: CellInit = "constant"
+    init: Initialisation = "he"
+    zero_last_layer: bool = True
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "features", "downsamplings"):
@@ -54,6 +74,8 @@ class UNetCAConfig:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
         if self.cell_init not in CELL_INITS:
             raise ValueError(f"cell_init must be one of {CELL_INITS}, got {self.cell_init!r}")
+        check_initialisation(self.init)
+        check_flag(self.zero_last_layer, "zero_last_layer")
 
 
 class UNetCA(CARule):
@@ -78,9 +100,9 @@ class UNetCA(CARule):
             config.downsamplings,
             nca_mode=True,
         )
-        he_init_(self.net)
-        nn.init.zeros_(self.net.out_conv.weight)  # zero-initialised last layer (paper §4)
-        nn.init.zeros_(self.net.out_conv.bias)
+        initialise_(self.net, config.init, negative_slope=LEAKY_SLOPE)
+        if config.zero_last_layer:  # paper §4: an untrained rule leaves the grid unchanged
+            zero_layer_(self.net.out_conv)
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, H', W') -> (B, C_o + C_h, H', W')`` update."""

@@ -7,19 +7,31 @@ parameter counts imply, as for ViTCA), PyTorch LayerNorms, the handcrafted
 1-D sinusoidal positional encoding added to the tokens, and a head
 (final LayerNorm + Linear) that decodes every token directly into its
 patch's output pixels.
+
+Linear-probe features (``features``): the authors' release probes the tokens
+before any block runs, ``LN1(embed + PE)`` — the first block's attention
+pre-norm applied to the embedded patches plus the positional encoding
+(``embedding``, the default); ``final`` reads the final LayerNorm after the
+blocks instead (this toolkit's earlier choice).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from einops import rearrange
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from nca.layers.init import Initialisation, check_initialisation, initialise_
 from nca.layers.positional import sinusoidal_encoding
 from nca.rules.base import FeedForwardRule
+
+ProbeFeatures = Literal["embedding", "final"]
+#: Valid values of :attr:`ViTConfig.probe_tokens`.
+PROBE_FEATURES: tuple[str, ...] = get_args(ProbeFeatures)
 
 
 @dataclass
@@ -33,6 +45,13 @@ class ViTConfig:
         mlp_dim: Hidden size of each block's MLP (64, as the parameter counts imply).
         depth: Encoder blocks (paper: 1; Table 2 also 2 and 3).
         patch_size: Pixels per token ``(P_H, P_W)`` (paper: 1x1).
+        init: ``he`` (Kaiming-normal weights, zero biases; paper §4) or ``pytorch``
+            (PyTorch's defaults, what the authors' release uses; also replaces timm's
+            own initialisation); see :mod:`nca.layers.init`.
+        probe_tokens: What :meth:`ViT.features` returns for linear probing: ``embedding``
+            (the first block's pre-norm ``LN1(embed + PE)``, before any block runs:
+            the authors' release) or ``final`` (the final LayerNorm after the blocks,
+            this toolkit's earlier choice).
     """
 
     image_channels: int = 1
@@ -41,6 +60,8 @@ class ViTConfig:
     mlp_dim: int = 64
     depth: int = 1
     patch_size: tuple[int, int] = (1, 1)
+    init: Initialisation = "he"
+    probe_tokens: ProbeFeatures = "embedding"
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "embed_dim", "heads", "mlp_dim", "depth"):
@@ -50,6 +71,11 @@ class ViTConfig:
             raise ValueError(f"embed_dim {self.embed_dim} must be divisible by heads {self.heads}")
         if len(self.patch_size) != 2 or min(self.patch_size) < 1:
             raise ValueError(f"patch_size must be two positive integers, got {self.patch_size!r}")
+        check_initialisation(self.init)
+        if self.probe_tokens not in PROBE_FEATURES:
+            raise ValueError(
+                f"probe_tokens must be one of {PROBE_FEATURES}, got {self.probe_tokens!r}"
+            )
 
 
 class ViT(FeedForwardRule):
@@ -79,11 +105,8 @@ class ViT(FeedForwardRule):
             norm_layer=nn.LayerNorm,
             dynamic_img_size=True,
         )
-        for module in self.vit.modules():  # He initialisation (paper §4)
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        self.probe_features = config.probe_tokens
+        initialise_(self.vit, config.init)
 
     def _check(self, images: torch.Tensor) -> None:
         if images.ndim != 4 or images.shape[1] != self.image_channels:
@@ -98,18 +121,27 @@ class ViT(FeedForwardRule):
                 f"{self.patch_size}"
             )
 
-    def _tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """LayerNorm'd encoder output, channels-last ``(B, H/P_H, W/P_W, d)``."""
+    def _embedded(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Patch embeddings plus the positional encoding ``(B, H'·W', d)``, and ``(H', W')``."""
         self._check(images)
         tokens = self.vit.patch_embed(images)  # (B, H', W', d) with dynamic_img_size
         grid_h, grid_w, dim = tokens.shape[1:]
         tokens = tokens.reshape(tokens.shape[0], grid_h * grid_w, dim)
         pe = sinusoidal_encoding(grid_h * grid_w, dim, device=tokens.device, dtype=tokens.dtype)
-        tokens = self.vit.blocks(tokens + pe)
-        return self.vit.norm(tokens).reshape(-1, grid_h, grid_w, dim)
+        return tokens + pe, (grid_h, grid_w)
+
+    def _tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """LayerNorm'd encoder output, channels-last ``(B, H/P_H, W/P_W, d)``."""
+        tokens, (grid_h, grid_w) = self._embedded(images)
+        tokens = self.vit.norm(self.vit.blocks(tokens))
+        return tokens.reshape(-1, grid_h, grid_w, tokens.shape[-1])
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """LayerNorm'd tokens, the linear-probe features (paper §4.2).
+        """The linear-probe features (paper §4.2) chosen by the config's ``features``.
+
+        ``embedding``: ``blocks[0].norm1(patch_embed(x) + PE)``, the tokens before any
+        block runs, normalised by the first block's attention pre-norm (the authors'
+        release); ``final``: the final LayerNorm of the encoder output.
 
         Args:
             images: ``(B, C, H, W)``, ``H`` and ``W`` divisible by the patch size.
@@ -117,7 +149,13 @@ class ViT(FeedForwardRule):
         Returns:
             Channels-first ``(B, d, H/P_H, W/P_W)`` (``(B, 128, H, W)`` by default).
         """
-        return self._tokens(images).permute(0, 3, 1, 2)
+        if self.probe_features == "final":
+            tokens = self._tokens(images)
+        else:
+            embedded, (grid_h, grid_w) = self._embedded(images)
+            tokens = self.vit.blocks[0].norm1(embedded)  # the first block's attention pre-norm
+            tokens = tokens.reshape(-1, grid_h, grid_w, tokens.shape[-1])
+        return tokens.permute(0, 3, 1, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W) -> (B, C, H, W)``: each token decoded to its patch."""

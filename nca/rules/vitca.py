@@ -5,7 +5,7 @@ Cells ``(B, C, H', W')`` are read channels-last as tokens, linearly embedded to
 blocks whose self-attention is localized to each cell's ``N_H × N_W``
 neighbourhood, and decoded by a head (LayerNorm + Linear) into an update of the
 output and hidden channels. The head's last layer starts at zero, so an
-untrained rule leaves the grid unchanged (paper §4).
+untrained rule leaves the grid unchanged (paper §4; ``zero_last_layer``).
 
 Fidelity notes (the paper's tables are what the authors ran):
 
@@ -17,12 +17,17 @@ Fidelity notes (the paper's tables are what the authors ran):
   ``d×d`` matrix with bias, except with a single head, where the authors'
   release skips it (Table 2: 1 head = 76.0K).
 * **Scale.** Attention logits are divided by ``sqrt(d/h)`` (per head), as in the release.
+* **Initialisation.** The paper's text says He initialisation (``init="he"``, the
+  default); the release leaves PyTorch's defaults (``init="pytorch"``), zeroes the
+  head's last layer as the paper says, and draws a ``learned`` embedding with std 1
+  (``pos_embedding_std=1.0``; default 0.02).
 * **PE channels.** ``sincos5`` adds ``4J = 20`` channels per pixel, ``sincos5xy``
   22 and ``xy`` 2; learned embeddings are ``(H'·W') × d`` for the training size.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -34,6 +39,13 @@ from torch import nn
 from nca.core.layout import CellLayout
 from nca.core.seed import CELL_INITS, CellInit
 from nca.layers.encoder_block import LocalizedEncoderBlock
+from nca.layers.init import (
+    Initialisation,
+    check_flag,
+    check_initialisation,
+    initialise_,
+    zero_layer_,
+)
 from nca.layers.layernorm_linear import LayerNormLinear
 from nca.layers.localized_attention import BACKENDS, AttentionBackend
 from nca.layers.neighbourhood import BORDERS, Border, Neighbourhood
@@ -44,7 +56,6 @@ PositionalEncoding = Literal["handcrafted", "learned", "sincos5", "sincos5xy", "
 POSITIONAL_ENCODINGS: tuple[str, ...] = get_args(PositionalEncoding)
 #: Encodings concatenated to cells as channels (the others are added to tokens).
 CONCATENATED = ("sincos5", "sincos5xy", "xy")
-Initialisation = Literal["he", "pytorch"]
 
 
 @dataclass
@@ -72,8 +83,14 @@ class ViTCAConfig:
         cell_init: How grids are seeded: ``constant`` (0.5 / 0, paper) or ``random``.
         attention_backend: Localized-attention implementation: ``shifted`` (fast
             default), ``conv`` (the authors' approach) or ``reference`` (slow, exact).
-        init: ``he`` (Kaiming-normal weights, zero biases; paper §4) or ``pytorch``
-            (PyTorch's default initialisation, as the authors' release leaves it).
+        init: ``he`` (Kaiming-normal weights, zero biases; paper §4 and Alg. 1) or
+            ``pytorch`` (PyTorch's default initialisation, what the authors' release
+            uses); see :mod:`nca.layers.init`.
+        zero_last_layer: Zero the head's Linear (weight and bias) so an untrained rule
+            leaves the grid unchanged (paper §4; the authors' release zeroes it too).
+        pos_embedding_std: Standard deviation of the normal the ``learned`` positional
+            embedding is drawn from (0.02, timm's convention; the authors' release
+            draws ``torch.randn``, i.e. 1.0; not truncated in either case). Must be > 0.
     """
 
     image_channels: int = 1
@@ -91,6 +108,8 @@ class ViTCAConfig:
     cell_init: CellInit = "constant"
     attention_backend: AttentionBackend = "shifted"
     init: Initialisation = "he"
+    zero_last_layer: bool = True
+    pos_embedding_std: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("image_channels", "embed_dim", "heads", "mlp_dim", "depth"):
@@ -105,11 +124,17 @@ class ViTCAConfig:
             "positional": POSITIONAL_ENCODINGS,
             "cell_init": CELL_INITS,
             "attention_backend": tuple(BACKENDS),
-            "init": get_args(Initialisation),
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
+        check_initialisation(self.init)
+        check_flag(self.zero_last_layer, "zero_last_layer")
+        std = self.pos_embedding_std
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
+            raise ValueError(f"pos_embedding_std must be a number > 0, got {std!r}")
+        if not math.isfinite(std):
+            raise ValueError(f"pos_embedding_std must be finite, got {std!r}")
         Neighbourhood(tuple(self.neighbourhood), self.border)  # validates odd sizes
         if self.pe_frequencies < 1:
             raise ValueError(f"pe_frequencies must be >= 1, got {self.pe_frequencies}")
@@ -172,20 +197,18 @@ class ViTCA(CARule):
             for _ in range(config.depth)
         )
         self.head = LayerNormLinear(dim, self.layout.updatable_channels)
-        self._initialise(config.init)
+        self._initialise(config)
 
-    def _initialise(self, init: Initialisation) -> None:
-        if init == "he":
-            for module in self.modules():
-                if isinstance(module, nn.Linear):
-                    nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                    if module.bias is not None:
-                        nn.init.zeros_(module.bias)
+    def _initialise(self, config: ViTCAConfig) -> None:
+        initialise_(self, config.init)
         if self.pos_embedding is not None:
-            nn.init.trunc_normal_(self.pos_embedding, std=0.02)
-        # Zero-initialised last layer: the first rollouts do not move the cells (paper §4).
-        nn.init.zeros_(self.head.linear.weight)
-        nn.init.zeros_(self.head.linear.bias)
+            # a normal of this std; the bounds at ±100 std never cut in practice and keep
+            # std 0.02 bit-identical to the former trunc_normal_(std=0.02) (bounds ±2)
+            std = float(config.pos_embedding_std)
+            nn.init.trunc_normal_(self.pos_embedding, std=std, a=-100 * std, b=100 * std)
+        if config.zero_last_layer:
+            # the first rollouts do not move the cells (paper §4)
+            zero_layer_(self.head.linear)
 
     # ------------------------------------------------------------- positions
     def positional_encoding(

@@ -1,6 +1,13 @@
 """Task plugins: base class and registry."""
 
-from nca.tasks.base import RESERVED_OPTIONS, RunContext, Task, check_task_class
+from nca.tasks.base import (
+    RESERVED_OPTIONS,
+    RunContext,
+    Task,
+    check_task_class,
+    preset_rule_values,
+    preset_task_values,
+)
 from nca.tasks.registry import (
     TASKS,
     TaskInfo,
@@ -22,6 +29,8 @@ __all__ = [
     "create_task",
     "get_task_class",
     "list_tasks",
+    "preset_rule_values",
+    "preset_task_values",
     "register_task",
     "resolve_task_config",
     "task_info",

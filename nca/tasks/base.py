@@ -107,8 +107,13 @@ class Task(ABC):
         config_class: The task's config dataclass (extends ``TrainerConfig``).
         cli_options: Config fields offered as ``nca train --field-name`` options.
         rule_kinds: Rule kinds this task can train (``"ca"``, ``"feedforward"``).
-        presets: Named partial configs (e.g. ``paper``, ``quick``).
+        presets: Named partial configs (e.g. ``paper``, ``quick``). A preset's
+            ``"rule"`` entry holds defaults for the rule's config, ``{"*": {...}}`` for
+            every rule that has the field and ``{"vitca": {...}}`` for one rule; the
+            rule's own preset and ``-o rule.FIELD=...`` win over them.
         streams: The run's random streams: ``{name: "cpu" | "device"}``.
+        best_metric: ``(validation metric, "min" | "max")``: the engine keeps the
+            weights of the best validation in ``checkpoints/best.pt``; ``None``: none.
     """
 
     name: ClassVar[str] = ""
@@ -126,6 +131,7 @@ class Task(ABC):
     requires_rule: ClassVar[bool] = True
     #: Random streams; ``steps`` (on the device) drives CA update masks.
     streams: ClassVar[Mapping[str, str]] = {"data": "cpu", "steps": "device"}
+    best_metric: ClassVar[tuple[str, str] | None] = None
 
     @classmethod
     def source_label(cls, config: Any) -> str:
@@ -175,9 +181,9 @@ class Task(ABC):
         """The module the engine trains and :meth:`evaluate` scores (an ``nn.Module``).
 
         Default: ``rule`` as an :class:`nca.core.ImageModel` with the config's
-        ``update_rate`` (σ, default 0.5), ``eval_steps`` and ``gradient_checkpointing``
-        where the config has them. Tasks without a rule (``requires_rule = False``)
-        build theirs.
+        ``update_rate`` (σ, default 0.5), ``eval_steps``, ``octaves``, ``octave_steps``
+        and ``gradient_checkpointing`` where the config has them. Tasks without a rule
+        (``requires_rule = False``) build theirs.
         """
         from nca.core import PAPER_UPDATE_RATE, ImageModel
 
@@ -188,6 +194,8 @@ class Task(ABC):
             rule,
             update_rate=getattr(cfg, "update_rate", PAPER_UPDATE_RATE),
             steps=getattr(cfg, "eval_steps", 64),
+            octaves=getattr(cfg, "octaves", 0),
+            octave_steps=getattr(cfg, "octave_steps", "total"),
             gradient_checkpointing=getattr(cfg, "gradient_checkpointing", False),
         )
 
@@ -287,6 +295,45 @@ def check_task_class(obj: Any) -> None:
     unknown_presets = set(obj.default_presets.values()) - set(obj.presets)
     if unknown_presets:
         raise TypeError(f"{obj.__name__}.default_presets names unknown presets {unknown_presets}")
+    best = obj.best_metric
+    if best is not None and (
+        not isinstance(best, tuple) or len(best) != 2 or best[1] not in ("min", "max")
+    ):
+        raise TypeError(f"{obj.__name__}.best_metric must be (metric, 'min' | 'max'), got {best!r}")
+    for preset, values in obj.presets.items():
+        rule_part = values.get(PRESET_RULE_KEY, {})
+        if not isinstance(rule_part, Mapping) or not all(
+            isinstance(v, Mapping) for v in rule_part.values()
+        ):
+            raise TypeError(
+                f"{obj.__name__}.presets[{preset!r}]['rule'] must map '*' or rule names to "
+                f"field defaults, got {rule_part!r}"
+            )
     bad_kinds = set(obj.rule_kinds) - set(RULE_KINDS)
     if bad_kinds:
         raise TypeError(f"{obj.__name__}.rule_kinds has unknown kinds {sorted(bad_kinds)}")
+
+
+#: Key of a task preset's defaults for the rule's config.
+PRESET_RULE_KEY = "rule"
+
+
+def preset_task_values(task_class: type, preset: str) -> dict[str, Any]:
+    """The task-config part of a preset (without its rule defaults)."""
+    return {k: v for k, v in task_class.presets[preset].items() if k != PRESET_RULE_KEY}
+
+
+def preset_rule_values(
+    task_class: type, preset: str | None, rule_name: str, fields: set[str]
+) -> dict[str, Any]:
+    """Defaults a task preset gives the config of rule ``rule_name`` (fields it has).
+
+    ``"*"`` entries apply to every rule that has the field; an entry under the rule's
+    own name wins over them.
+    """
+    if preset is None or preset not in task_class.presets:
+        return {}
+    part = task_class.presets[preset].get(PRESET_RULE_KEY, {})
+    values = {k: v for k, v in part.get("*", {}).items() if k in fields}
+    values.update(part.get(rule_name, {}))
+    return values

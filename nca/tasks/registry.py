@@ -9,7 +9,7 @@ from typing import Any
 
 from nca.config import FieldSpec, build_config, config_fields
 from nca.registry import PluginRegistry, UnknownPluginError
-from nca.tasks.base import Task, check_task_class
+from nca.tasks.base import Task, check_task_class, preset_task_values
 
 TASKS: PluginRegistry[type[Task]] = PluginRegistry("nca.tasks", "task", check_task_class)
 
@@ -37,7 +37,7 @@ def resolve_task_config(
         if preset not in cls.presets:
             valid = ", ".join(cls.presets) or "none"
             raise UnknownPluginError(f"task {name!r} has no preset {preset!r}; presets: {valid}")
-        values.update(cls.presets[preset])
+        values.update(preset_task_values(cls, preset))
     values.update(overrides or {})
     return cls, build_config(cls.config_class, values, where="task")
 

@@ -1,23 +1,35 @@
 """Masking curriculum for denoising autoencoding (paper §4.1).
 
-Nine noise configurations, in the paper's order: patches of ``2^k × 2^k``
-pixels (k = 0, 1, 2) covering 25, 50 or 75 % of the image. Grayscale images
-get Gaussian noise in masked patches, RGB images get dropout (zeros). During
-training the list of allowed configurations grows from (1×1, 25 %) on a
-geometric schedule and each batch draws one allowed configuration;
-evaluation uses all nine in this fixed order.
+Nine noise configurations: patches of ``2^k × 2^k`` pixels (k = 0, 1, 2) covering
+25, 50 or 75 % of the image. Grayscale images get Gaussian noise in masked
+patches, RGB images get dropout (zeros). During training the list of allowed
+configurations grows on a geometric schedule and each batch draws one allowed
+configuration; the ``full`` evaluation uses all nine in a fixed order.
 
-Facts from the authors' release that the paper leaves out (each an option):
-a masked patch gets **one** N(0, 1) value shared by all its pixels and
-channels, and the stage thresholds are geometrically spaced between
-iterations 500 and 10K. Each image gets exactly ``round(coverage × patches)``
-masked patches, at positions drawn uniformly without replacement (the coverage
-is exact per image, not only in expectation).
+Two orders and schedules (``curriculum_order``):
+
+* ``paper`` (§4.1's prose): 1×1/25 %, 1×1/50 %, 1×1/75 %, 2×2/25 %, …, each new one
+  joining at ``round(start · r^k)``, geometrically spaced from 500 to 10K, so all
+  nine are in use from iteration 10K ("maxing out at 10K").
+* ``release`` (the authors' code, ``product(probabilities, patch sizes)``): 1×1/25 %,
+  2×2/25 %, 4×4/25 %, 1×1/50 %, …; the thresholds are
+  ``geomspace(500, 1e4, 9)`` in float32 truncated to integers,
+  500, 727, 1057, 1537, 2236, 3251, 4728, 6876, 10000, and configuration ``k + 2``
+  joins after threshold ``k`` (iteration > it), so all nine are in use from
+  iteration 6,877.
+
+Facts from the authors' release that the paper leaves out (each an option): a
+masked patch gets **one** N(0, 1) value shared by all its pixels and channels,
+and each patch is masked independently with probability ``p`` (``bernoulli``),
+so the coverage is exact only in expectation. The default (``exact``) masks
+exactly ``round(coverage × patches)`` patches per image, at positions drawn
+uniformly without replacement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -25,6 +37,14 @@ import torch
 CONFIGURATIONS: tuple[tuple[int, float], ...] = tuple(
     (2**k, coverage) for k in range(3) for coverage in (0.25, 0.5, 0.75)
 )
+#: The same nine in the release's order: coverage outer, patch side inner.
+RELEASE_ORDER: tuple[tuple[int, float], ...] = tuple(
+    (2**k, coverage) for coverage in (0.25, 0.5, 0.75) for k in range(3)
+)
+CurriculumOrder = Literal["paper", "release"]
+#: How many patches a configuration masks: exactly its coverage, or each with probability p.
+Coverage = Literal["exact", "bernoulli"]
+COVERAGES: tuple[str, ...] = ("exact", "bernoulli")
 
 
 def config_name(config: tuple[int, float]) -> str:
@@ -41,27 +61,54 @@ class Curriculum:
         start: Iteration of the first new stage (authors: 500).
         end: Iteration by which all configurations are allowed (paper: 10K).
         enabled: If False, every configuration is allowed from the start.
+        order: ``paper`` (§4.1's order and thresholds) or ``release`` (the authors'
+            code); see the module docstring.
     """
 
     start: int = 500
     end: int = 10_000
     enabled: bool = True
+    order: CurriculumOrder = "paper"
 
     def __post_init__(self) -> None:
+        if self.order not in ("paper", "release"):
+            raise ValueError(f"curriculum order must be 'paper' or 'release', got {self.order!r}")
         if self.enabled and not 0 < self.start <= self.end:
             raise ValueError(f"curriculum needs 0 < start <= end, got {self.start}, {self.end}")
 
+    @property
+    def configurations(self) -> tuple[tuple[int, float], ...]:
+        """The nine configurations in the order they join."""
+        return CONFIGURATIONS if self.order == "paper" else RELEASE_ORDER
+
     def thresholds(self) -> list[int]:
-        """Iterations at which configurations 2..9 join (geometrically spaced)."""
+        """``paper``: the iterations at which configurations 2..9 join; ``release``: the
+        release's nine stage ends (configuration ``k + 2`` joins after the ``k``-th)."""
+        if self.order == "release":
+            import numpy as np
+
+            stages = np.geomspace(self.start, self.end, num=len(RELEASE_ORDER), dtype=np.float32)
+            return stages.astype(np.int32).tolist()
         stages = len(CONFIGURATIONS) - 1
         ratio = (self.end / self.start) ** (1 / (stages - 1)) if stages > 1 else 1.0
         return [round(self.start * ratio**i) for i in range(stages)]
 
     def allowed(self, iteration: int) -> int:
-        """Number of allowed configurations (a prefix of ``CONFIGURATIONS``) at ``iteration``."""
+        """Number of allowed configurations (a prefix of :attr:`configurations`)."""
         if not self.enabled:
             return len(CONFIGURATIONS)
+        if self.order == "release":  # the first stage end not yet passed decides
+            for index, stage in enumerate(self.thresholds()):
+                if iteration <= stage:
+                    return index + 1
+            return len(RELEASE_ORDER)
         return 1 + sum(iteration >= t for t in self.thresholds())
+
+    def sample(self, iteration: int, generator: torch.Generator) -> tuple[int, float]:
+        """One configuration drawn uniformly from those allowed at ``iteration``."""
+        allowed = self.allowed(iteration)
+        index = int(torch.randint(0, allowed, (1,), generator=generator))
+        return self.configurations[index]
 
 
 def mask_images(
@@ -71,6 +118,7 @@ def mask_images(
     *,
     noise: str = "auto",
     noise_per_patch: bool = True,
+    coverage_mode: Coverage = "exact",
 ) -> torch.Tensor:
     """Corrupt a batch with one noise configuration.
 
@@ -83,6 +131,8 @@ def mask_images(
             dropout otherwise, as in the paper).
         noise_per_patch: One N(0, 1) value per masked patch (authors) instead of
             per pixel.
+        coverage_mode: ``exact`` (``round(coverage × patches)`` patches per image) or
+            ``bernoulli`` (each patch with probability ``coverage``, the release).
 
     Returns:
         Masked images ``(B, C, H, W)`` (Gaussian noise is not clipped).
@@ -96,8 +146,13 @@ def mask_images(
         )
     grid = (batch, 1, height // side_h, width // side_w)
     patches = grid[2] * grid[3]
-    ranks = torch.rand((batch, patches), generator=generator).argsort(dim=1).argsort(dim=1)
-    masked = (ranks < round(coverage * patches)).view(grid)
+    if coverage_mode == "exact":
+        ranks = torch.rand((batch, patches), generator=generator).argsort(dim=1).argsort(dim=1)
+        masked = (ranks < round(coverage * patches)).view(grid)
+    elif coverage_mode == "bernoulli":
+        masked = torch.rand(grid, generator=generator) < coverage
+    else:
+        raise ValueError(f"coverage_mode must be one of {COVERAGES}, got {coverage_mode!r}")
     masked = masked.repeat_interleave(side_h, -2).repeat_interleave(side_w, -1).to(images.device)
     kind = noise if noise != "auto" else ("gaussian" if channels == 1 else "dropout")
     if kind == "dropout":
@@ -112,9 +167,3 @@ def mask_images(
     else:
         raise ValueError(f"unknown noise {noise!r}; valid: auto, gaussian, dropout")
     return torch.where(masked, fill, images)
-
-
-def sample_configuration(allowed: int, generator: torch.Generator) -> tuple[int, float]:
-    """One configuration drawn uniformly from the first ``allowed``."""
-    index = int(torch.randint(0, allowed, (1,), generator=generator))
-    return CONFIGURATIONS[index]

@@ -20,6 +20,7 @@ from nca import (
     check_fits_in_memory,
     check_octaves_fit,
     dataset_source,
+    image_overflow,
     load_images,
     make_generator,
     octave_plan,
@@ -27,8 +28,8 @@ from nca import (
     psnr,
 )
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.evaluation import EvalResult, evaluate_model
-from nca_denoise.masking import CONFIGURATIONS, Curriculum, mask_images, sample_configuration
+from nca_denoise.evaluation import PROTOCOLS, EvalResult, evaluate_model
+from nca_denoise.masking import CONFIGURATIONS, Curriculum, mask_images
 from nca_denoise.metrics import LPIPS_MIN_SIZE, LpipsUnavailable, load_lpips
 
 
@@ -38,7 +39,8 @@ class DenoiseData:
 
     Attributes:
         train: This rank's training images (its shard under torchrun).
-        validation: Test images used by the periodic validation.
+        validation: Images of the periodic validation (the ``val`` split where the
+            dataset has one, else ``test``, as in the release).
     """
 
     train: ImageSet
@@ -90,8 +92,21 @@ class DenoiseTask(Task):
         "bf16",
     )
     presets = {
-        # the paper's numbers are the config defaults
-        "paper": {"lpips": "on"},
+        # the paper's numbers are the config defaults; this preset adds the protocol of
+        # the authors' release where the paper is silent or differs (docs/reproducing.md)
+        "paper": {
+            "lpips": "on",
+            "eval_protocol": "authors",
+            "eval_checkpoint": "best",
+            "batch_sampling": "iid",
+            "curriculum_order": "release",
+            "coverage": "bernoulli",
+            "octave_steps": "coarsest",
+            "rule": {
+                "*": {"init": "pytorch", "pos_embedding_std": 1.0},
+                "unetca": {"zero_last_layer": False},
+            },
+        },
         # CPU: 16x16 images, short rollouts, a small evaluation; ~3 minutes on 2 cores (MNIST)
         "quick": {
             "image_size": 16,
@@ -115,8 +130,11 @@ class DenoiseTask(Task):
     #: data order and T, noise masks, CA update masks (on the device)
     streams = {"data": "cpu", "mask": "cpu", "steps": "device"}
     _last_validation = None
+    best_metric = ("reconstruction", "min")
     preset_descriptions = {
-        "paper": "the paper's settings: 32x32, 100K iterations of batch 32, T ~ U{8,32}, LPIPS",
+        "paper": "the paper's settings (32x32, 100K iterations of batch 32, T ~ U{8,32}, "
+        "LPIPS) with the authors' release's protocol: its test loop and PSNR, best "
+        "checkpoint, i.i.d. batches, curriculum order, Bernoulli masks, PyTorch init",
         "quick": "16x16 images, 600 iterations of batch 16, small evaluation: about 3-5 minutes "
         "for the default digits on 2 CPU cores",
     }
@@ -143,10 +161,11 @@ class DenoiseTask(Task):
             size = (self.config.size, self.config.size)
             if tuple(rule_config.image_size) != size:
                 changes["image_size"] = size
-        if self.config.octaves and "patch_size" in fields:  # cells are patches of pixels
+        most = max(self.config.octaves, self.config.test_octaves)
+        if most and "patch_size" in fields:  # cells are patches of pixels
             p_h, p_w = rule_config.patch_size
             grid = (self.config.size // p_h, self.config.size // p_w)
-            check_octaves_fit(grid, self.config.octaves)
+            check_octaves_fit(grid, most)
         return dataclasses.replace(rule_config, **changes) if changes else rule_config
 
     def validate(self) -> None:
@@ -163,12 +182,21 @@ class DenoiseTask(Task):
             "lower --image-size or --batch-size / eval_batch_size",
         )
         source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.size)
-        if cfg.octaves:
-            try:
-                octave_plan(cfg.steps_min, cfg.octaves)
-            except ValueError as err:
-                raise ValueError(f"{err}; raise steps_min or lower octaves") from None
-            check_octaves_fit((cfg.size, cfg.size), cfg.octaves)
+        if cfg.eval_split not in source.splits:
+            raise ValueError(
+                f"eval_split={cfg.eval_split} but {cfg.dataset} has no such split; valid: "
+                f"{', '.join(s for s in source.splits if s != 'train')}"
+            )
+        for octaves, steps, what in (
+            (cfg.octaves, cfg.steps_min, "raise steps_min or lower octaves"),
+            (cfg.test_octaves, cfg.eval_steps, "raise eval_steps or lower eval_octaves"),
+        ):
+            if octaves:
+                try:
+                    octave_plan(steps, octaves, cfg.octave_steps)
+                except ValueError as err:
+                    raise ValueError(f"{err}; {what}") from None
+                check_octaves_fit((cfg.size, cfg.size), octaves)
 
     # ------------------------------------------------------------- helpers
     def _lpips(self, device):
@@ -197,27 +225,49 @@ class DenoiseTask(Task):
             cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.size
         )
 
+    def _validation_split(self) -> str:
+        """``val`` where the dataset has one (Tiny ImageNet), else ``test`` (the release)."""
+        return "val" if "val" in dataset_source(self.config.dataset).splits else "test"
+
     def _evaluate(self, model: ImageModel, run: RunContext, console) -> EvalResult:
         cfg = self.config
-        test = self._split("test").subset(cfg.eval_subset)
+        test = self._split(cfg.eval_split).subset(cfg.eval_subset)
         lpips_model, note = self._lpips(run.device)
         quiet = run.quiet or not run.is_main
-        label = f"evaluating {len(test)} test images x {len(CONFIGURATIONS)} noise configurations"
-        total = len(test) * len(CONFIGURATIONS)
+        if cfg.eval_protocol == "full":
+            label = f"evaluating {len(test)} {cfg.eval_split} images x {len(CONFIGURATIONS)} noise"
+            total = len(test) * len(CONFIGURATIONS)
+        else:
+            label = f"evaluating {len(test)} {cfg.eval_split} images (authors' protocol)"
+            total = len(test)
+        octaves = cfg.test_octaves if model.is_ca else 0
         with progress_bar(label, total, console=console, quiet=quiet, unit="images") as advance:
             result = evaluate_model(
                 model,
                 test,
+                protocol=cfg.eval_protocol,
                 steps=cfg.eval_steps,
+                octaves=octaves,
                 batch_size=cfg.eval_batch_size,
+                authors_batch_size=cfg.authors_batch_size,
                 device=run.device,
                 lpips_model=lpips_model,
                 noise_per_patch=cfg.noise_per_patch,
+                coverage=cfg.coverage,
                 progress=advance,
             )
+        steps = ""
+        if model.is_ca:
+            steps = f", {cfg.eval_steps} CA steps at σ = {model.update_rate}"
+            if octaves:
+                steps += f" with {octaves} octave(s) of fusion/mitosis ({cfg.octave_steps})"
+        batches = ""
+        if cfg.eval_protocol == "authors":
+            batches = f", {sum(result.batches.values())} batches of {cfg.authors_batch_size}"
         result.notes.append(
-            f"{len(test)} test images of {cfg.dataset} at {cfg.size}x{cfg.size}"
-            + (f", {cfg.eval_steps} CA steps at σ = {model.update_rate}" if model.is_ca else "")
+            f"{len(test)} {cfg.eval_split} images of {cfg.dataset} at {cfg.size}x{cfg.size}"
+            + steps
+            + batches
             + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
         )
         if note:
@@ -228,14 +278,22 @@ class DenoiseTask(Task):
         from rich.table import Table
 
         metrics = list(next(iter(result.rows.values())))
-        table = Table(title=f"denoising evaluation: {name}")
+        protocol = result.protocol
+        table = Table(
+            title=f"denoising evaluation: {name} ({protocol} protocol: {PROTOCOLS[protocol]})"
+        )
         table.add_column("noise", style="bold")
+        if result.batches is not None:
+            table.add_column("batches", justify="right")
         for key in ("psnr", "ssim", "lpips"):
             if key in metrics:
                 table.add_column(f"{key.upper()} out", justify="right")
                 table.add_column(f"{key.upper()} in", justify="right")
-        for config, row in [*result.rows.items(), ("mean", result.mean())]:
+        headline = "mean" if result.batches is None else "mean over batches"
+        for config, row in [*result.rows.items(), (headline, result.mean())]:
             cells = []
+            if result.batches is not None:
+                cells.append(str(result.batches.get(config, sum(result.batches.values()))))
             for key in ("psnr", "ssim", "lpips"):
                 if key in metrics:
                     digits = 2 if key == "psnr" else 3
@@ -251,6 +309,13 @@ class DenoiseTask(Task):
         path.write_text(
             json.dumps(
                 {
+                    "protocol": result.protocol,
+                    "protocol_description": PROTOCOLS[result.protocol],
+                    "split": self.config.eval_split,
+                    "authors_batch_size": self.config.authors_batch_size
+                    if result.protocol == "authors"
+                    else None,
+                    "batches": result.batches,
                     "rows": result.rows,
                     "mean": result.mean(),
                     "notes": result.notes,
@@ -268,8 +333,13 @@ class DenoiseTask(Task):
         return test.batch(torch.arange(len(test))), test.labels
 
     def corrupt(self, images, patch, coverage, generator):
+        cfg = self.config
         return mask_images(
-            images, (tuple(patch), coverage), generator, noise_per_patch=self.config.noise_per_patch
+            images,
+            (tuple(patch), coverage),
+            generator,
+            noise_per_patch=cfg.noise_per_patch,
+            coverage_mode=cfg.coverage,
         )
 
     # ------------------------------------------------------------- training
@@ -288,14 +358,18 @@ class DenoiseTask(Task):
         if cfg.lpips == "on":  # fail before training, not after
             self._lpips("cpu")
         train = self._split("train").subset(cfg.train_subset)
+        if not cfg.augment:
+            train = dataclasses.replace(train, random_crop=False, flips="none")
         if len(train) < cfg.batch_size:
             raise ValueError(
                 f"the training set has {len(train)} images, fewer than batch_size {cfg.batch_size}"
             )
         if run.world_size > 1:
             train = train.shard(run.rank, run.world_size)
-        validation = self._split("test").subset(cfg.validation_size)
-        self._curriculum = Curriculum(cfg.curriculum_start, cfg.curriculum_end, cfg.curriculum)
+        validation = self._split(self._validation_split()).subset(cfg.validation_size)
+        self._curriculum = Curriculum(
+            cfg.curriculum_start, cfg.curriculum_end, cfg.curriculum, cfg.curriculum_order
+        )
         self._validation_images = validation
         return DenoiseData(train, validation)
 
@@ -308,18 +382,25 @@ class DenoiseTask(Task):
 
     def make_pool(self, model: ImageModel, generator) -> SamplePool | None:
         if model.is_ca and self.config.pool_size:
-            return SamplePool(self.config.pool_size, generator=generator)
+            return SamplePool(
+                self.config.pool_size,
+                generator=generator,
+                replace_sampled=self.config.pool_replace_sampled,
+            )
         return None
 
     def sample_batch(self, data: DenoiseData, state: TrainState) -> DenoiseBatch:
-        """Alg. 1 lines 4-13: a batch of images (a random contiguous slice, or random
-        images); for CA rules, on even iterations with a large enough pool its first
-        ``b`` grids and targets instead, else fresh grids of masked images."""
+        """Alg. 1 lines 4-13: a batch of images (a random contiguous slice, i.i.d. draws
+        or distinct random images); for CA rules, on even iterations with a large
+        enough pool its first ``b`` grids and targets instead, else fresh grids of
+        masked images."""
         cfg, i, streams = self.config, state.iteration, state.streams
         n, b = len(data.train), cfg.batch_size
         if cfg.batch_sampling == "contiguous":
             start = int(torch.randint(0, n - b + 1, (1,), generator=streams.data))
             index = torch.arange(start, start + b)
+        elif cfg.batch_sampling == "iid":
+            index = torch.randint(0, n, (b,), generator=streams.data)
         else:
             index = torch.randperm(n, generator=streams.data)[:b]
         # augmented sets (landcover: random crops and flips) draw from the same stream
@@ -330,9 +411,14 @@ class DenoiseTask(Task):
             entries = pool.sample(b)
             inputs, targets = entries.cells.to(state.device), entries.targets.to(state.device)
         else:
-            allowed = self._curriculum.allowed(i)
-            config = sample_configuration(allowed, streams.mask)
-            inputs = mask_images(targets, config, streams.mask, noise_per_patch=cfg.noise_per_patch)
+            config = self._curriculum.sample(i, streams.mask)
+            inputs = mask_images(
+                targets,
+                config,
+                streams.mask,
+                noise_per_patch=cfg.noise_per_patch,
+                coverage_mode=cfg.coverage,
+            )
         steps = 0
         if state.model.is_ca:
             steps = int(
@@ -341,7 +427,8 @@ class DenoiseTask(Task):
         return DenoiseBatch(inputs, targets, steps, from_pool)
 
     def objective(self, model: ImageModel, batch: DenoiseBatch, state: TrainState) -> Losses:
-        """Alg. 1 lines 14-22: roll out ``T`` steps; α·L1 + β·overflow."""
+        """Alg. 1 lines 14-22: roll out ``T`` steps; α·L1 + β·overflow (for feed-forward
+        rules, the output's overflow when ``baseline_overflow``, as in the release)."""
         cfg = self.config
         out = model.run(
             batch.inputs,
@@ -351,10 +438,13 @@ class DenoiseTask(Task):
             octaves=cfg.octaves,
         )
         reconstruction = (out.images.float() - batch.targets).abs().mean()
-        loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * out.overflow
+        overflow = out.overflow
+        if not model.is_ca and cfg.baseline_overflow:
+            overflow = image_overflow(out.images)
+        loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * overflow
         return Losses(
             loss,
-            {"reconstruction": reconstruction, "overflow": out.overflow},
+            {"reconstruction": reconstruction, "overflow": overflow},
             outputs=out.cells,
             info={"steps": batch.steps, "from_pool": float(batch.from_pool)},
         )
@@ -365,22 +455,44 @@ class DenoiseTask(Task):
             state.pool.add(losses.outputs.detach().float(), batch.targets)
 
     def _validation_batch(self, model: ImageModel, state: TrainState):
+        """The validation images, image ``k`` masked with configuration ``k mod 9`` (all
+        nine in use, as the release validates with all of them), fixed masks."""
+        cfg = self.config
         images = self._validation_images
         target = images.batch(torch.arange(len(images)), state.device)
-        masked = mask_images(
-            target, (1, 0.5), make_generator(0), noise_per_patch=self.config.noise_per_patch
-        )
-        generator = make_generator(1, state.device)
-        output = model(masked, steps=self.config.eval_steps, generator=generator).float()
-        return masked, output, target
+        generator = make_generator(0)
+        masked = torch.empty_like(target)
+        for index, config in enumerate(CONFIGURATIONS[: len(images)]):
+            rows = torch.arange(index, len(images), len(CONFIGURATIONS), device=target.device)
+            masked[rows] = mask_images(
+                target[rows],
+                config,
+                generator,
+                noise_per_patch=cfg.noise_per_patch,
+                coverage_mode=cfg.coverage,
+            )
+        steps = make_generator(1, state.device)
+        octaves = cfg.test_octaves if model.is_ca else 0
+        output = model.run(masked, steps=cfg.eval_steps, generator=steps, octaves=octaves)
+        return masked, output.images.float(), target
 
     def validation(self, model: ImageModel, state: TrainState) -> dict[str, float]:
-        """PSNR on 1x1/50 % noise of the first ``validation_size`` test images."""
+        """L1 reconstruction error (``reconstruction``, which ``best.pt`` minimises, like
+        the release's best checkpoint) and PSNR of the validation images under all nine
+        configurations; PSNR of the 1x1/50 % ones."""
         masked, output, target = self._last_validation = self._validation_batch(model, state)
-        return {
-            "psnr_1x1_50": float(psnr(output, target).mean()),
-            "input_psnr_1x1_50": float(psnr(masked, target).mean()),
+        values = psnr(output, target)
+        inputs = psnr(masked, target)
+        metrics = {
+            "reconstruction": float((output - target).abs().mean()),
+            "psnr": float(values.mean()),
+            "input_psnr": float(inputs.mean()),
         }
+        if len(target) > 1:  # configuration 1 is 1x1/50 %
+            middle = torch.arange(1, len(target), len(CONFIGURATIONS), device=target.device)
+            metrics["psnr_1x1_50"] = float(values[middle].mean())
+            metrics["input_psnr_1x1_50"] = float(inputs[middle].mean())
+        return metrics
 
     def pictures(self, model: ImageModel, state: TrainState, folder: Path) -> None:
         """Rows: masked input | output | target of the validation images."""

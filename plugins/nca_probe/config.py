@@ -7,6 +7,9 @@ from typing import Literal
 
 from nca import TrainerConfig
 
+#: Valid values of :attr:`ProbeConfig.vit_features`.
+VIT_FEATURES = ("auto", "embedding", "final")
+
 
 @dataclass
 class ProbeConfig(TrainerConfig):
@@ -33,11 +36,26 @@ class ProbeConfig(TrainerConfig):
             unset: the source run's evaluation steps (paper: T = 64).
         train_subset: Use only the first N training images.
         eval_subset: Evaluate on the first N test images.
+        eval_split: The labelled split the probe is scored on: ``test``, or ``val`` where
+            the dataset has one (Tiny ImageNet, whose test images are unlabelled).
         epochs: Passes over the (cached) training features.
         batch_size: Batch size (the denoise setup: 32).
         gradient_normalization: Per-parameter gradient normalisation (off: a probe is
             plain cross-entropy training).
         feature_batch_size: Images per forward pass when extracting features.
+        vit_features: Which ViT tokens are probed: ``auto`` (the source rule's own
+            ``features`` setting, ``embedding`` unless it was trained with another),
+            ``embedding`` (``LN1(embed + PE)`` before any block: the authors' release)
+            or ``final`` (the final LayerNorm after the blocks: this toolkit's earlier
+            choice). Only for rules with a ``features`` setting (``vit``).
+        features_per_epoch: Recompute the CA model's training features at the start of
+            every epoch, with fresh update masks seeded by the run's seed, the epoch
+            and the image (the authors' release: the stochastic asynchronous updates
+            then act as data augmentation). Costs a full ``T``-step rollout of every
+            training image per epoch (``epochs`` times the feature extraction of the
+            default) and the training features are not cached; resume stays exact.
+            Off: features computed once with fixed per-image masks and cached. No
+            effect on feed-forward rules and pixels (their features are deterministic).
     """
 
     source: str = ""
@@ -51,10 +69,13 @@ class ProbeConfig(TrainerConfig):
     feature_steps: int | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
+    eval_split: Literal["test", "val"] = "test"
     epochs: int = 10
     batch_size: int = 32
     gradient_normalization: bool = False
     feature_batch_size: int = 128
+    vit_features: Literal["auto", "embedding", "final"] = "auto"
+    features_per_epoch: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,6 +94,19 @@ class ProbeConfig(TrainerConfig):
         for name in ("epochs", "batch_size", "feature_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.vit_features not in VIT_FEATURES:
+            raise ValueError(
+                f"vit_features must be one of {VIT_FEATURES}, got {self.vit_features!r}"
+            )
+        if self.features == "pixels" and self.vit_features != "auto":
+            raise ValueError(
+                f"vit_features={self.vit_features} chooses a ViT model's tokens; raw-pixel "
+                f"references (features=pixels) take vit_features=auto"
+            )
+        if not isinstance(self.features_per_epoch, bool):
+            raise ValueError(
+                f"features_per_epoch must be true or false, got {self.features_per_epoch!r}"
+            )
         for name in ("train_subset", "eval_subset"):
             value = getattr(self, name)
             if value is not None and value < 1:

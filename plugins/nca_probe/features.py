@@ -2,13 +2,16 @@
 
 * CA rules: the hidden channels of the cell grid after ``T`` steps on the
   unmasked input (``(B, C_h, H', W')``);
-* U-Net: the bottleneck features; ViT: the LayerNorm'd tokens (their
-  ``features()`` methods);
+* U-Net: the bottleneck features; ViT: its tokens, ``LN1(embed + PE)`` before
+  the blocks or the final LayerNorm's (their ``features()`` methods; the ViT's
+  ``features`` setting, which the probe's ``vit_features`` can change);
 * pixels: the image itself.
 
 Flattened, or averaged over space with ``pooled``. Features are stored as
 float16 (half the memory of float32; a probe does not need more) and cached per
 (checkpoint, images, settings) next to the source run, since the model is frozen.
+With ``features_per_epoch`` a CA model's training features are instead recomputed
+every epoch with fresh update masks (:func:`epoch_feature_seed`) and not cached.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from nca import ImageModel, SampleGenerators, derive_seed, load_checkpoint, save
 FEATURE_SEED = 4321
 #: Bump when extraction changes, so old caches are not reused (2: per-image update masks).
 FEATURE_VERSION = 2
+
+
+def epoch_feature_seed(seed: int, epoch: int, index: int) -> int:
+    """Seed of training image ``index``'s update masks in ``epoch`` (``features_per_epoch``)."""
+    return derive_seed(seed, f"features/{epoch}", index)
 
 
 def pixel_features(images: torch.Tensor, pooled: bool = False) -> torch.Tensor:
@@ -86,14 +94,19 @@ def extract(
     batch_size: int,
     device,
     progress=None,
+    mask_seed: Callable[[int], int] | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """float16 features ``(count, F)`` of ``count`` images, filled batch by batch
     (no float32 copy of the whole set); ``images_fn(index) -> (b, C, H, W)``.
 
     ``model=None`` gives raw pixels. Each image's CA update masks come from a
-    generator of its own, so the features do not depend on ``batch_size``.
+    generator of its own, seeded ``mask_seed(i)`` for the ``i``-th image (default
+    ``derive_seed(FEATURE_SEED, i)``), so the features do not depend on ``batch_size``.
+    ``out``: a ``(count, F)`` float16 tensor to fill instead of a new one.
     """
-    out = None
+    if mask_seed is None:
+        mask_seed = lambda i: derive_seed(FEATURE_SEED, i)  # noqa: E731
     for start in range(0, count, batch_size):
         index = torch.arange(start, min(start + batch_size, count))
         images = images_fn(index)
@@ -102,7 +115,7 @@ def extract(
         else:
             generator = None
             if model.is_ca:
-                seeds = [derive_seed(FEATURE_SEED, int(i)) for i in index]
+                seeds = [mask_seed(int(i)) for i in index]
                 generator = SampleGenerators.from_seeds(seeds, device)
             chunk = model.features(images, steps=steps, generator=generator, pooled=pooled)
         chunk = chunk.half().cpu()
@@ -110,6 +123,8 @@ def extract(
             raise ValueError("features overflow float16 (or are NaN); the model has diverged")
         if out is None:
             out = torch.empty((count, chunk.shape[1]), dtype=torch.float16)
+        elif out.shape != (count, chunk.shape[1]):
+            raise ValueError(f"out has shape {tuple(out.shape)}, not {(count, chunk.shape[1])}")
         out[start : start + len(index)] = chunk
         if progress is not None:
             progress(len(index))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from nca import (
     default_image_size,
     derive_seed,
     find_checkpoint,
+    get_rule_class,
     load_checkpoint,
     load_images,
     load_rule,
@@ -30,7 +32,7 @@ from nca import (
 )
 from nca_probe.classifier import accuracy, make_classifier
 from nca_probe.config import ProbeConfig
-from nca_probe.features import cache_key, cached, extract, tensor_digest
+from nca_probe.features import cache_key, cached, epoch_feature_seed, extract, tensor_digest
 
 
 @dataclass
@@ -47,6 +49,10 @@ class ProbeData:
             without torchrun).
         from_cache: The training features came from the cache.
         meta: What was probed (model, dataset, image size, source checkpoint).
+        per_epoch: The training features of the shard are recomputed every epoch
+            (``features_per_epoch`` with a CA model); the other rows stay zero.
+        epoch: The epoch whose features ``train_x`` holds (per-epoch only; ``None``:
+            none computed yet).
     """
 
     train_x: torch.Tensor
@@ -57,6 +63,8 @@ class ProbeData:
     shard: torch.Tensor
     from_cache: bool
     meta: dict
+    per_epoch: bool = False
+    epoch: int | None = None
 
 
 class ProbeTask(Task):
@@ -77,15 +85,22 @@ class ProbeTask(Task):
         "train_subset",
         "eval_subset",
         "epochs",
+        "vit_features",
+        "features_per_epoch",
     )
     cli_flags = {"source": "--from"}
     presets = {
-        "paper": {},
+        # the authors' release: CA features recomputed (fresh update masks) every epoch;
+        # ViT tokens before the blocks (vit_features=auto: the rule's default, embedding)
+        "paper": {"features_per_epoch": True},
         "quick": {"train_subset": 2000, "eval_subset": 500, "epochs": 5},
     }
     default_presets = {"cpu": "quick"}
     preset_descriptions = {
-        "paper": "full splits, the source's evaluation T (paper: 64), 10 epochs",
+        "paper": (
+            "full splits, the source's evaluation T (paper: 64), 10 epochs, CA features "
+            "recomputed every epoch with fresh update masks (the authors' release)"
+        ),
         "quick": "2,000 training and 500 test images, 5 epochs (CPU minutes)",
     }
 
@@ -111,10 +126,37 @@ class ProbeTask(Task):
             )
         return checkpoint, stored.get("config", {})
 
+    def _rule_overrides(self, checkpoint: Path, rule_name: str) -> dict:
+        """Rule config values the probe sets on the source rule (``vit_features``)."""
+        choice = self.config.vit_features
+        if choice == "auto":
+            return {}
+        fields = {f.name for f in dataclasses.fields(get_rule_class(rule_name).config_class)}
+        if "probe_tokens" not in fields:
+            raise ValueError(
+                f"vit_features={choice} chooses the tokens of a rule with a `probe_tokens` "
+                f"setting (vit); the model in {checkpoint} is a {rule_name!r} rule, which "
+                f"has none: use vit_features=auto"
+            )
+        return {"probe_tokens": choice}
+
+    def _load_source(self, checkpoint: Path):
+        """The source rule with its stored config, as :attr:`ProbeConfig.vit_features`
+        adjusts it (stored weights unchanged)."""
+        data = load_checkpoint(checkpoint)
+        stored = data.get("rule") or {}
+        overrides = self._rule_overrides(checkpoint, stored.get("name", ""))
+        if overrides:
+            data = {**data, "rule": {**stored, "config": {**stored["config"], **overrides}}}
+        return load_rule(data)
+
     def validate(self) -> None:
         """Check the source before the run directory is created."""
         if self.config.features == "model":
-            self._trained_with()
+            checkpoint, _ = self._trained_with()
+            stored = load_checkpoint(checkpoint).get("rule") or {}
+            if "name" in stored:
+                self._rule_overrides(checkpoint, stored["name"])
 
     def check_rule(self, rule) -> None:
         raise ValueError("the probe task takes its model from --from RUN_OR_CHECKPOINT, not --rule")
@@ -135,12 +177,17 @@ class ProbeTask(Task):
         checkpoint, trained = self._trained_with()
         frozen = None
         if cfg.features == "model":
-            rule = load_rule(load_checkpoint(checkpoint), map_location=device).to(device)
+            rule = self._load_source(checkpoint).to(device)
             for param in rule.parameters():
                 param.requires_grad_(False)
+            # the source run's fusion/mitosis octaves, as its evaluation used them
+            octaves = trained.get("eval_octaves")
+            octaves = int(trained.get("octaves", 0) if octaves is None else octaves)
             frozen = ImageModel(
                 rule,
                 update_rate=float(trained.get("update_rate", PAPER_UPDATE_RATE)),
+                octaves=octaves,
+                octave_steps=trained.get("octave_steps", "total"),
             ).eval()
         dataset = cfg.dataset or trained.get("dataset") or "embedded-mnist"
         size = cfg.image_size or trained.get("image_size") or default_image_size(dataset)
@@ -154,12 +201,25 @@ class ProbeTask(Task):
                 f"[yellow]{cache_dir} is not writable (a read-only source run): features are "
                 f"computed without caching[/yellow]"
             )
-        channels = getattr(getattr(frozen, "rule", None), "config", None)
-        channels = getattr(channels, "image_channels", None)
+        rule_config = getattr(getattr(frozen, "rule", None), "config", None)
+        channels = getattr(rule_config, "image_channels", None)
+        # ViT: which tokens are probed (part of the cache key; absent for other rules)
+        rule_features = getattr(rule_config, "probe_tokens", None)
+        rule_settings = {} if rule_features is None else {"rule_features": rule_features}
+        if frozen is not None and frozen.is_ca and frozen.octaves:  # part of the cache key
+            rule_settings.update(octaves=frozen.octaves, octave_steps=frozen.octave_steps)
+        # CA models with features_per_epoch: training features recomputed every epoch
+        per_epoch = cfg.features_per_epoch and frozen is not None and frozen.is_ca
 
         splits, classes = {}, 0
         for split, subset in (("train", cfg.train_subset), ("test", cfg.eval_subset)):
-            full = load_images(dataset, split, root=root, download=cfg.download, image_size=size)
+            name = cfg.eval_split if split == "test" else split
+            full = load_images(dataset, name, root=root, download=cfg.download, image_size=size)
+            if bool((full.labels < 0).any()):
+                raise ValueError(
+                    f"{dataset}'s {name} split has no labels (Tiny ImageNet's test images); "
+                    f"a probe needs them: use -o eval_split=val"
+                )
             classes = max(classes, int(full.labels.max()) + 1)  # from the whole split
             images = full.subset(subset)
             if channels is not None and images.channels != channels:
@@ -184,7 +244,10 @@ class ProbeTask(Task):
                     )
                 return feats, images.labels
 
-            if frozen is None or not can_cache:
+            if per_epoch and split == "train":
+                feats, labels, hit = None, images.labels, False  # filled every epoch
+                train_images = images
+            elif frozen is None or not can_cache:
                 feats, labels = compute()
                 hit = False
             else:
@@ -196,6 +259,7 @@ class ProbeTask(Task):
                     pooled=cfg.pooled,
                     update_rate=frozen.update_rate,
                     device=device.type,
+                    **rule_settings,
                 )
                 path = cache_dir / f"{split}-{key}.pt"
                 if run.is_main:
@@ -206,6 +270,8 @@ class ProbeTask(Task):
             splits[split] = (feats, labels, hit)
 
         train_x, train_y, hit = splits["train"]
+        if per_epoch:  # this rank's rows are filled at the start of every epoch
+            train_x = torch.zeros((len(train_y), splits["test"][0].shape[1]), dtype=torch.float16)
         # each rank trains on its own shard, all of one size (equal steps on every rank)
         usable = len(train_x) // run.world_size * run.world_size
         shard = torch.arange(run.rank, usable, run.world_size)
@@ -214,18 +280,53 @@ class ProbeTask(Task):
             "source": str(checkpoint) if checkpoint else None,
             "dataset": dataset,
             "image_size": size,
+            **({} if rule_features is None else {"vit_features": rule_features}),
         }
-        self._data = ProbeData(train_x, train_y, *splits["test"][:2], classes, shard, hit, meta)
+        self._data = ProbeData(
+            train_x, train_y, *splits["test"][:2], classes, shard, hit, meta, per_epoch
+        )
+        if per_epoch:
+            self._epoch_source = (frozen, train_images, steps, device)
         return self._data
+
+    def epoch_features(self, data: ProbeData, epoch: int, seed: int) -> None:
+        """Recompute this rank's training features for ``epoch`` (``features_per_epoch``).
+
+        Image ``i``'s update masks come from ``derive_seed(seed, "features/<epoch>", i)``
+        (:func:`~nca_probe.features.epoch_feature_seed`): fresh every epoch, the same for
+        a resumed run, and independent of the batch size and the number of ranks.
+        """
+        if not data.per_epoch or data.epoch == epoch:
+            return
+        frozen, images, steps, device = self._epoch_source
+        shard = data.shard
+        whole = len(shard) == len(data.train_x)  # one rank: fill train_x in place
+        features = extract(
+            frozen,
+            lambda i: images.batch(shard[i], device),
+            len(shard),
+            steps=steps,
+            pooled=self.config.pooled,
+            batch_size=self.config.feature_batch_size,
+            device=device,
+            mask_seed=lambda i: epoch_feature_seed(seed, epoch, int(shard[i])),
+            out=data.train_x if whole else None,
+        )
+        if not whole:
+            data.train_x[shard] = features
+        data.epoch = epoch
 
     def train_data(self, run: RunContext) -> ProbeData:
         return self._prepare(run)
 
     def describe(self, data: ProbeData) -> str:
+        note = " (features from cache)" if data.from_cache else ""
+        if data.per_epoch:
+            note = " (training features recomputed every epoch)"
         return (
             f"{len(data.shard)} training features of size {data.train_x.shape[1]} "
             f"({data.meta['dataset']}), {self.config.epochs} epochs of batch "
-            f"{self.config.batch_size}" + (" (features from cache)" if data.from_cache else "")
+            f"{self.config.batch_size}" + note
         )
 
     def build_model(self, rule, run: RunContext):
@@ -244,9 +345,11 @@ class ProbeTask(Task):
 
     def sample_batch(self, data: ProbeData, state: TrainState):
         """Shuffled mini-batches, a new order each epoch (the order of epoch ``e`` is a
-        function of the seed, ``e`` and the rank alone, so resume is exact)."""
+        function of the seed, ``e`` and the rank alone, so resume is exact); with
+        ``features_per_epoch``, the epoch's features are computed first."""
         per_epoch = self._steps_per_epoch(data)
         epoch, position = divmod(state.iteration - 1, per_epoch)
+        self.epoch_features(data, epoch, state.run.seed)
         if getattr(self, "_epoch", None) != epoch:
             seed = derive_seed(state.run.seed, "probe-epoch", epoch, state.run.rank)
             order = torch.randperm(len(data.shard), generator=make_generator(seed))
@@ -269,6 +372,10 @@ class ProbeTask(Task):
         data = self._prepare(run)
         device = torch.device(run.device)
         params = sum(p.numel() for p in model.parameters())
+        train_x, train_y = data.train_x, data.train_y
+        if data.per_epoch:  # the features of the last epoch trained on (this rank's)
+            self.epoch_features(data, cfg.epochs - 1, run.seed)
+            train_x, train_y = train_x[data.shard], train_y[data.shard]
         result = {
             **data.meta,
             "features": cfg.features,
@@ -278,9 +385,10 @@ class ProbeTask(Task):
             "classifier_parameters": params,
             "train_images": len(data.train_x),
             "test_images": len(data.test_x),
-            "train_accuracy": accuracy(model, data.train_x, data.train_y, device),
+            "train_accuracy": accuracy(model, train_x, train_y, device),
             "test_accuracy": accuracy(model, data.test_x, data.test_y, device),
             "features_from_cache": data.from_cache,
+            "features_per_epoch": data.per_epoch,
         }
         table = Table(title="linear probe" if cfg.classifier == "linear" else "raw-pixel reference")
         for key in (

@@ -110,6 +110,8 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
             "laplacian": True,
             "padding": "zeros",
             "cell_init": "constant",
+            "init": "pytorch",
+            "zero_last_layer": True,
         },
     }
     assert config["task"]["config"]["iterations"] == 12

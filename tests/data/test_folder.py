@@ -406,10 +406,10 @@ def test_tiny_imagenet_names_a_bad_file_and_an_unknown_class(tmp_path):
         load_images("tiny-imagenet", "train", root=str(tmp_path))
     (base / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn99\t0\t0\t63\t63\n")
     with pytest.raises(DatasetUnavailable, match="class 'n99' .* not listed in wnids.txt"):
-        load_images("tiny-imagenet", "test", root=str(tmp_path))
+        load_images("tiny-imagenet", "val", root=str(tmp_path))
     (base / "val" / "val_annotations.txt").write_text("missing.JPEG\tn01\t0\t0\t63\t63\n")
     with pytest.raises(BadImageFile, match=r"missing\.JPEG"):
-        load_images("tiny-imagenet", "test", root=str(tmp_path))
+        load_images("tiny-imagenet", "val", root=str(tmp_path))
 
 
 def test_a_folder_that_cannot_be_listed_is_named_not_skipped(tmp_path, monkeypatch):

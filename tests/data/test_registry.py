@@ -50,7 +50,7 @@ def test_arguments_are_checked():
 
 
 def test_bad_split_and_size_are_explained():
-    with pytest.raises(ValueError, match="split must be one of train, test, got 'val'"):
+    with pytest.raises(ValueError, match="has no 'val' split; valid: train, test"):
         load_images("embedded-mnist", "val")
     with pytest.raises(ValueError, match="image_size must be >= 4"):
         load_images("embedded-mnist", "train", image_size=2)

@@ -75,8 +75,8 @@ def test_tiny_imagenet_layout(tmp_path):
     (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     train = load_images("tiny-imagenet", "train", root=str(tmp_path), image_size=64)
     assert train.images.shape == (4, 3, 64, 64) and train.labels.tolist() == [0, 0, 1, 1]
-    test = load_images("tiny-imagenet", "test", root=str(tmp_path), image_size=32)
-    assert test.images.shape == (2, 3, 32, 32) and test.labels.tolist() == [0, 1]
+    val = load_images("tiny-imagenet", "val", root=str(tmp_path), image_size=32)
+    assert val.images.shape == (2, 3, 32, 32) and val.labels.tolist() == [0, 1]
     with pytest.raises(DatasetUnavailable, match="Tiny ImageNet is not in"):
         load_images("tiny-imagenet", "train", root=str(tmp_path / "elsewhere"))
 

@@ -332,3 +332,51 @@ if __name__ == "__main__":  # one rank of the DDP tests
         stop_after=args.stop_after,
         quiet=True,
     )
+
+
+class BestOfEcho(EchoTask):
+    """Echo whose validation scores are scripted: the best is at iteration 8 of 12."""
+
+    best_metric = ("error", "min")
+    scores = {4: 0.5, 8: 0.2, 12: 0.4}
+
+    def validation(self, model, state):
+        self.validated.append(state.iteration)
+        self.weight_sums = getattr(self, "weight_sums", {})
+        self.weight_sums[state.iteration] = sum(float(p.sum()) for p in model.parameters())
+        return {"error": self.scores[state.iteration]}
+
+    def evaluate(self, model, run):
+        return {"weight_sum": sum(float(p.sum()) for p in model.parameters())}
+
+
+@pytest.mark.parametrize("which", ["last", "best"])
+def test_best_checkpoint_is_kept_and_evaluation_can_choose_it(tmp_path, which):
+    torch.manual_seed(0)
+    task = BestOfEcho(EchoConfig(eval_checkpoint=which))
+    trainer = Trainer(task, _rule(), RunContext(tmp_path, seed=0, quiet=True))
+    result = trainer.run_training()
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    assert best["best"] == {"metric": "error", "value": 0.2, "iteration": 8}
+    assert best["iteration"] == 8 and "optimizer" not in best
+    expected = task.weight_sums[8 if which == "best" else 12]
+    assert result["eval_weight_sum"] == pytest.approx(expected, rel=1e-6)
+    assert task.weight_sums[8] != pytest.approx(task.weight_sums[12], rel=1e-6)
+
+
+def test_best_checkpoint_survives_a_resume(tmp_path):
+    torch.manual_seed(0)
+    task = BestOfEcho(EchoConfig(checkpoint_every=4))
+    trainer = Trainer(task, _rule(), RunContext(tmp_path, seed=0, quiet=True, stop_after=9))
+    trainer.run_training()
+    assert trainer.best["iteration"] == 8
+    task.scores = {4: 0.5, 8: 0.2, 12: 0.3}  # 12 is no better than the resumed best
+    torch.manual_seed(0)
+    resumed = Trainer(task, _rule(), RunContext(tmp_path, seed=0, quiet=True, resume=True))
+    resumed.run_training()
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["best"]["iteration"] == 8
+
+
+def test_eval_checkpoint_best_needs_a_task_that_keeps_one(tmp_path):
+    with pytest.raises(ValueError, match="declares no best_metric; use eval_checkpoint=last"):
+        _trainer(tmp_path, eval_checkpoint="best")

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from nca.data.image_set import ImageSet
 
+#: Splits every dataset has; a source may add ``val`` (see ``DatasetSource.splits``).
 SPLITS = ("train", "test")
 
 
@@ -37,6 +38,9 @@ class DatasetSource(ABC):
     name: ClassVar[str] = ""
     #: Image side the paper uses for this dataset (§4.1: 32, Tiny ImageNet 64).
     default_image_size: ClassVar[int] = 32
+    #: Splits :meth:`load` serves; ``val`` only where the dataset has a held-out split
+    #: besides its test split (Tiny ImageNet).
+    splits: ClassVar[tuple[str, ...]] = SPLITS
     #: Placeholder of the argument in ``name:ARGUMENT`` (e.g. ``"PATH"``); ``None``: no argument.
     argument_name: ClassVar[str | None] = None
 
@@ -71,10 +75,10 @@ class DatasetSource(ABC):
 
     @abstractmethod
     def load(self, split: str, *, root: str, download: bool, image_size: int) -> ImageSet:
-        """Load ``split`` (``train`` or ``test``) at ``image_size``.
+        """Load ``split`` (``train``, ``test``, or another of :attr:`splits`) at ``image_size``.
 
         Args:
-            split: ``train`` or ``test``.
+            split: ``train``, ``test`` or (where the source has it) ``val``.
             root: Folder the dataset lives in (``--data-root``).
             download: Whether fetching a missing dataset is allowed.
             image_size: Side of the images that :meth:`ImageSet.batch` must return.

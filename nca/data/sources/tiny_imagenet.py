@@ -14,10 +14,17 @@ URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 
 
 class TinyImageNet(DatasetSource):
-    """Tiny ImageNet: 100,000 train images, the labelled 10,000-image val split as test (64x64)."""
+    """Tiny ImageNet (64x64): 100,000 train, 10,000 labelled val, 10,000 unlabelled test images.
+
+    The ``test`` split is ``test/images`` (labels ``-1``: denoising needs none, and the
+    paper reports test-set results); ``val`` is the labelled split (for probes and as
+    the validation split). Training batches are flipped horizontally at random, as in
+    the authors' release.
+    """
 
     name = "tiny-imagenet"
     default_image_size = 64
+    splits = ("train", "val", "test")
 
     def channels(self) -> int:
         return 3
@@ -54,6 +61,9 @@ class TinyImageNet(DatasetSource):
         if split == "train":
             files = [p for p in sorted((base / "train").glob("*/images/*")) if is_image_file(p)]
             labels = [_label(index, path.parent.parent.name, path.parent.parent) for path in files]
+        elif split == "test":
+            files = [p for p in sorted((base / "test" / "images").glob("*")) if is_image_file(p)]
+            labels = [-1] * len(files)
         else:
             listing = base / "val" / "val_annotations.txt"
             if not listing.is_file():
@@ -69,7 +79,9 @@ class TinyImageNet(DatasetSource):
         if not files:
             raise DatasetUnavailable(f"Tiny ImageNet in {str(base)!r} has no {split} images")
         images = [read_image(path, "RGB", image_size) for path in files]
-        return ImageSet(torch.stack(images), torch.tensor(labels, dtype=torch.long), self.name)
+        labels = torch.tensor(labels, dtype=torch.long)
+        flips = "horizontal" if split == "train" else "none"
+        return ImageSet(torch.stack(images), labels, self.name, flips=flips)
 
 
 REPACK = f"unpack {URL} again"

@@ -83,6 +83,14 @@ def test_train_then_eval(runner, tmp_path):
     reports = sorted(p.name for p in run_dir.glob("eval-*.json"))
     assert len(reports) == 3 and reports[0].startswith("eval-last-")
     assert any(name.endswith("-2.json") for name in reports)
+    assert (run_dir / "checkpoints" / "best.pt").is_file()
+    assert evaluated["protocol"] == "full" and "full protocol" in result.output
+    authors = [*subset, "--checkpoint", "best", "-o", "eval_protocol=authors"]
+    by_authors = runner.invoke(cli, authors)
+    assert by_authors.exit_code == 0, by_authors.output
+    assert "authors protocol" in by_authors.output and "mean over batches" in by_authors.output
+    report = max(run_dir.glob("eval-best-*.json"), key=lambda p: p.stat().st_mtime)
+    assert json.loads(report.read_text())["protocol"] == "authors"
     named = runner.invoke(cli, [*subset, "--out", str(tmp_path / "mine.json")])
     assert named.exit_code == 0 and (tmp_path / "mine.json").is_file()
     exists = runner.invoke(cli, [*subset, "--out", str(tmp_path / "mine.json")])
@@ -146,6 +154,12 @@ def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
         (["-o", "rule.patch_size=3x3"], "is not divisible by patch_size (3, 3)"),
         (["-o", "steps_max=1"], "steps_max (1) must be >= steps_min"),
         (["-o", "octaves=1"], "need at least 4 steps (2 before each fusion and after each"),
+        (
+            ["-o", "octaves=2", "-o", "steps_min=8", "-o", "steps_max=8"],
+            "got T=4; raise eval_steps or lower eval_octaves",
+        ),
+        (["-o", "eval_split=val"], "eval_split=val but embedded-mnist has no such split"),
+        (["-o", "eval_protocol=author"], "'author' is not one of 'full', 'authors'"),
         (["-o", "octaves=4", "-o", "steps_min=16", "-o", "steps_max=16"], "multiples of 16"),
         (
             [
@@ -155,6 +169,8 @@ def test_rgb_data_sets_the_rules_channels(runner, tmp_path):
                 "steps_min=8",
                 "-o",
                 "steps_max=8",
+                "--eval-steps",
+                "8",
                 "-o",
                 "rule.patch_size=4x4",
             ],
@@ -318,3 +334,24 @@ def test_info_names_the_flags_the_cli_takes(runner):
     assert result.exit_code == 0
     options = next(line for line in result.output.splitlines() if line.startswith("Options of"))
     assert "--from" in options and "--source" not in options
+
+
+def test_paper_preset_gives_the_rule_the_releases_initialisation(runner, tmp_path):
+    def train(run_dir, *extra):
+        args = ["train", "--rule", "unetca", "--task", "denoise", *TINY_TASK]
+        args += ["-o", "rule.features=4", "-o", "rule.hidden_channels=2"]
+        args += ["-o", "lpips=off", "-o", "eval_protocol=full", "--run-dir", str(run_dir)]
+        result = runner.invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return result.output, json.loads((run_dir / "config.json").read_text())
+
+    output, config = train(tmp_path / "paper", "--preset", "paper")
+    rule = config["rule"]["config"]
+    assert rule["init"] == "pytorch" and rule["zero_last_layer"] is False
+    assert "'paper' preset sets rule.init=pytorch, rule.zero_last_layer=False" in output
+    task = config["task"]["config"]
+    assert task["batch_sampling"] == "iid" and task["eval_checkpoint"] == "best"
+    # -o rule.X= wins over the preset's rule defaults
+    _, config = train(tmp_path / "mine", "--preset", "paper", "-o", "rule.init=he")
+    assert config["rule"]["config"]["init"] == "he"
+    assert config["rule"]["config"]["zero_last_layer"] is False
