@@ -146,8 +146,9 @@ def train_command(**params: Any) -> None:
     """
     from nca.config import build_config, config_fields, load_config_file, route_overrides
     from nca.engine import distributed_env, launch
+    from nca.engine.launch import preset_rule_defaults
     from nca.rules import RULES, resolve_rule_config, split_rule_name
-    from nca.tasks import TASKS, preset_rule_values, preset_task_values, resolve_task_config
+    from nca.tasks import TASKS, preset_task_values, resolve_task_config
 
     console = make_console(quiet=False)
     with user_errors():
@@ -209,18 +210,13 @@ def train_command(**params: Any) -> None:
                 + f". Pass --preset to choose another; `nca info {task_name}` lists them."
             )
         task = task_class(task_config)
+        task.preset = preset
         task.validate()
         rule_config = None
         if rule_name:
             rule_fields = {f.name for f in config_fields(rule_class.config_class)}
-            family, rule_preset = split_rule_name(rule_name)
-            # the task preset's rule defaults yield to the rule's own preset
-            own = set(rule_class.presets.get(rule_preset, {})) if rule_preset else set()
-            from_task_preset = {
-                k: v
-                for k, v in preset_rule_values(task_class, preset, family, rule_fields).items()
-                if k not in own
-            }
+            # the task preset's rule defaults yield to the rule's own preset and -o rule.X
+            from_task_preset = preset_rule_defaults(task, rule_name)
             rule_values = {**from_task_preset, **file.get("rule", {}), **routed["rule"]}
             kept = {k: v for k, v in from_task_preset.items() if k not in routed["rule"]}
             if kept:

@@ -137,7 +137,7 @@ def launch(
     run_dir = Path(run_dir)
     task_name = task_name or task.name
     if rule is not None and rule_config is None:
-        _, rule_config = resolve_rule_config(rule)
+        _, rule_config = resolve_rule_config(rule, preset_rule_defaults(task, rule))
     if rule is not None:
         rule_config = task.adapt_rule_config(rule_config)
     if rule is None and task.requires_rule:
@@ -248,6 +248,22 @@ def _defaults_ok(task: Any) -> bool:
     except (TypeError, ValueError):  # a config with required fields has no defaults
         return False
     return True
+
+
+def preset_rule_defaults(task: Any, rule: str) -> dict[str, Any]:
+    """The rule-config defaults of the preset ``task`` was created with (``create_task``),
+    for the fields rule ``rule`` has and its own preset does not set."""
+    import dataclasses
+
+    from nca.rules import RULES, split_rule_name
+    from nca.tasks import preset_rule_values
+
+    family, rule_preset = split_rule_name(rule)
+    cls = RULES.load(family)
+    fields = {f.name for f in dataclasses.fields(cls.config_class)}
+    own = set(cls.presets.get(rule_preset, {})) if rule_preset else set()
+    values = preset_rule_values(type(task), getattr(task, "preset", None), family, fields)
+    return {k: v for k, v in values.items() if k not in own}
 
 
 def evaluate_checkpoint(task: Any, checkpoint: str | Path, run: Any) -> dict[str, float]:

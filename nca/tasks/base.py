@@ -145,6 +145,9 @@ class Task(ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        #: The preset the config came from (set by :func:`nca.tasks.create_task`); its
+        #: rule defaults apply when :func:`nca.launch` builds the rule from its name.
+        self.preset: str | None = None
 
     @classmethod
     def summary(cls) -> str:

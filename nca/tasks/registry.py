@@ -43,9 +43,15 @@ def resolve_task_config(
 
 
 def create_task(name: str, *, preset: str | None = None, **overrides: Any) -> Task:
-    """Build a registered task with its config."""
+    """Build a registered task with its config (defaults < ``preset`` < ``overrides``).
+
+    The task remembers ``preset``, so :func:`nca.launch` gives a rule it builds from a
+    name the preset's rule defaults (``presets[preset]["rule"]``), as ``nca train`` does.
+    """
     cls, config = resolve_task_config(name, overrides, preset=preset)
-    return cls(config)
+    task = cls(config)
+    task.preset = preset
+    return task
 
 
 @dataclass(frozen=True)

@@ -324,3 +324,34 @@ def test_augmentation_can_be_switched_off(tmp_path):
     assert isinstance(train, DenoiseData) and not train.train.augmented
     flipped = dataclasses.replace(train.train, flips="horizontal")
     assert flipped.augmented
+
+
+def test_python_api_gets_the_presets_rule_defaults_too(tmp_path):
+    from nca.engine.launch import preset_rule_defaults
+    from nca.tasks import create_task
+
+    task = create_task("denoise", preset="paper")
+    assert task.preset == "paper"
+    assert preset_rule_defaults(task, "unetca") == {"init": "pytorch", "zero_last_layer": False}
+    assert preset_rule_defaults(task, "vitca:32") == {"init": "pytorch", "pos_embedding_std": 1.0}
+    assert preset_rule_defaults(create_task("denoise"), "unetca") == {}
+    from nca import launch
+
+    small = create_task(
+        "denoise",
+        preset="paper",
+        image_size=8,
+        iterations=1,
+        batch_size=2,
+        steps_min=2,
+        steps_max=2,
+        eval_steps=2,
+        eval_subset=2,
+        validation_size=2,
+        lpips="off",
+    )
+    launch(small, run_dir=tmp_path / "run", rule="unetca", device="cpu", quiet=True)
+    import json
+
+    rule = json.loads((tmp_path / "run" / "config.json").read_text())["rule"]["config"]
+    assert rule["init"] == "pytorch" and rule["zero_last_layer"] is False
