@@ -1,8 +1,9 @@
 """The generic NCA core: cell layout, seeding, asynchronous updates, rollout,
 pool, fusion/mitosis, damage and training helpers. One concept per module."""
 
+from nca.core.alive import ALIVE_THRESHOLD, AliveMasking, living_mask
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleLike
-from nca.core.damage import damage
+from nca.core.damage import circle_damage, damage
 from nca.core.fusion import (
     OCTAVE_STEPS,
     OctaveSteps,
@@ -19,10 +20,12 @@ from nca.core.losses import OverflowLosses, image_overflow, overflow_losses
 from nca.core.pool import PAPER_POOL_CAPACITY, PoolBatch, SamplePool
 from nca.core.random import SampleGenerators, derive_seed, make_generator
 from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
-from nca.core.seed import CELL_INITS, CellInit, inject, seed
+from nca.core.seed import CELL_INITS, CellInit, inject, seed, single_cell_seed
+from nca.core.seed_pool import SeedPool
 from nca.core.update import apply_update, draw_update_mask
 
 __all__ = [
+    "ALIVE_THRESHOLD",
     "CELL_INITS",
     "GRADIENT_NORM_EPS",
     "GROUPS",
@@ -30,6 +33,7 @@ __all__ = [
     "PAPER_POOL_CAPACITY",
     "PAPER_UPDATE_RATE",
     "UPDATABLE_GROUPS",
+    "AliveMasking",
     "CellInit",
     "CellLayout",
     "CellularAutomaton",
@@ -42,15 +46,18 @@ __all__ = [
     "RolloutResult",
     "SampleGenerators",
     "SamplePool",
+    "SeedPool",
     "UpdateRuleLike",
     "apply_update",
     "check_octaves_fit",
+    "circle_damage",
     "damage",
     "derive_seed",
     "draw_update_mask",
     "fuse",
     "image_overflow",
     "inject",
+    "living_mask",
     "make_generator",
     "mitosis",
     "normalize_gradients_",
@@ -59,4 +66,5 @@ __all__ = [
     "paper_checkpoint_segments",
     "rollout",
     "seed",
+    "single_cell_seed",
 ]

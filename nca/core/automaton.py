@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from nca.core.alive import AliveMasking
 from nca.core.fusion import OctaveSteps
 from nca.core.layout import CellLayout
 from nca.core.rollout import RolloutResult, rollout
@@ -42,6 +43,8 @@ class CellularAutomaton(nn.Module):
         update_rate: Cell update probability σ in (0, 1] (paper: 0.5).
         cell_init: ``"constant"`` or ``"random"``; ``None`` takes the rule's
             ``cell_init`` attribute if it has one, else ``"constant"``.
+        alive: Living-cell masking (:class:`~nca.core.alive.AliveMasking`): after each
+            update, cells not alive both before and after it are cleared; ``None``: off.
 
     Example:
         >>> ca = CellularAutomaton(create_rule("convca"))          # doctest: +SKIP
@@ -55,6 +58,7 @@ class CellularAutomaton(nn.Module):
         *,
         update_rate: float = PAPER_UPDATE_RATE,
         cell_init: CellInit | None = None,
+        alive: AliveMasking | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(getattr(rule, "layout", None), CellLayout):
@@ -68,6 +72,7 @@ class CellularAutomaton(nn.Module):
         if cell_init not in CELL_INITS:
             raise ValueError(f"unknown cell init {cell_init!r}; valid: {', '.join(CELL_INITS)}")
         self.cell_init: CellInit = cell_init
+        self.alive = alive
 
     @property
     def layout(self) -> CellLayout:
@@ -117,7 +122,12 @@ class CellularAutomaton(nn.Module):
             cells: ``(B, C, H', W')``.
             mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` (synchronous).
         """
-        return apply_update(self.layout, cells, self.rule(cells), mask)
+        updated = apply_update(self.layout, cells, self.rule(cells), mask)
+        if self.alive is None:
+            return updated
+        keep = self.alive.mask(cells) & self.alive.mask(updated)  # alive before and after
+        start = self.layout.updatable_slice.start
+        return torch.cat([updated[:, :start], updated[:, start:] * keep], dim=1)
 
     def forward(
         self,

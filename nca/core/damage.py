@@ -54,3 +54,38 @@ def damage(
     damaged = torch.where(region, noise * 2 - 1, updatable)
     fixed = layout.fixed_slice.stop
     return torch.cat([cells[:, :fixed], damaged], dim=1), region
+
+
+def circle_damage(
+    cells: torch.Tensor,
+    *,
+    radius: tuple[float, float] = (0.1, 0.4),
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero a random disc of every grid (Mordvintsev et al., 2020, "regenerating").
+
+    Centres are uniform in the middle half of the grid (``[-0.5, 0.5]`` in coordinates
+    spanning ``[-1, 1]``), radii uniform in ``radius`` (fractions of the half-side), as in
+    the article's notebook. Every channel inside the disc is set to 0.
+
+    Args:
+        cells: ``(B, C, H', W')``.
+        radius: ``(smallest, largest)`` radius.
+        generator: Random source (any device).
+
+    Returns:
+        ``(damaged, disc)``: the grid and the boolean disc ``(B, 1, H', W')``.
+    """
+    low, high = radius
+    if not 0 < low <= high:
+        raise ValueError(f"radius must be (low, high) with 0 < low <= high, got {radius!r}")
+    batch, _, height, width = cells.shape
+    device = cells.device
+    centre = uniform((batch, 2), generator=generator, device=device) - 0.5
+    size = low + (high - low) * uniform((batch,), generator=generator, device=device)
+    ys = torch.linspace(-1, 1, height, device=device).view(1, height, 1)
+    xs = torch.linspace(-1, 1, width, device=device).view(1, 1, width)
+    dy = ys - centre[:, 0].view(-1, 1, 1)
+    dx = xs - centre[:, 1].view(-1, 1, 1)
+    disc = ((dx**2 + dy**2) < size.view(-1, 1, 1) ** 2).unsqueeze(1)
+    return cells.masked_fill(disc, 0.0), disc

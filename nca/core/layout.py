@@ -42,7 +42,8 @@ class CellLayout:
     """Named channel groups of a cell and image <-> cell-grid conversion.
 
     Attributes:
-        input_channels: Image channels injected as input, ``C_i`` (1 grayscale, 3 RGB).
+        input_channels: Image channels injected as input, ``C_i`` (1 grayscale, 3 RGB;
+            0 for tasks without an input, e.g. growing from a seed).
         output_channels: Image channels produced as output, ``C_o``.
         hidden_channels: Hidden channels per cell, ``C_h``.
         positional_channels: Positional channels per *pixel*, ``C_γ`` (0 for none);
@@ -57,7 +58,7 @@ class CellLayout:
     patch_size: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
-        _check_positive("input_channels", self.input_channels)
+        _check_positive("input_channels", self.input_channels, allow_zero=True)
         _check_positive("output_channels", self.output_channels)
         _check_positive("hidden_channels", self.hidden_channels, allow_zero=True)
         _check_positive("positional_channels", self.positional_channels, allow_zero=True)

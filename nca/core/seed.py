@@ -134,3 +134,40 @@ def inject(
     patches = layout.patchify(images).to(cells)
     sl = layout.slice("input")
     return torch.cat([cells[:, : sl.start], patches, cells[:, sl.stop :]], dim=1)
+
+
+def single_cell_seed(
+    layout: CellLayout,
+    batch: int,
+    size: tuple[int, int],
+    *,
+    alive_from: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """An empty grid with one live cell in the centre (Mordvintsev et al., 2020).
+
+    Every channel is 0, except that the centre cell's channels from ``alive_from`` on
+    (alpha and the hidden channels of an RGBA layout) are 1.
+
+    Args:
+        layout: The cell layout.
+        batch: Grids ``B``.
+        size: Grid ``(H', W')``.
+        alive_from: First channel set to 1 in the centre cell (the alpha channel).
+        device: Where the grid lives.
+        dtype: Its dtype.
+
+    Returns:
+        ``(B, C, H', W')``.
+    """
+    height, width = size
+    if batch < 1 or height < 1 or width < 1:
+        raise ValueError(f"need batch >= 1 and a non-empty grid, got {batch} x {size}")
+    if not 0 <= alive_from < layout.cell_channels:
+        raise ValueError(
+            f"alive_from must index one of the {layout.cell_channels} channels, got {alive_from}"
+        )
+    cells = torch.zeros(batch, layout.cell_channels, height, width, device=device, dtype=dtype)
+    cells[:, alive_from:, height // 2, width // 2] = 1.0
+    return cells

@@ -42,7 +42,9 @@ class ConvCAConfig:
     """Configuration of :class:`ConvCA`.
 
     Attributes:
-        image_channels: Image channels ``C_i = C_o`` (1 grayscale, 3 RGB).
+        image_channels: Output image channels ``C_o`` (1 grayscale, 3 RGB, 4 RGBA).
+        input_channels: Injected input channels ``C_i``; unset: ``image_channels``
+            (denoising); 0 for tasks without an input (growing from a seed).
         hidden_channels: Hidden channels per cell ``C_h``.
         mlp_channels: Width of the per-cell update MLP.
         laplacian: Add a Laplacian filter to identity and Sobel x/y perception.
@@ -55,6 +57,7 @@ class ConvCAConfig:
     """
 
     image_channels: int = 1
+    input_channels: int | None = None
     hidden_channels: int = 16
     mlp_channels: int = 128
     laplacian: bool = True
@@ -69,6 +72,8 @@ class ConvCAConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_channels < 0:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
+        if self.input_channels is not None and self.input_channels < 0:
+            raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
         if self.padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
         if self.cell_init not in CELL_INITS:
@@ -85,9 +90,8 @@ class ConvCA(CARule):
 
     def __init__(self, config: ConvCAConfig) -> None:
         super().__init__(config)
-        self.layout = CellLayout(
-            config.image_channels, config.image_channels, config.hidden_channels
-        )
+        inputs = config.image_channels if config.input_channels is None else config.input_channels
+        self.layout = CellLayout(inputs, config.image_channels, config.hidden_channels)
         self.cell_init = config.cell_init
         self.padding = config.padding
         filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T] + ([_LAPLACIAN] if config.laplacian else [])

@@ -105,6 +105,7 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
         "name": "convca:tiny",
         "config": {
             "image_channels": 1,
+            "input_channels": None,
             "hidden_channels": 4,
             "mlp_channels": 8,
             "laplacian": True,

@@ -58,8 +58,11 @@ def test_image_reads_back_groups():
 
 
 def test_bad_values_get_clear_errors():
-    with pytest.raises(ValueError, match="input_channels must be a positive integer, got 0"):
-        CellLayout(0, 1, 1)
+    with pytest.raises(ValueError, match="input_channels must be a non-negative integer, got -1"):
+        CellLayout(-1, 1, 1)
+    with pytest.raises(ValueError, match="output_channels must be a positive integer, got 0"):
+        CellLayout(1, 0, 1)
+    assert CellLayout(0, 4, 12).cell_channels == 16  # no inputs: growing from a seed
     with pytest.raises(ValueError, match="patch_size"):
         CellLayout(1, 1, 1, patch_size=(2,))
     layout = CellLayout(1, 1, 1, patch_size=(4, 4))

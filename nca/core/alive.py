@@ -1,0 +1,47 @@
+"""Living-cell masking (Mordvintsev et al., *Growing Neural Cellular Automata*, 2020).
+
+A cell is alive when it, or one of its 8 neighbours, has an alpha above a threshold
+(0.1): ``max_pool3x3(alpha) > 0.1``. After an update, cells that were not alive both
+before and after it are cleared (every updatable channel set to 0), so the pattern can
+only grow at its border and empty space stays empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+#: The article's alive threshold on alpha.
+ALIVE_THRESHOLD = 0.1
+
+
+def living_mask(alpha: torch.Tensor, threshold: float = ALIVE_THRESHOLD) -> torch.Tensor:
+    """``(B, 1, H, W)`` alpha -> boolean ``(B, 1, H, W)``: alive where the 3×3
+    neighbourhood's largest alpha exceeds ``threshold``."""
+    if alpha.ndim != 4 or alpha.shape[1] != 1:
+        raise ValueError(f"alpha must have shape (B, 1, H, W), got {tuple(alpha.shape)}")
+    return F.max_pool2d(alpha, kernel_size=3, stride=1, padding=1) > threshold
+
+
+@dataclass(frozen=True)
+class AliveMasking:
+    """Which channel is alpha and the alive threshold.
+
+    Attributes:
+        channel: Index of alpha among the cell's channels (e.g. the 4th output
+            channel of an RGBA layout).
+        threshold: Alive threshold (the article: 0.1).
+    """
+
+    channel: int
+    threshold: float = ALIVE_THRESHOLD
+
+    def mask(self, cells: torch.Tensor) -> torch.Tensor:
+        """Alive cells of ``(B, C, H', W')``: boolean ``(B, 1, H', W')``."""
+        if not 0 <= self.channel < cells.shape[1]:
+            raise ValueError(
+                f"alpha channel {self.channel} is outside the cell's {cells.shape[1]} channels"
+            )
+        return living_mask(cells[:, self.channel : self.channel + 1], self.threshold)

@@ -1,0 +1,75 @@
+"""A fixed-size pool of grids, sampled by index and written back (Mordvintsev et al., 2020).
+
+The *Growing Neural Cellular Automata* pool starts as ``N`` copies of the seed. Each
+iteration samples ``b`` distinct entries, the task may replace some of them (the
+highest-loss one by the seed, the lowest-loss ones damaged), the rule runs on the batch,
+and the results are written back to the same entries. The ViTCA paper's
+:class:`~nca.core.pool.SamplePool` (append, shuffle, truncate) is the other pool kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+
+class SeedPool:
+    """``capacity`` grids, initialised with one seed grid.
+
+    Args:
+        seed: ``(C, H', W')`` grid every entry starts as.
+        capacity: Number of entries ``N`` (the article: 1024).
+        generator: CPU generator that draws the sampled indices.
+    """
+
+    def __init__(
+        self, seed: torch.Tensor, capacity: int, generator: torch.Generator | None = None
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"pool capacity must be a positive integer, got {capacity!r}")
+        if seed.ndim != 3:
+            raise ValueError(f"seed must be one (C, H', W') grid, got {tuple(seed.shape)}")
+        self.capacity = capacity
+        self.generator = generator
+        self.cells = seed.detach().to("cpu").unsqueeze(0).repeat(capacity, 1, 1, 1)
+
+    def __len__(self) -> int:
+        return self.capacity
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` distinct entries: ``(indices (b,), cells (b, C, H', W'))`` (copies)."""
+        if not 1 <= batch_size <= self.capacity:
+            raise ValueError(
+                f"cannot sample {batch_size} entries from a pool of {self.capacity}; "
+                f"sample between 1 and {self.capacity}"
+            )
+        indices = torch.randperm(self.capacity, generator=self.generator)[:batch_size]
+        return indices, self.cells[indices].clone()
+
+    def commit(self, indices: torch.Tensor, cells: torch.Tensor) -> None:
+        """Write ``cells (b, C, H', W')`` back to the entries ``indices``."""
+        if cells.shape[1:] != self.cells.shape[1:] or len(indices) != len(cells):
+            raise ValueError(
+                f"cannot write {tuple(cells.shape)} grids to {len(indices)} entries of a pool "
+                f"of {tuple(self.cells.shape[1:])} grids"
+            )
+        self.cells[indices.cpu()] = cells.detach().to("cpu", self.cells.dtype)
+
+    def state_dict(self) -> dict:
+        """Plain tensors, loadable with ``torch.load(weights_only=True)``."""
+        state: dict = {"capacity": self.capacity, "cells": self.cells}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        if "cells" not in state or "capacity" not in state:
+            raise ValueError(f"not a SeedPool state (keys: {sorted(state)})")
+        self.capacity = int(state["capacity"])
+        self.cells = state["cells"].cpu()
+        if "generator" in state:
+            if self.generator is None:
+                self.generator = torch.Generator()
+            self.generator.set_state(state["generator"].cpu())

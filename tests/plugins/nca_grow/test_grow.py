@@ -1,0 +1,162 @@
+"""The grow task (Mordvintsev et al., Growing Neural Cellular Automata, Distill 2020):
+targets, the three experiments' batches, training, resume, refusal of rules that cannot
+grow, and the CLI."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from nca_grow import GrowTask
+from nca_grow.config import GrowConfig
+from nca_grow.targets import DEFAULT_TARGETS, load_target
+
+from nca import RunContext, RunLog, Trainer, create_rule, load_checkpoint
+from nca.cli import cli
+
+SMALL = dict(
+    target_size=8,
+    target_padding=2,
+    batch_size=4,
+    pool_size=8,
+    damage_count=1,
+    steps_min=6,
+    steps_max=8,
+    iterations=6,
+    log_every=1,
+    validate_every=3,
+    checkpoint_every=100,
+    eval_repeats=2,
+)
+
+
+def _rule():
+    torch.manual_seed(0)
+    return create_rule(
+        "convca", image_channels=4, input_channels=0, hidden_channels=4, mlp_channels=16
+    )
+
+
+def _trainer(tmp_path, **overrides):
+    task = GrowTask(GrowConfig(**{**SMALL, **overrides}))
+    return Trainer(task, _rule(), RunContext(tmp_path, seed=0, quiet=True))
+
+
+@pytest.mark.parametrize("name", DEFAULT_TARGETS)
+def test_default_targets_are_padded_premultiplied_rgba(name):
+    target = load_target(name, 40, 16)
+    assert target.shape[0] == 4 and max(target.shape[1:]) == 72
+    assert torch.all(target[:3] <= target[3:] + 1e-6)  # premultiplied: rgb <= alpha
+    assert target[:, :16].abs().sum() == 0 and target[:, -16:].abs().sum() == 0  # padding
+    assert target[3].max() > 0.9
+
+
+def test_any_image_file_is_a_target_and_bad_ones_are_named(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (30, 10), (255, 0, 0)).save(tmp_path / "red.png")
+    target = load_target(str(tmp_path / "red.png"), 15, 1)
+    assert target.shape == (4, 7, 17) and torch.all(target[:, 1:-1, 1:-1][0] == 1)
+    with pytest.raises(FileNotFoundError, match="neither a default target"):
+        load_target(str(tmp_path / "missing.png"), 8, 0)
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    with pytest.raises(ValueError, match="fully transparent"):
+        load_target(str(tmp_path / "clear.png"), 8, 0)
+
+
+def test_growing_starts_every_batch_from_the_seed(tmp_path):
+    trainer = _trainer(tmp_path, experiment="growing")
+    assert trainer.pool is None
+    batch = trainer.task.sample_batch(trainer.data, trainer.state(1))
+    assert batch.cells.shape == (4, 8, *trainer.data.target.shape[-2:])
+    assert torch.all(batch.cells.sum(dim=(1, 2, 3)) == 5)  # alpha + 4 hidden, one cell
+
+
+def test_regenerating_reseeds_the_worst_and_damages_the_best(tmp_path):
+    trainer = _trainer(tmp_path, experiment="regenerating", damage_count=1)
+    for _ in range(4):
+        trainer.step()
+    pool = trainer.pool
+    pool.cells[:] = 0.5  # grown-looking entries (and so no all-seed batch)
+    pool.cells[:, 3] = 1.0
+    worst = torch.arange(8)
+    pool.cells[worst, 0] = worst.view(-1, 1, 1).float()  # red error grows with the index
+    batch = trainer.task.sample_batch(trainer.data, trainer.state(5))
+    seed = trainer.model.seed(1, tuple(trainer.data.target.shape[-2:]), "cpu")[0]
+    assert torch.equal(batch.cells[0], seed)  # the highest-loss entry is reseeded
+    assert batch.indices[0] == max(batch.indices.tolist())
+    assert (batch.cells[-1] == 0).any() and not (batch.cells[1:-1] == 0).any()  # a disc
+
+
+def test_persistent_writes_the_grown_grids_back_to_the_pool(tmp_path):
+    trainer = _trainer(tmp_path, experiment="persistent")
+    before = trainer.pool.cells.clone()
+    trainer.step()  # the zeroed last layer changes nothing yet
+    assert torch.equal(trainer.pool.cells, before)
+    trainer.step()
+    assert not torch.equal(trainer.pool.cells, before)
+
+
+@pytest.mark.parametrize("experiment", ["growing", "regenerating"])
+def test_training_reduces_the_loss_and_resumes_exactly(tmp_path, experiment):
+    trainer = _trainer(tmp_path / "a", experiment=experiment, iterations=30, lr=1e-2)
+    log = RunLog(tmp_path / "a", tensorboard=False)
+    trainer.fit(log)
+    losses = [r["loss"] for r in log.read() if r["kind"] == "train"]
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5  # untrained: constant
+    straight = _trainer(tmp_path / "b", experiment=experiment, iterations=6)
+    straight.fit(RunLog(tmp_path / "b", tensorboard=False))
+    first = _trainer(tmp_path / "c", experiment=experiment, iterations=6)
+    first.fit(RunLog(tmp_path / "c", tensorboard=False), stop_after=3)
+    resumed = _trainer(tmp_path / "c", experiment=experiment, iterations=6)
+    resumed.load(tmp_path / "c" / "checkpoints" / "last.pt")
+    resumed.fit(RunLog(tmp_path / "c", tensorboard=False))
+    a = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluation_reports_growth_persistence_and_regeneration(tmp_path):
+    trainer = _trainer(tmp_path, experiment="growing")
+    result = trainer.task.evaluate(trainer.model, RunContext(tmp_path))
+    assert set(result) == {
+        "psnr_T",
+        "loss_T",
+        "psnr_10T",
+        "psnr_damaged",
+        "psnr_recovered",
+        "recovery_steps",
+    }
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert (tmp_path / "eval.png").is_file()  # target, T, 10 T, damaged, recovered
+    assert report["T"] == 8 and report["psnr_T"] == pytest.approx(result["psnr_T"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rule", "vitca"], "rule 'vitca' cannot grow from a seed: its cells take 4 input"),
+        (["--rule", "unet"], "task 'grow' cannot train feedforward rule 'unet'"),
+        (["--rule", "convca", "--target", "nowhere.png"], "neither a default target"),
+        (["--rule", "convca", "-o", "experiment=growin"], "is not one of"),
+    ],
+)
+def test_bad_inputs_are_one_line(tmp_path, extra, message):
+    args = ["train", "--task", "grow", *extra, "--run-dir", str(tmp_path / "r"), "-q"]
+    result = CliRunner().invoke(cli, [*args, "--iterations", "1"])
+    assert result.exit_code != 0
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_cli_trains_convca_with_the_quick_preset_rule_settings(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--rule", "convca", "--task", "grow", "--run-dir", str(run), "-q"]
+    args += ["-o", "target_size=8", "-o", "target_padding=2", "--iterations", "2"]
+    args += ["-o", "steps_min=4", "-o", "steps_max=4", "-o", "eval_repeats=1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())["rule"]["config"]
+    assert config["input_channels"] == 0 and config["image_channels"] == 4
+    assert config["hidden_channels"] == 12 and config["laplacian"] is False  # the article
+    assert (run / "eval.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
