@@ -45,7 +45,9 @@ class UNetCAConfig:
     """Configuration of :class:`UNetCA`.
 
     Attributes:
-        image_channels: Image channels ``C_i = C_o`` (1 grayscale, 3 RGB).
+        image_channels: Output image channels ``C_o`` (1 grayscale, 3 RGB, 4 RGBA).
+        input_channels: Injected input channels ``C_i``; unset: ``image_channels``
+            (denoising); 0 for tasks without an input (growing from a seed).
         hidden_channels: Hidden channels per cell ``C_h`` (paper: 32).
         features: Initial feature maps (paper: 48).
         downsamplings: Max-pool steps (paper: 2 for 32×32 images).
@@ -59,6 +61,7 @@ class UNetCAConfig:
     """
 
     image_channels: int = 1
+    input_channels: int | None = None
     hidden_channels: int = 32
     features: int = 48
     downsamplings: int = 2
@@ -72,6 +75,8 @@ class UNetCAConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_channels < 0:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
+        if self.input_channels is not None and self.input_channels < 0:
+            raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
         if self.cell_init not in CELL_INITS:
             raise ValueError(f"cell_init must be one of {CELL_INITS}, got {self.cell_init!r}")
         check_initialisation(self.init)
@@ -90,9 +95,8 @@ class UNetCA(CARule):
     def __init__(self, config: UNetCAConfig) -> None:
         super().__init__(config)
         self.cell_init = config.cell_init
-        self.layout = CellLayout(
-            config.image_channels, config.image_channels, config.hidden_channels
-        )
+        inputs = config.image_channels if config.input_channels is None else config.input_channels
+        self.layout = CellLayout(inputs, config.image_channels, config.hidden_channels)
         self.net = UNet(
             self.layout.cell_channels,
             self.layout.updatable_channels,

@@ -63,7 +63,9 @@ class ViTCAConfig:
     """Configuration of :class:`ViTCA`; defaults are the paper's baseline (§4).
 
     Attributes:
-        image_channels: Image channels ``C_i = C_o`` (1 grayscale, 3 RGB).
+        image_channels: Output image channels ``C_o`` (1 grayscale, 3 RGB, 4 RGBA).
+        input_channels: Injected input channels ``C_i``; unset: ``image_channels``
+            (denoising); 0 for tasks without an input (growing from a seed).
         hidden_channels: Hidden channels per cell ``C_h`` (paper: 32).
         embed_dim: Token size ``d`` (paper: 128).
         heads: Attention heads ``h``; must divide ``embed_dim`` (paper: 4).
@@ -94,6 +96,7 @@ class ViTCAConfig:
     """
 
     image_channels: int = 1
+    input_channels: int | None = None
     hidden_channels: int = 32
     embed_dim: int = 128
     heads: int = 4
@@ -117,6 +120,8 @@ class ViTCAConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_channels < 0:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
+        if self.input_channels is not None and self.input_channels < 0:
+            raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
         if self.embed_dim % self.heads:
             raise ValueError(f"embed_dim {self.embed_dim} must be divisible by heads {self.heads}")
         choices = {
@@ -176,8 +181,9 @@ class ViTCA(CARule):
             "xy": 2,
         }.get(config.positional, 0)
         patch_h, patch_w = config.patch_size
+        inputs = config.image_channels if config.input_channels is None else config.input_channels
         self.layout = CellLayout(
-            config.image_channels,
+            inputs,
             config.image_channels,
             config.hidden_channels,
             positional_channels,

@@ -24,9 +24,15 @@ def target_path(target: str) -> Path:
     return path
 
 
+#: Grid sides are rounded up to a multiple of this (U-Net rules pool by 2 twice).
+GRID_MULTIPLE = 4
+
+
 def load_target(target: str, size: int, padding: int) -> torch.Tensor:
-    """``(4, S + 2p, S' + 2p)`` premultiplied RGBA in [0, 1]: the image shrunk to fit
-    ``size`` (its aspect kept), then padded with transparent cells, as in the article."""
+    """``(4, H', W')`` premultiplied RGBA in [0, 1]: the image shrunk to fit ``size`` (its
+    aspect kept), padded with ``padding`` transparent cells on every side, as in the
+    article, and then on the bottom and right up to sides divisible by 4 (so U-Net
+    rules, which pool twice, can run on the grid)."""
     from PIL import Image, UnidentifiedImageError
 
     path = target_path(target)
@@ -41,4 +47,6 @@ def load_target(target: str, size: int, padding: int) -> torch.Tensor:
     rgba = torch.cat([rgba[:3] * rgba[3:], rgba[3:]])  # premultiplied alpha
     if float(rgba[3].max()) <= 0.1:
         raise ValueError(f"target {str(path)!r} is fully transparent: nothing to grow")
-    return torch.nn.functional.pad(rgba, (padding, padding, padding, padding))
+    rgba = torch.nn.functional.pad(rgba, (padding, padding, padding, padding))
+    extra_h, extra_w = (-rgba.shape[1]) % GRID_MULTIPLE, (-rgba.shape[2]) % GRID_MULTIPLE
+    return torch.nn.functional.pad(rgba, (0, extra_w, 0, extra_h))

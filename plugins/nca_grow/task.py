@@ -61,12 +61,17 @@ class GrowModel(nn.Module):
         return self.rule.layout
 
     def seed(self, batch: int, size: tuple[int, int], device) -> torch.Tensor:
-        """``(B, C, H', W')`` grids holding one live cell in the centre."""
+        """``(B, C, H', W')`` grids holding one live cell in the centre (and the rule's
+        positional channels, for rules that concatenate them to cells)."""
         param = next(self.rule.parameters())
-        return single_cell_seed(
+        cells = single_cell_seed(
             self.layout, batch, size, alive_from=self.alpha_channel, device=device,
             dtype=param.dtype,
         )  # fmt: skip
+        if self.layout.positional_channels:
+            encoding = self.rule.positional_encoding(*size, device=cells.device, dtype=cells.dtype)
+            cells[:, self.layout.slice("positional")] = encoding
+        return cells
 
     def run(self, cells, steps: int, generator=None, checkpoint: bool = False):
         """``steps`` updates of ``cells``; returns the final grids."""
@@ -157,8 +162,13 @@ class GrowTask(Task):
             raise ValueError(
                 f"rule {rule.rule_name!r} cannot grow from a seed: its cells take "
                 f"{layout.input_channels} input and {layout.output_channels} output "
-                f"channel(s); grow needs no inputs and RGBA outputs (rules with an "
-                f"input_channels option, e.g. convca)"
+                f"channel(s); grow needs no inputs and RGBA outputs (set by the task on "
+                f"rules with image_channels and input_channels options)"
+            )
+        if layout.patch_size != (1, 1):
+            raise ValueError(
+                f"rule {rule.rule_name!r} has {layout.patch_size} patches; grow needs one "
+                f"cell per pixel (patch_size 1x1)"
             )
 
     def validate(self) -> None:
