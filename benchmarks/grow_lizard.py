@@ -1,4 +1,4 @@
-"""convca vs ViTCA growing the default lizard on the same short CPU budget.
+"""convca vs ViTCA (with and without positions) growing the lizard, same CPU budget.
 
 Each rule is trained by ``nca train --task grow --preset quick`` (the regenerating
 experiment on a 32x28 grid, batch 4, T ~ U{32, 48}) for ``--iterations`` iterations
@@ -25,9 +25,16 @@ from pathlib import Path
 from _machine import cpu_model  # benchmarks/ is the script directory
 from _report import emit
 
-RULES = ["convca", "vitca"]
-#: The article's cell for every rule: RGBA + 12 hidden (convca: identity + Sobel).
-RULE_OPTIONS = {"convca": [], "vitca": ["-o", "rule.hidden_channels=12"]}
+#: label -> (rule, options); every rule gets the article's cell: RGBA + 12 hidden.
+VARIANTS = {
+    "convca": ("convca", []),
+    "vitca": ("vitca", ["-o", "rule.hidden_channels=12"]),
+    # no positional encoding: position-free like convca
+    "vitca, positional=none": (
+        "vitca",
+        ["-o", "rule.hidden_channels=12", "-o", "rule.positional=none"],
+    ),
+}
 
 
 def main() -> None:
@@ -40,26 +47,26 @@ def main() -> None:
     milestone = max(1, round(args.iterations * 0.8))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for rule in RULES:
-            run = Path(tmp) / rule
+        for label, (rule, options) in VARIANTS.items():
+            run = Path(tmp) / label.replace(", ", "-").replace("=", "-")
             cmd = [
                 sys.executable, "-m", "nca", "train", "--rule", rule, "--task", "grow",
                 "--preset", "quick", "--iterations", str(args.iterations),
                 "-o", f"lr_milestones={milestone}", "-o", "log_every=10",
                 "-o", f"validate_every={args.iterations}",
                 "-o", f"checkpoint_every={args.iterations}",
-                *RULE_OPTIONS[rule], "--run-dir", str(run), "--device", "cpu", "--quiet",
+                *options, "--run-dir", str(run), "--device", "cpu", "--quiet",
             ]  # fmt: skip
             start = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             seconds = time.perf_counter() - start
             if proc.returncode:
-                raise SystemExit(f"{rule} failed:\n{proc.stdout}\n{proc.stderr}")
+                raise SystemExit(f"{label} failed:\n{proc.stdout}\n{proc.stderr}")
             records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
             losses = {r["step"]: r["loss"] for r in records if r["kind"] == "train"}
             evaluation = json.loads((run / "eval.json").read_text())
-            results[rule] = {"seconds": seconds, "losses": losses, "eval": evaluation}
-            print(f"{rule}: {seconds:.0f} s, psnr_T {evaluation['psnr_T']:.2f}", file=sys.stderr)
+            results[label] = {"seconds": seconds, "losses": losses, "eval": evaluation}
+            print(f"{label}: {seconds:.0f} s, psnr_T {evaluation['psnr_T']:.2f}", file=sys.stderr)
     lines = [
         "# Growing the lizard: convca vs ViTCA, same short CPU budget",
         "",

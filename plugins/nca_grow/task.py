@@ -298,7 +298,10 @@ class GrowTask(Task):
             recovery.append(score(cells))
         result["psnr_recovered"] = recovery[-1]
         within = [i + 1 for i, value in enumerate(recovery) if value >= result["psnr_T"] - 1.0]
-        result["recovery_steps"] = float(within[0]) if within else float("nan")
+        if result["psnr_damaged"] >= result["psnr_T"] - 1.0:
+            result["recovery_steps"] = 0.0  # the damage cost less than 1 dB: nothing to repair
+        else:
+            result["recovery_steps"] = float(within[0]) if within else float("nan")
         self._report(result, run, steps)
         if run.is_main and run.report is None:  # a training run: the picture next to eval.json
             self._picture(model, [grown, kept, damaged, cells], Path(run.run_dir) / "eval.png")
