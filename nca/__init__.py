@@ -98,6 +98,9 @@ _EXPORTS = {
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
     "batch_psnr": "nca.metrics",
+    "save_animation": "nca.analysis",
+    "save_curves": "nca.analysis",
+    "save_grid": "nca.analysis",
     "psnr": "nca.metrics",
     "check_fits_in_memory": "nca.resources",
     "writable_folder": "nca.resources",
@@ -125,6 +128,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nca.analysis import save_animation, save_curves, save_grid
     from nca.checkpoint import (
         find_checkpoint,
         load_checkpoint,

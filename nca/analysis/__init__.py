@@ -15,7 +15,14 @@ import json
 from pathlib import Path
 
 from nca.analysis.experiments import EXPERIMENTS
+from nca.analysis.media import save_animation, save_curves, save_grid
 from nca.analysis.subject import Subject, load_subject, psnr
+from nca.analysis.task_experiments import (
+    experiment_options,
+    load_task_model,
+    run_task_experiment,
+    task_experiment,
+)
 
 
 def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> dict:
@@ -32,4 +39,17 @@ def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> d
     return results
 
 
-__all__ = ["EXPERIMENTS", "Subject", "load_subject", "psnr", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "Subject",
+    "experiment_options",
+    "load_subject",
+    "load_task_model",
+    "psnr",
+    "run_experiment",
+    "run_task_experiment",
+    "save_animation",
+    "save_curves",
+    "save_grid",
+    "task_experiment",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import typing
 from pathlib import Path
 
@@ -28,8 +27,27 @@ EXPERIMENT_NAMES = (
 )
 
 
+def _parse_options(experiment: str, function, overrides: tuple[str, ...]) -> dict:
+    from nca.analysis import experiment_options
+    from nca.config import coerce, parse_override
+
+    hints = typing.get_type_hints(function)
+    parameters = [p for p in experiment_options(function) if p.name != "seed"]
+    valid = {p.name for p in parameters}
+    options = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        if key not in valid:
+            raise click.UsageError(
+                f"{experiment} has no option {key!r}; valid: "
+                + ", ".join(f"{p.name} (default {p.default!r})" for p in parameters)
+            )
+        options[key] = coerce(value, hints[key], key)
+    return options
+
+
 @click.command("analyze")
-@click.argument("experiment", type=click.Choice(EXPERIMENT_NAMES))
+@click.argument("experiment")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--count", default=8, show_default=True, help="Test images to analyse.")
 @click.option(
@@ -69,38 +87,59 @@ def analyze_command(
     masking-extremes  unmasked and fully masked inputs (Fig. 4g)
     interpolation     a 4x larger grid than in training (Fig. 4h)
     head-masking      every subset of attention heads masked (Fig. 7)
+
+    Runs of other tasks have their own experiments (`nca info TASK` lists them):
+    grow: growth, regeneration, persistence; classify: class-map, mutation,
+    persistence; texture: growth, persistence.
     """
-    from nca.analysis import EXPERIMENTS, load_subject, run_experiment
-    from nca.checkpoint import find_checkpoint, run_dir_of
-    from nca.config import coerce, parse_override
+    from nca.analysis import (
+        EXPERIMENTS,
+        load_subject,
+        load_task_model,
+        run_experiment,
+        run_task_experiment,
+        task_experiment,
+    )
+    from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.resources import writable_folder
+    from nca.tasks import TASKS
 
     console = make_console()
     with user_errors():
-        function = EXPERIMENTS[experiment]
-        hints = typing.get_type_hints(function)
-        parameters = [
-            p for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY
-        ]
-        valid = {p.name: p for p in parameters}
-        options = {}
-        for text in overrides:
-            key, value = parse_override(text)
-            if key not in valid:
-                raise click.UsageError(
-                    f"{experiment} has no option {key!r}; valid: "
-                    + ", ".join(f"{p.name} (default {p.default!r})" for p in parameters)
-                )
-            options[key] = coerce(value, hints[key], key)
-        folder = out or run_dir_of(find_checkpoint(source)) / "analysis" / experiment
+        checkpoint = find_checkpoint(source)
+        task_name = (load_checkpoint(checkpoint).get("task") or {}).get("name")
+        task_class = TASKS.load(task_name) if task_name in TASKS else None
+        own = dict(task_class.experiments) if task_class is not None else {}
+        if experiment not in own and experiment not in EXPERIMENTS:
+            valid = list(own) if own else list(EXPERIMENT_NAMES)
+            raise click.UsageError(
+                f"no experiment {experiment!r} for this run (task {task_name!r}); valid: "
+                + ", ".join(valid)
+            )
+        if experiment in own:
+            function = getattr(task_class, own[experiment])
+        elif task_class is not None and task_class.experiments:
+            raise click.UsageError(
+                f"{experiment!r} is an experiment of the denoising task; a {task_name} run "
+                f"has: {', '.join(own)}"
+            )
+        else:
+            function = EXPERIMENTS[experiment]
+        options = _parse_options(experiment, function, overrides)
+        folder = out or run_dir_of(checkpoint) / "analysis" / experiment
         if not writable_folder(folder):  # before the work, not after
             raise click.ClickException(
                 f"cannot write the results to {folder} (read-only); pass --out DIR in a "
                 f"writable folder"
             )
-        subject = load_subject(source, count, device=device, seed=seed)
         with console.status(f"running {experiment}"):
-            results = run_experiment(experiment, subject, folder, **options)
+            if experiment in own:
+                task, model = load_task_model(checkpoint, device=device)
+                task_experiment(task, experiment)
+                results = run_task_experiment(experiment, task, model, folder, seed=seed, **options)
+            else:
+                subject = load_subject(source, count, device=device, seed=seed)
+                results = run_experiment(experiment, subject, folder, **options)
     summary = {k: v for k, v in results.items() if not isinstance(v, list)}
     console.print(f"[bold]{experiment}[/bold] -> {folder}")
     for key, value in summary.items():

@@ -83,6 +83,9 @@ def info_command(name: str) -> None:
             console.print(f"[bold]{info.name}[/bold] — task from {info.provider} ({info.target})")
             console.print(info.summary)
             console.print(f"Trains rule kinds: {', '.join(info.rule_kinds)}.")
+            experiments = TASKS.load(name).experiments
+            if experiments:
+                console.print(f"Experiments of `nca analyze`: {', '.join(experiments)}")
             if info.cli_options:
                 flags = ", ".join(
                     info.cli_flags.get(o, "--" + o.replace("_", "-")) for o in info.cli_options

@@ -4,6 +4,9 @@ A cell is alive when it, or one of its 8 neighbours, has an alpha above a thresh
 (0.1): ``max_pool3x3(alpha) > 0.1``. After an update, cells that were not alive both
 before and after it are cleared (every updatable channel set to 0), so the pattern can
 only grow at its border and empty space stays empty.
+
+Self-classifying digits (Randazzo et al. 2020) use the cell's own value instead of its
+neighbourhood, on the fixed pixel channel: only the digit's cells (pixel > 0.1) live.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ class AliveMasking:
         channel: Index of alpha among the cell's channels (e.g. the 4th output
             channel of an RGBA layout).
         threshold: Alive threshold (the article: 0.1).
+        neighbourhood: Alive where the 3×3 neighbourhood's largest value exceeds the
+            threshold (growing); ``False``: where the cell's own value does (classifying).
     """
 
     channel: int
     threshold: float = ALIVE_THRESHOLD
+    neighbourhood: bool = True
 
     def mask(self, cells: torch.Tensor) -> torch.Tensor:
         """Alive cells of ``(B, C, H', W')``: boolean ``(B, 1, H', W')``."""
@@ -44,4 +50,7 @@ class AliveMasking:
             raise ValueError(
                 f"alpha channel {self.channel} is outside the cell's {cells.shape[1]} channels"
             )
-        return living_mask(cells[:, self.channel : self.channel + 1], self.threshold)
+        values = cells[:, self.channel : self.channel + 1]
+        if not self.neighbourhood:
+            return values > self.threshold
+        return living_mask(values, self.threshold)

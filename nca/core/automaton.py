@@ -45,6 +45,9 @@ class CellularAutomaton(nn.Module):
             ``cell_init`` attribute if it has one, else ``"constant"``.
         alive: Living-cell masking (:class:`~nca.core.alive.AliveMasking`): after each
             update, cells not alive both before and after it are cleared; ``None``: off.
+        update_noise: Standard deviation of Gaussian residual noise added to each update
+            before it is masked (Randazzo et al. 2020: 0.02, in training and at test); 0:
+            none.
 
     Example:
         >>> ca = CellularAutomaton(create_rule("convca"))          # doctest: +SKIP
@@ -59,6 +62,7 @@ class CellularAutomaton(nn.Module):
         update_rate: float = PAPER_UPDATE_RATE,
         cell_init: CellInit | None = None,
         alive: AliveMasking | None = None,
+        update_noise: float = 0.0,
     ) -> None:
         super().__init__()
         if not isinstance(getattr(rule, "layout", None), CellLayout):
@@ -73,6 +77,9 @@ class CellularAutomaton(nn.Module):
             raise ValueError(f"unknown cell init {cell_init!r}; valid: {', '.join(CELL_INITS)}")
         self.cell_init: CellInit = cell_init
         self.alive = alive
+        if isinstance(update_noise, bool) or not float(update_noise) >= 0:
+            raise ValueError(f"update_noise must be >= 0, got {update_noise!r}")
+        self.update_noise = float(update_noise)
 
     @property
     def layout(self) -> CellLayout:
@@ -115,14 +122,18 @@ class CellularAutomaton(nn.Module):
         """Replace the input channels of a live grid with new (masked) images."""
         return inject(self.layout, cells, images, mask=mask)
 
-    def step(self, cells: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """One update: ``cells + mask * rule(cells)`` on the output and hidden channels.
+    def step(
+        self, cells: torch.Tensor, mask: torch.Tensor | None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One update: ``cells + mask * (rule(cells) + noise)`` on the output and hidden
+        channels.
 
         Args:
             cells: ``(B, C, H', W')``.
             mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` (synchronous).
+            noise: ``(B, C_o·P_H·P_W + C_h, H', W')`` residual noise, or ``None``.
         """
-        updated = apply_update(self.layout, cells, self.rule(cells), mask)
+        updated = apply_update(self.layout, cells, self.rule(cells), mask, noise)
         if self.alive is None:
             return updated
         keep = self.alive.mask(cells) & self.alive.mask(updated)  # alive before and after
@@ -154,6 +165,7 @@ class CellularAutomaton(nn.Module):
             octaves=octaves,
             octave_steps=octave_steps,
             return_states=return_states,
+            update_noise=self.update_noise,
         )
 
     def output_image(self, cells: torch.Tensor) -> torch.Tensor:

@@ -73,6 +73,31 @@ def _source_device(
     return generator.device
 
 
+def _draw(
+    sample,
+    shape: Sequence[int],
+    generator: torch.Generator | SampleGenerators | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    source = _source_device(generator, device)
+    if isinstance(generator, SampleGenerators):
+        if not shape or shape[0] != len(generator):
+            raise ValueError(
+                f"{len(generator)} per-sample generators cannot draw a batch of shape "
+                f"{tuple(shape)}; pass one generator per sample"
+            )
+        values = torch.cat(
+            [
+                sample((1, *shape[1:]), generator=g, device=source, dtype=dtype)
+                for g in generator.generators
+            ]
+        )
+    else:
+        values = sample(tuple(shape), generator=generator, device=source, dtype=dtype)
+    return values.to(device)
+
+
 def uniform(
     shape: Sequence[int],
     *,
@@ -86,22 +111,18 @@ def uniform(
     the generator, not on where the grid lives; the price is one host-to-device
     copy per draw. Use a generator on the grid's device to avoid it.
     """
-    source = _source_device(generator, device)
-    if isinstance(generator, SampleGenerators):
-        if not shape or shape[0] != len(generator):
-            raise ValueError(
-                f"{len(generator)} per-sample generators cannot draw a batch of shape "
-                f"{tuple(shape)}; pass one generator per sample"
-            )
-        values = torch.cat(
-            [
-                torch.rand((1, *shape[1:]), generator=g, device=source, dtype=dtype)
-                for g in generator.generators
-            ]
-        )
-    else:
-        values = torch.rand(tuple(shape), generator=generator, device=source, dtype=dtype)
-    return values.to(device)
+    return _draw(torch.rand, shape, generator, device, dtype)
+
+
+def normal(
+    shape: Sequence[int],
+    *,
+    generator: torch.Generator | SampleGenerators | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """N(0, 1) samples on ``device``, drawn like :func:`uniform`."""
+    return _draw(torch.randn, shape, generator, device, dtype)
 
 
 def randint(

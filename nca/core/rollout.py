@@ -13,11 +13,12 @@ from torch.utils.checkpoint import checkpoint
 
 from nca.core.fusion import OctaveSteps, check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.layout import CellLayout
-from nca.core.random import SampleGenerators
+from nca.core.random import SampleGenerators, normal
 from nca.core.update import PAPER_UPDATE_RATE, check_update_rate, draw_update_mask
 
-#: ``step(cells, mask) -> cells``: one asynchronous update with a pre-drawn mask.
-StepFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+#: ``step(cells, mask) -> cells``: one asynchronous update with a pre-drawn mask (and,
+#: with ``update_noise``, ``step(cells, mask, noise)`` with pre-drawn residual noise).
+StepFn = Callable[..., torch.Tensor]
 
 
 @dataclass
@@ -55,10 +56,11 @@ def _run_steps(
     masks: Sequence[torch.Tensor | None],
     segments: int,
     states: list[torch.Tensor] | None,
+    noises: Sequence[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     def run(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         for i in range(start, stop):
-            x = step(x, masks[i])
+            x = step(x, masks[i]) if noises is None else step(x, masks[i], noises[i])
             if states is not None:
                 states.append(x.detach().clone())
         return x
@@ -86,6 +88,7 @@ def rollout(
     octaves: int = 0,
     octave_steps: OctaveSteps = "total",
     return_states: bool = False,
+    update_noise: float = 0.0,
 ) -> RolloutResult:
     """Apply ``step`` ``steps`` times.
 
@@ -113,6 +116,9 @@ def rollout(
             (``total``, paper App. A.1) or the run at the coarsest grid (``coarsest``,
             the authors' release, ``steps + 4k`` applications in all).
         return_states: Record the grid after every step.
+        update_noise: Standard deviation of Gaussian residual noise added to every
+            update before masking (Randazzo et al. 2020: 0.02); drawn from ``generator``
+            with the masks and passed to ``step(cells, mask, noise)``. 0: none.
 
     Returns:
         :class:`RolloutResult` with the final grid and, if requested, the states.
@@ -124,6 +130,8 @@ def rollout(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     rate = check_update_rate(rate)
+    if isinstance(update_noise, bool) or not update_noise >= 0:
+        raise ValueError(f"update_noise must be >= 0, got {update_noise!r}")
     check_octaves_fit(cells.shape[-2:], octaves)
     if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
         raise ValueError(
@@ -137,10 +145,18 @@ def rollout(
     for phase in octave_plan(steps, octaves, octave_steps):
         if phase.kind == "steps":
             masks = [draw_update_mask(cells, rate, generator) for _ in range(phase.steps)]
+            noises = None
+            if update_noise:
+                shape = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
+                noises = [
+                    normal(shape, generator=generator, device=cells.device, dtype=cells.dtype)
+                    * update_noise
+                    for _ in range(phase.steps)
+                ]
             # Only the main run is checkpointed, as in the authors' code; the
             # 2-step runs around fusion and mitosis are cheap.
             segments = checkpoint_segments if phase.main else 0
-            cells = _run_steps(step, cells, masks, segments, states)
+            cells = _run_steps(step, cells, masks, segments, states, noises)
         elif phase.kind == "fuse":
             stash.append(cells[:, fixed].clone())  # keeps the gradient path to the inputs
             cells = fuse(cells)

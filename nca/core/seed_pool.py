@@ -15,13 +15,41 @@ import torch
 
 
 class SeedPool:
-    """``capacity`` grids, initialised with one seed grid.
+    """``capacity`` grids, initialised with one seed grid (or with given grids:
+    :meth:`from_grids`), each with an optional integer label.
 
     Args:
         seed: ``(C, H', W')`` grid every entry starts as.
         capacity: Number of entries ``N`` (the article: 1024).
         generator: CPU generator that draws the sampled indices.
+
+    Attributes:
+        cells: ``(N, C, H', W')`` the entries (on the CPU).
+        labels: ``(N,)`` int64 label of each entry (e.g. the digit a self-classifying
+            grid shows), or ``None``.
     """
+
+    labels: torch.Tensor | None = None
+
+    @classmethod
+    def from_grids(
+        cls,
+        grids: torch.Tensor,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> SeedPool:
+        """A pool whose entries start as ``grids (N, C, H', W')``, labelled ``labels (N,)``."""
+        if grids.ndim != 4 or len(grids) < 1:
+            raise ValueError(f"grids must be (N, C, H', W') with N >= 1, got {tuple(grids.shape)}")
+        pool = cls(grids[0], len(grids), generator)
+        pool.cells = grids.detach().to("cpu").clone()
+        if labels is not None:
+            if labels.shape != (len(grids),):
+                raise ValueError(
+                    f"labels must have shape ({len(grids)},), got {tuple(labels.shape)}"
+                )
+            pool.labels = labels.detach().to("cpu", torch.int64).clone()
+        return pool
 
     def __init__(
         self, seed: torch.Tensor, capacity: int, generator: torch.Generator | None = None
@@ -47,18 +75,27 @@ class SeedPool:
         indices = torch.randperm(self.capacity, generator=self.generator)[:batch_size]
         return indices, self.cells[indices].clone()
 
-    def commit(self, indices: torch.Tensor, cells: torch.Tensor) -> None:
-        """Write ``cells (b, C, H', W')`` back to the entries ``indices``."""
+    def commit(
+        self, indices: torch.Tensor, cells: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> None:
+        """Write ``cells (b, C, H', W')`` (and ``labels (b,)``) back to the entries
+        ``indices``."""
         if cells.shape[1:] != self.cells.shape[1:] or len(indices) != len(cells):
             raise ValueError(
                 f"cannot write {tuple(cells.shape)} grids to {len(indices)} entries of a pool "
                 f"of {tuple(self.cells.shape[1:])} grids"
             )
         self.cells[indices.cpu()] = cells.detach().to("cpu", self.cells.dtype)
+        if labels is not None:
+            if self.labels is None:
+                raise ValueError("this pool has no labels; build it with from_grids(labels=...)")
+            self.labels[indices.cpu()] = labels.detach().to("cpu", torch.int64)
 
     def state_dict(self) -> dict:
         """Plain tensors, loadable with ``torch.load(weights_only=True)``."""
         state: dict = {"capacity": self.capacity, "cells": self.cells}
+        if self.labels is not None:
+            state["labels"] = self.labels
         if self.generator is not None:
             state["generator"] = self.generator.get_state()
         return state
@@ -69,6 +106,7 @@ class SeedPool:
             raise ValueError(f"not a SeedPool state (keys: {sorted(state)})")
         self.capacity = int(state["capacity"])
         self.cells = state["cells"].cpu()
+        self.labels = state["labels"].cpu() if "labels" in state else None
         if "generator" in state:
             if self.generator is None:
                 self.generator = torch.Generator()

@@ -62,6 +62,7 @@ def apply_update(
     cells: torch.Tensor,
     update: torch.Tensor,
     mask: torch.Tensor | None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Residual update of the updatable channels of the firing cells.
 
@@ -70,6 +71,8 @@ def apply_update(
         cells: ``(B, C, H', W')``.
         update: ``(B, C_o·P_H·P_W + C_h, H', W')`` from the rule.
         mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` for all cells.
+        noise: Residual noise added to the update before it is masked (Randazzo et al.'s
+            "residual noise"), the update's shape; ``None``: none.
 
     Returns:
         New grid ``(B, C, H', W')``; fixed channels are passed through untouched.
@@ -80,6 +83,8 @@ def apply_update(
             f"rule returned an update of shape {tuple(update.shape)}; expected {expected} "
             f"(output + hidden channels of layout {layout.describe()})"
         )
+    if noise is not None:
+        update = update + noise
     if mask is not None:
         update = update * mask
     fixed = layout.fixed_slice.stop

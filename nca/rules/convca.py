@@ -2,9 +2,11 @@
 
 Not a rule of the ViTCA paper: it is the toolkit's smallest complete CA rule,
 the reference [30] the paper builds on, and a template for new rules. Perceive
-with fixed depthwise filters (identity, Sobel x/y, optionally a Laplacian),
-then update each cell with a 1×1-convolution MLP whose last layer is
-zero-initialised, so an untrained rule leaves the grid unchanged.
+with fixed depthwise filters (identity, Sobel x/y, optionally a Laplacian:
+growing and textures) or a learned 3×3 convolution with a ReLU (self-classifying
+digits, whose authors found "fully trainable 3x3 kernels outperformed their fixed
+counterparts"), then update each cell with a 1×1-convolution MLP whose last layer
+is zero-initialised, so an untrained rule leaves the grid unchanged.
 
 Initialisation: PyTorch's defaults (``init="pytorch"``, the default, as in the
 PyTorch ports of the Distill article) or He (``init="he"``, ReLU gain, the
@@ -47,7 +49,10 @@ class ConvCAConfig:
             (denoising); 0 for tasks without an input (growing from a seed).
         hidden_channels: Hidden channels per cell ``C_h``.
         mlp_channels: Width of the per-cell update MLP.
-        laplacian: Add a Laplacian filter to identity and Sobel x/y perception.
+        perception: ``fixed`` (identity, Sobel x/y and optionally the Laplacian, per
+            channel) or ``learned`` (a 3×3 convolution over all channels and a ReLU).
+        perception_channels: ``learned``: its output channels (Randazzo et al.: 80).
+        laplacian: ``fixed``: add a Laplacian filter to identity and Sobel x/y.
         padding: Border handling of the perception filters.
         cell_init: How grids are seeded: ``constant`` (0.5 / 0) or ``random``.
         init: ``pytorch`` (PyTorch's defaults; the default, not a paper rule) or ``he``
@@ -60,6 +65,8 @@ class ConvCAConfig:
     input_channels: int | None = None
     hidden_channels: int = 16
     mlp_channels: int = 128
+    perception: Literal["fixed", "learned"] = "fixed"
+    perception_channels: int = 80
     laplacian: bool = True
     padding: Literal["zeros", "circular"] = "zeros"
     cell_init: CellInit = "constant"
@@ -67,13 +74,15 @@ class ConvCAConfig:
     zero_last_layer: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("image_channels", "mlp_channels"):
+        for name in ("image_channels", "mlp_channels", "perception_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_channels < 0:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
         if self.input_channels is not None and self.input_channels < 0:
             raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
+        if self.perception not in ("fixed", "learned"):
+            raise ValueError(f"perception must be 'fixed' or 'learned', got {self.perception!r}")
         if self.padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
         if self.cell_init not in CELL_INITS:
@@ -83,7 +92,7 @@ class ConvCAConfig:
 
 
 class ConvCA(CARule):
-    """Classic convolutional NCA: Sobel/Laplacian perception + 1×1 MLP update."""
+    """Classic convolutional NCA: Sobel/Laplacian (or learned 3×3) perception + 1×1 MLP."""
 
     config_class = ConvCAConfig
     presets = {"tiny": {"hidden_channels": 4, "mlp_channels": 16}}
@@ -94,24 +103,36 @@ class ConvCA(CARule):
         self.layout = CellLayout(inputs, config.image_channels, config.hidden_channels)
         self.cell_init = config.cell_init
         self.padding = config.padding
-        filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T] + ([_LAPLACIAN] if config.laplacian else [])
         channels = self.layout.cell_channels
-        kernel = torch.stack(filters).unsqueeze(1).repeat(channels, 1, 1, 1)  # (C·F, 1, 3, 3)
-        self.register_buffer("perception_kernel", kernel, persistent=False)
+        if config.perception == "learned":
+            self.perception = nn.Conv2d(channels, config.perception_channels, 3)
+            perceived = config.perception_channels
+        else:
+            filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T]
+            filters += [_LAPLACIAN] if config.laplacian else []
+            kernel = torch.stack(filters).unsqueeze(1).repeat(channels, 1, 1, 1)  # (C·F,1,3,3)
+            self.register_buffer("perception_kernel", kernel, persistent=False)
+            self.perception = None
+            perceived = channels * len(filters)
         self.update_mlp = nn.Sequential(
-            nn.Conv2d(channels * len(filters), config.mlp_channels, 1),
+            nn.Conv2d(perceived, config.mlp_channels, 1),
             nn.ReLU(),
             nn.Conv2d(config.mlp_channels, self.layout.updatable_channels, 1),
         )
         if config.init == "he":  # "pytorch": the layers are as constructed
             initialise_(self.update_mlp, "he")
+            if self.perception is not None:
+                initialise_(self.perception, "he")
         if config.zero_last_layer:  # do-nothing start (zero-initialised last layer)
             zero_layer_(self.update_mlp[-1])
 
     def perceive(self, cells: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H', W') -> (B, C·F, H', W')`` with ``F`` fixed filters per channel."""
+        """``(B, C, H', W') -> (B, C·F, H', W')`` with ``F`` fixed filters per channel, or
+        ``(B, perception_channels, H', W')`` (learned)."""
         mode = "circular" if self.padding == "circular" else "constant"
         padded = F.pad(cells, (1, 1, 1, 1), mode=mode)
+        if self.perception is not None:
+            return F.relu(self.perception(padded))
         return F.conv2d(padded, self.perception_kernel.to(cells.dtype), groups=cells.shape[1])
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:

@@ -114,6 +114,10 @@ class Task(ABC):
         streams: The run's random streams: ``{name: "cpu" | "device"}``.
         best_metric: ``(validation metric, "min" | "max")``: the engine keeps the
             weights of the best validation in ``checkpoints/best.pt``; ``None``: none.
+        experiments: ``nca analyze`` experiments of this task: ``{name: method}``. The
+            method is ``method(model, out: Path, *, seed: int, **options) -> dict``: it
+            writes pictures to ``out`` and returns the numbers behind them; its
+            keyword-only parameters are the experiment's ``-o`` options.
     """
 
     name: ClassVar[str] = ""
@@ -132,6 +136,7 @@ class Task(ABC):
     #: Random streams; ``steps`` (on the device) drives CA update masks.
     streams: ClassVar[Mapping[str, str]] = {"data": "cpu", "steps": "device"}
     best_metric: ClassVar[tuple[str, str] | None] = None
+    experiments: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def source_label(cls, config: Any) -> str:
@@ -303,6 +308,13 @@ def check_task_class(obj: Any) -> None:
         not isinstance(best, tuple) or len(best) != 2 or best[1] not in ("min", "max")
     ):
         raise TypeError(f"{obj.__name__}.best_metric must be (metric, 'min' | 'max'), got {best!r}")
+    not_methods = {
+        name: method
+        for name, method in obj.experiments.items()
+        if not callable(getattr(obj, method, None))
+    }
+    if not_methods:
+        raise TypeError(f"{obj.__name__}.experiments names missing methods: {not_methods}")
     for preset, values in obj.presets.items():
         rule_part = values.get(PRESET_RULE_KEY, {})
         if not isinstance(rule_part, Mapping) or not all(

@@ -24,6 +24,8 @@ from nca import (
     psnr,
     single_cell_seed,
 )
+from nca_grow import analysis
+from nca_grow.analysis import on_white
 from nca_grow.config import GrowConfig
 from nca_grow.targets import load_target
 
@@ -146,6 +148,11 @@ class GrowTask(Task):
         "batch 8, T ~ U{64,96}, pool 1024, the regenerating experiment",
         "quick": "a 20-pixel target padded by 6, 1000 iterations of batch 4, T ~ U{32,48}, "
         "the regenerating experiment: about 3.5 minutes on 2 CPU cores",
+    }
+    experiments = {
+        "growth": "analyze_growth",
+        "regeneration": "analyze_regeneration",
+        "persistence": "analyze_persistence",
     }
     _last_validation = None
 
@@ -330,7 +337,42 @@ class GrowTask(Task):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"T": steps, **result}, indent=2) + "\n")
 
+    # ------------------------------------------------------------- analysis
+    def _analysis_target(self, model: GrowModel) -> torch.Tensor:
+        if getattr(self, "_target", None) is None:
+            self._target = load_target(
+                self.config.target, self.config.target_size, self.config.target_padding
+            ).unsqueeze(0)
+        return self._target.to(next(model.parameters()).device)
 
-def on_white(rgba: torch.Tensor) -> torch.Tensor:
-    """Premultiplied RGBA ``(B, 4, H, W)`` composited on white: ``(B, 3, H, W)``."""
-    return rgba[:, :3] + (1 - rgba[:, 3:4])
+    def analyze_growth(
+        self, model: GrowModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 4,
+        every: int = 2,
+    ) -> dict:  # fmt: skip
+        """Growth from one cell: a GIF and the PSNR per step (``steps`` 0: ``steps_max``)."""
+        steps = steps or self.config.steps_max
+        target = self._analysis_target(model)
+        return analysis.growth(model, target, out, steps=steps, count=count, seed=seed,
+                               every=max(1, every))  # fmt: skip
+
+    def analyze_regeneration(
+        self, model: GrowModel, out: Path, *, seed: int = 0, steps: int = 0,
+        damage_at: tuple[int, ...] = (), count: int = 4,
+    ) -> dict:  # fmt: skip
+        """Grow for T, cut discs out at ``damage_at`` (default T and 2T), run to 3T."""
+        period = self.config.steps_max
+        steps = steps or 3 * period
+        damage_at = tuple(damage_at) or (period, 2 * period)
+        target = self._analysis_target(model)
+        return analysis.regeneration(model, target, out, steps=steps, damage_at=damage_at,
+                                     count=count, seed=seed)  # fmt: skip
+
+    def analyze_persistence(
+        self, model: GrowModel, out: Path, *, seed: int = 0, factor: int = 10, count: int = 4
+    ) -> dict:
+        """Grow for ``factor`` × the training T (``steps_max``): PSNR per step."""
+        if factor < 1:
+            raise ValueError(f"factor must be >= 1, got {factor}")
+        target = self._analysis_target(model)
+        return analysis.persistence(model, target, out, steps=self.config.steps_max,
+                                    factor=factor, count=count, seed=seed)  # fmt: skip

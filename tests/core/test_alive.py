@@ -91,3 +91,28 @@ def test_circle_damage_zeroes_one_disc_per_grid():
     assert torch.all(disc[:, :, 0, 0] == 0)  # centres in the middle half
     with pytest.raises(ValueError, match="radius must be"):
         circle_damage(cells, radius=(0.5, 0.2))
+
+
+def test_alive_masking_on_the_cell_itself_uses_no_neighbourhood():
+    cells = torch.zeros(1, 3, 3, 3)
+    cells[0, 0, 1, 1] = 0.5  # channel 0: a fixed "pixel" channel
+    own = AliveMasking(0, 0.1, neighbourhood=False).mask(cells)
+    pooled = AliveMasking(0, 0.1).mask(cells)
+    assert own.sum() == 1 and own[0, 0, 1, 1]
+    assert pooled.sum() == 9
+
+
+def test_seed_pool_from_grids_keeps_labels_through_commit_and_state():
+    grids = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 2, 2, 2).clone()
+    pool = SeedPool.from_grids(grids, torch.Generator().manual_seed(0), torch.tensor([3, 1, 4, 1]))
+    indices, cells = pool.sample(2)
+    assert torch.equal(cells[:, 0, 0, 0], indices.float())
+    pool.commit(indices, cells + 10, torch.tensor([9, 9]))
+    assert torch.all(pool.labels[indices] == 9)
+    restored = SeedPool(grids[0], 4)
+    restored.load_state_dict(pool.state_dict())
+    assert torch.equal(restored.labels, pool.labels) and torch.equal(restored.cells, pool.cells)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        SeedPool.from_grids(grids, labels=torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="has no labels"):
+        SeedPool(grids[0], 4).commit(indices, cells, torch.tensor([1, 2]))

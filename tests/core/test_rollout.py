@@ -126,3 +126,30 @@ def test_clear_errors_for_bad_arguments():
         ca(cells, 4, generator=0)
     with pytest.raises(TypeError, match=r"images are torch.float64 but the rule's parameters"):
         ca.seed(images.double())
+
+
+def test_update_noise_is_added_before_masking_reproducibly_and_checkpoints_exactly():
+    from nca.rules import create_rule
+
+    rule = create_rule("convca", hidden_channels=4, mlp_channels=16)  # zero last layer
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    quiet = CellularAutomaton(rule, update_rate=0.5)
+    noisy = CellularAutomaton(rule, update_rate=0.5, update_noise=0.02)
+    cells = quiet.seed(images)
+    assert torch.equal(quiet(cells, 5, generator=make_generator(1)).cells, cells)  # no-op rule
+    a = noisy(cells, 5, generator=make_generator(1)).cells
+    b = noisy(cells, 5, generator=make_generator(1)).cells
+    assert torch.equal(a, b) and not torch.equal(a, cells)
+    change = (a - cells)[:, quiet.layout.updatable_slice]
+    assert 0.01 < float(change.std()) < 0.04  # ~ 0.02 * sqrt(5 * 0.5)
+    one = noisy(cells, 1, generator=make_generator(1)).cells - cells
+    fired = one[:, quiet.layout.updatable_slice].abs().sum(1) > 0  # masked cells get none
+    assert 0.3 < fired.float().mean() < 0.7
+    activate(rule, 0)
+    plain_out, plain_grads = _loss_and_grads(noisy, cells, 8, 0)
+    ckpt_out, ckpt_grads = _loss_and_grads(noisy, cells, 8, 4)
+    torch.testing.assert_close(ckpt_out, plain_out, rtol=0, atol=0)
+    for x, y in zip(ckpt_grads, plain_grads, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="update_noise must be >= 0"):
+        CellularAutomaton(rule, update_noise=-1.0)

@@ -265,3 +265,17 @@ def test_load_rule_round_trip(tmp_path):
     assert loaded.config == rule.config and not loaded.training
     cells = CellularAutomaton(rule).seed(torch.rand(1, 1, 8, 8))
     torch.testing.assert_close(loaded(cells), rule(cells))
+
+
+def test_convca_learned_perception_is_a_trained_3x3_convolution():
+    rule = create_rule(
+        "convca", image_channels=10, input_channels=1, hidden_channels=9,
+        perception="learned", perception_channels=80, mlp_channels=80,
+    )  # fmt: skip
+    # Randazzo et al.'s notebook: 3x3 conv 20->80, 1x1 80->80, 1x1 80->19, biases: 22,499
+    assert sum(p.numel() for p in rule.parameters()) == 22_499
+    cells = torch.randn(2, 20, 6, 6)
+    assert rule.perceive(cells).shape == (2, 80, 6, 6) and rule(cells).shape == (2, 19, 6, 6)
+    assert rule.perception.weight.requires_grad
+    with pytest.raises(ValueError, match="perception"):
+        create_rule("convca", perception="sobel")

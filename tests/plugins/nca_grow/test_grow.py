@@ -188,3 +188,29 @@ def test_vitca_and_unetca_grow_too(tmp_path, name, config):
     if rule.layout.positional_channels:  # xy coordinates filled in, not left at 0
         assert seed[:, rule.layout.slice("positional")].abs().sum() > 0
     assert trainer.iteration == 3 and (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+def test_analyze_runs_the_grow_experiments(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--rule", "convca", "--task", "grow", "--run-dir", str(run), "-q"]
+    args += ["-o", "target_size=8", "-o", "target_padding=2", "--iterations", "2"]
+    args += ["-o", "steps_min=4", "-o", "steps_max=4", "-o", "eval_repeats=1"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    for experiment, options, files in [
+        ("growth", ["-o", "count=2"], ["growth.gif"]),
+        ("regeneration", ["-o", "count=1"], ["frames.png"]),
+        ("persistence", ["-o", "factor=3", "-o", "count=1"], ["frames.png"]),
+    ]:
+        out = tmp_path / experiment
+        result = CliRunner().invoke(cli, ["analyze", experiment, str(run), "--out", str(out),
+                                          *options])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert all((out / f).is_file() for f in [*files, "results.json"])
+    regeneration = json.loads((tmp_path / "regeneration" / "results.json").read_text())
+    assert regeneration["damage_at"] == [4, 8] and len(regeneration["psnr"]) == 12
+    assert len(regeneration["db_lost"]) == 2
+    persistence = json.loads((tmp_path / "persistence" / "results.json").read_text())
+    assert persistence["marks"] == [4, 8, 12] and len(persistence["psnr"]) == 12
+    bad = CliRunner().invoke(cli, ["analyze", "regeneration", str(run), "-o", "damage_at=1"])
+    assert bad.exit_code != 0 and "does not fit a rollout" in bad.output
+    assert "Traceback" not in bad.output

@@ -1,0 +1,146 @@
+"""Rollouts scored per step, and the ``nca analyze`` experiments of the classify task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from nca import ImageSet, make_generator, save_animation, save_curves, save_grid
+from nca_classify.model import ClassifyModel, Tally, class_map
+
+
+def mutation_partners(count: int, generator: torch.Generator) -> torch.Tensor:
+    """For each of ``count`` digits, another digit's index (a random derangement-like
+    shift: digit ``i`` becomes digit ``perm[(k + offset) % count]``, never itself)."""
+    if count < 2:
+        return torch.zeros(count, dtype=torch.long)
+    perm = torch.randperm(count, generator=generator)
+    offset = int(torch.randint(1, count, (1,), generator=generator))
+    partner = torch.empty(count, dtype=torch.long)
+    partner[perm] = perm.roll(-offset)
+    return partner
+
+
+@torch.no_grad()
+def rollout_tally(
+    model: ClassifyModel,
+    split: ImageSet,
+    count: int,
+    steps: int,
+    batch_size: int,
+    device,
+    *,
+    seed: int,
+    mutate: bool = True,
+) -> Tally:
+    """Score the first ``count`` digits of ``split`` after each of ``steps`` steps; with
+    ``mutate``, then swap every digit for another of them and score ``steps`` more."""
+    generator = make_generator(seed, "cpu")
+    partners = mutation_partners(count, generator) if mutate else None
+    updates = make_generator(seed + 1, device)
+    tally = Tally(2 * steps if mutate else steps)
+    for start in range(0, count, batch_size):
+        index = torch.arange(start, min(start + batch_size, count))
+        images, labels = split.batch(index, device), split.labels[index].to(device)
+        cells = model.seed(images)
+        for t in range(steps):
+            cells = model.run(cells, 1, generator=updates)
+            tally.add(t, model.logits(cells), model.alive(cells), labels)
+        if partners is None:
+            continue
+        swap = partners[index]
+        cells = model.mutate(cells, split.batch(swap, device))
+        labels = split.labels[swap].to(device)
+        for t in range(steps, 2 * steps):
+            cells = model.run(cells, 1, generator=updates)
+            tally.add(t, model.logits(cells), model.alive(cells), labels)
+    return tally
+
+
+def summary(curves: dict[str, list[float]], train_steps: int, steps: int) -> dict[str, float]:
+    """The article's table from per-step curves: accuracies at T and at ``steps`` (its
+    200), the best over the first ``steps`` and where, and the end after the mutation."""
+    cell, major, agree = curves["cell_accuracy"], curves["majority_accuracy"], curves["agreement"]
+    t = min(train_steps, steps) - 1
+    first = cell[:steps]
+    best = max(range(len(first)), key=first.__getitem__)
+    result = {
+        "cell_accuracy_T": cell[t],
+        "majority_accuracy_T": major[t],
+        "agreement_T": agree[t],
+        f"cell_accuracy_{steps}": cell[steps - 1],
+        f"majority_accuracy_{steps}": major[steps - 1],
+        f"agreement_{steps}": agree[steps - 1],
+        "top_cell_accuracy": first[best],
+        "top_cell_accuracy_step": float(best + 1),
+        "top_agreement": max(agree[:steps]),
+    }
+    if len(cell) > steps:
+        result["cell_accuracy_mutated"] = cell[-1]
+        result["majority_accuracy_mutated"] = major[-1]
+        result["agreement_mutated"] = agree[-1]
+    return result
+
+
+def class_map_rollout(
+    model: ClassifyModel,
+    split: ImageSet,
+    out: Path,
+    *,
+    steps: int,
+    count: int,
+    seed: int,
+    mutate_at: int,
+) -> dict:
+    """A GIF of class maps over ``steps`` steps (digits swapped before step ``mutate_at``
+    when it is > 0), key frames as a PNG, and the per-step accuracy of these digits."""
+    if steps < 1 or count < 1:
+        raise ValueError(f"steps and count must be >= 1, got steps={steps}, count={count}")
+    if mutate_at and not 2 <= mutate_at <= steps:
+        raise ValueError(f"mutate_at={mutate_at} must be in [2, {steps}]")
+    device = next(model.parameters()).device
+    count = min(count, len(split))
+    index = torch.arange(count)
+    images, labels = split.batch(index, device), split.labels[index].to(device)
+    swap = mutation_partners(count, make_generator(seed, "cpu")) if mutate_at else None
+    updates = make_generator(seed + 1, device)
+    tally, frames = Tally(steps), []
+    with torch.no_grad():
+        cells = model.seed(images)
+        for t in range(1, steps + 1):
+            if swap is not None and t == mutate_at:
+                cells = model.mutate(cells, split.batch(swap, device))
+                labels = split.labels[swap].to(device)
+            cells = model.run(cells, 1, generator=updates)
+            tally.add(t - 1, model.logits(cells), model.alive(cells), labels)
+            frames.append(class_map(model, cells).cpu())
+    every = max(1, steps // 100)
+    shown = list(range(0, steps, every))
+    save_animation([frames[t] for t in shown], out / "class_map.gif",
+                   labels=[f"step {t + 1}" for t in shown])  # fmt: skip
+    keys = sorted({0, 4, 19, steps - 1} | ({mutate_at - 2, mutate_at + 19} if mutate_at else set()))
+    keys = [k for k in keys if 0 <= k < steps]
+    save_grid([frames[k] for k in keys], out / "frames.png", scale=3)
+    curves = tally.curves()
+    save_curves(curves, out / "accuracy.png", xlabel="step", ylabel="%",
+                marks=(mutate_at,) if mutate_at else (), title="self-classification")  # fmt: skip
+    return {**curves, "frames_at_steps": [k + 1 for k in keys], "mutate_at": mutate_at,
+            "final_cell_accuracy": curves["cell_accuracy"][-1]}  # fmt: skip
+
+
+def persistence_plot(curves: dict[str, list[float]], train_steps: int, out: Path) -> dict:
+    """Accuracy and agreement curves with T marked; the numbers at T and at the end."""
+    factor = len(curves["cell_accuracy"]) // train_steps
+    save_curves(curves, out / "accuracy.png", xlabel="step", ylabel="%", marks=(train_steps,),
+                title=f"persistence to {factor} x T")  # fmt: skip
+    t = train_steps - 1
+    return {
+        **curves,
+        "cell_accuracy_T": curves["cell_accuracy"][t],
+        "cell_accuracy_end": curves["cell_accuracy"][-1],
+        "majority_accuracy_T": curves["majority_accuracy"][t],
+        "majority_accuracy_end": curves["majority_accuracy"][-1],
+        "agreement_T": curves["agreement"][t],
+        "agreement_end": curves["agreement"][-1],
+    }

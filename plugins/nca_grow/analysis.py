@@ -1,0 +1,114 @@
+"""``nca analyze`` experiments of the grow task: growth, regeneration, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from nca import circle_damage, make_generator, psnr, save_animation, save_curves, save_grid
+
+
+def on_white(rgba: torch.Tensor) -> torch.Tensor:
+    """Premultiplied RGBA ``(B, 4, H, W)`` composited on white: ``(B, 3, H, W)``."""
+    return rgba[:, :3] + (1 - rgba[:, 3:4])
+
+
+def trajectory(model, cells: torch.Tensor, steps: int, generator, events=None):
+    """``steps`` single updates of ``cells``; ``events[t](cells)`` runs before step ``t``.
+
+    Returns:
+        The RGBA ``(B, 4, H', W')`` after each step (a list of ``steps``) and the last grids.
+    """
+    frames = []
+    with torch.no_grad():
+        for t in range(1, steps + 1):
+            if events and t in events:
+                cells = events[t](cells)
+            cells = model.run(cells, 1, generator=generator)
+            frames.append(model.rgba(cells).float().clamp(0, 1))
+    return frames, cells
+
+
+def psnr_curve(frames, target: torch.Tensor) -> list[float]:
+    """Mean PSNR (dB) of each frame's RGBA against the target."""
+    return [float(psnr(f, target.expand_as(f)).mean()) for f in frames]
+
+
+def growth(model, target, out: Path, *, steps: int, count: int, seed: int, every: int) -> dict:
+    """A GIF of ``count`` seeds growing for ``steps`` steps and the PSNR per step."""
+    device = target.device
+    generator = make_generator(seed, device)
+    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    frames, _ = trajectory(model, cells, steps, generator)
+    shown = list(range(0, steps, every)) + ([steps - 1] if (steps - 1) % every else [])
+    save_animation(
+        [on_white(torch.cat([frames[t], target])) for t in shown],
+        out / "growth.gif",
+        labels=[f"step {t + 1}" for t in shown],
+    )
+    curve = psnr_curve(frames, target)
+    save_curves({"grown": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
+                title="growth from one cell")  # fmt: skip
+    return {"psnr": curve, "final_psnr": curve[-1], "steps": steps}
+
+
+def regeneration(
+    model, target, out: Path, *, steps: int, damage_at: tuple[int, ...], count: int, seed: int
+) -> dict:
+    """Grow, cut a disc out at each of ``damage_at``, keep going; PSNR per step, the
+    dB each cut cost and the updates after it until the PSNR is back within 1 dB of
+    its value before the cut."""
+    bad = [t for t in damage_at if not 2 <= t < steps]
+    if bad:
+        raise ValueError(
+            f"damage_at={','.join(map(str, damage_at))} does not fit a rollout of "
+            f"steps={steps}: every step must be in [2, {steps - 1}]"
+        )
+    device = target.device
+    generator, cuts = make_generator(seed, device), make_generator(seed + 7, device)
+    events = {t: (lambda c: circle_damage(c, generator=cuts)[0]) for t in damage_at}
+    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    frames, _ = trajectory(model, cells, steps, generator, events=events)
+    curve = psnr_curve(frames, target)
+    lost, back = [], []
+    for i, t in enumerate(damage_at):
+        before = curve[t - 2]
+        lost.append(before - curve[t - 1])
+        end = damage_at[i + 1] - 1 if i + 1 < len(damage_at) else steps
+        within = [s - t + 2 for s in range(t - 1, end) if curve[s] >= before - 1.0]
+        back.append(float(within[0]) if within else float("nan"))
+    keys = sorted({t - 2 for t in damage_at} | {t - 1 for t in damage_at} | {steps - 1})
+    save_grid([on_white(frames[k]) for k in keys] + [on_white(target.expand_as(frames[0]))],
+              out / "frames.png", scale=2)  # fmt: skip
+    save_curves({"regenerating": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
+                marks=damage_at, title="damage and regeneration")  # fmt: skip
+    return {
+        "psnr": curve,
+        "damage_at": list(damage_at),
+        "db_lost": lost,
+        "steps_to_1db": back,
+        "final_psnr": curve[-1],
+    }
+
+
+def persistence(model, target, out: Path, *, steps: int, factor: int, count: int, seed: int):
+    """Grow for ``factor × steps`` steps (the training T): PSNR per step, pictures at
+    T, 2T, 5T and the end."""
+    device = target.device
+    generator = make_generator(seed, device)
+    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    total = factor * steps
+    frames, _ = trajectory(model, cells, total, generator)
+    curve = psnr_curve(frames, target)
+    marks = sorted({m * steps for m in (1, 2, 5, factor) if m * steps <= total})
+    save_grid([on_white(frames[m - 1]) for m in marks], out / "frames.png", scale=2)
+    save_curves({"grown": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
+                marks=marks, title=f"persistence to {factor} x T")  # fmt: skip
+    return {
+        "psnr": curve,
+        "T": steps,
+        "marks": marks,
+        "psnr_at_marks": [curve[m - 1] for m in marks],
+        "final_psnr": curve[-1],
+    }
