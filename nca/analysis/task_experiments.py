@@ -11,16 +11,17 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 
-def load_task_model(source: str | Path, *, device: str = "cpu"):
+def load_task_model(source: str | Path, *, device: str = "cpu") -> tuple[Any, torch.nn.Module]:
     """The task and model of a run directory or checkpoint.
 
     Returns:
-        ``(task, model)``: the run's task (built from its stored config) and the task's
-        model around the trained rule, frozen and in eval mode on ``device``.
+        The run's task (built from its stored config) and the task's model around the
+        trained rule, frozen and in eval mode on ``device``.
     """
     from nca.checkpoint import find_checkpoint, load_checkpoint, load_rule, run_dir_of
     from nca.tasks import RunContext, create_task

@@ -108,6 +108,8 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
             "input_channels": None,
             "hidden_channels": 4,
             "mlp_channels": 8,
+            "perception": "fixed",
+            "perception_channels": 80,
             "laplacian": True,
             "padding": "zeros",
             "cell_init": "constant",

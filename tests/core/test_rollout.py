@@ -140,7 +140,7 @@ def test_update_noise_is_added_before_masking_reproducibly_and_checkpoints_exact
     a = noisy(cells, 5, generator=make_generator(1)).cells
     b = noisy(cells, 5, generator=make_generator(1)).cells
     assert torch.equal(a, b) and not torch.equal(a, cells)
-    change = (a - cells)[:, quiet.layout.updatable_slice]
+    change = (a - cells)[:, quiet.layout.updatable_slice].detach()
     assert 0.01 < float(change.std()) < 0.04  # ~ 0.02 * sqrt(5 * 0.5)
     one = noisy(cells, 1, generator=make_generator(1)).cells - cells
     fired = one[:, quiet.layout.updatable_slice].abs().sum(1) > 0  # masked cells get none
