@@ -9,9 +9,9 @@ import pytest
 import torch
 
 
-def _train(task: str, run_dir) -> dict:
+def _train(task: str, run_dir, *extra: str) -> dict:
     cmd = [sys.executable, "-m", "nca", "train", "--rule", "convca", "--task", task,
-           "--run-dir", str(run_dir), "--device", "cpu", "--quiet"]  # fmt: skip
+           "--run-dir", str(run_dir), "--device", "cpu", "--quiet", *extra]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"using {task}'s 'quick' preset" in proc.stdout
@@ -39,3 +39,13 @@ def test_classify_quick_preset_is_well_above_chance(tmp_path):
     # three digits: chance is 33 %
     assert report["majority_accuracy_T"] > 60, report
     assert report["cell_accuracy_T"] > 50, report
+
+
+@pytest.mark.slow
+def test_texture_quick_preset_lowers_the_style_loss(tmp_path, shared_dir):
+    weights = shared_dir / "weights" / "lpips_vgg16_features.pth"
+    if not weights.is_file():
+        pytest.skip(f"{weights} (VGG16's features, offline) is absent")
+    report = _train("texture", tmp_path / "run", "--vgg-weights", str(weights))
+    # the grey seed against the grown texture, both scored by the task's Gram loss
+    assert report["loss_T"] < 0.7 * report["loss_seed"], report
