@@ -135,7 +135,8 @@ def test_training_steps_and_resumes_exactly(tmp_path, random_vgg):
     trainer.fit(log)
     losses = [r["style"] for r in log.read() if r["kind"] == "train"]
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+    after = list(trainer.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
     straight = _trainer(tmp_path / "b", random_vgg)
     straight.fit(RunLog(tmp_path / "b", tensorboard=False))
     first = _trainer(tmp_path / "c", random_vgg)
