@@ -32,9 +32,11 @@ RULES = ("convca", "vitca", "unetca")
 
 
 def _trainer(task_name: str, rule_name: str, folder: Path, vgg: str):
+    import dataclasses
+
     import torch
 
-    from nca import RunContext, Trainer, create_rule, create_task
+    from nca import RunContext, Trainer, create_rule, create_task, get_rule_class
     from nca.engine.launch import preset_rule_defaults
 
     quiet = dict(log_every=10**6, validate_every=10**6, checkpoint_every=10**6)
@@ -44,7 +46,8 @@ def _trainer(task_name: str, rule_name: str, folder: Path, vgg: str):
         extra = {}
     task = create_task(task_name, preset="quick", **quiet, **extra)
     torch.manual_seed(0)
-    settings = task.rule_settings({"image_channels", "input_channels", "image_size"})
+    fields = {f.name for f in dataclasses.fields(get_rule_class(rule_name).config_class)}
+    settings = task.rule_settings(fields)
     defaults = preset_rule_defaults(task, rule_name)
     rule = create_rule(rule_name, **{**defaults, **settings})
     with torch.no_grad():  # an active rule: a zeroed last layer would do nothing

@@ -98,7 +98,6 @@ def analyze_command(
         load_task_model,
         run_experiment,
         run_task_experiment,
-        task_experiment,
     )
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.resources import writable_folder
@@ -135,7 +134,6 @@ def analyze_command(
         with console.status(f"running {experiment}"):
             if experiment in own:
                 task, model = load_task_model(checkpoint, device=device)
-                task_experiment(task, experiment)
                 results = run_task_experiment(experiment, task, model, folder, seed=seed, **options)
             else:
                 subject = load_subject(source, count, device=device, seed=seed)

@@ -286,8 +286,8 @@ class TextureTask(Task):
         self._report(result, run)
         if run.is_main and run.report is None:
             pictures = [self._target.to(device), model.rgb(grown[:1]), model.rgb(large[:1])]
-            save_grid([_pad_to(pictures, p) for p in pictures], Path(run.run_dir) / "eval.png",
-                      scale=2)  # fmt: skip
+            row = torch.cat([_pad_to(pictures, p) for p in pictures])  # one row of 3
+            save_grid([row], Path(run.run_dir) / "eval.png", scale=2)
         return result
 
     def _report(self, result: dict[str, float], run: RunContext) -> None:
