@@ -49,14 +49,15 @@ def main() -> None:
     parser.add_argument("--digits", default="0,1,2", help="classes; 'all' for ten")
     parser.add_argument("--mnist-root", type=Path, help="folder holding MNIST/ (offline copy)")
     parser.add_argument("--mnist-count", type=int, default=0, help="MNIST test digits; 0: all")
-    parser.add_argument("--rules", default=",".join(VARIANTS), help="labels to run")
+    parser.add_argument("--rules", default="convca,vitca", help="rule names to run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     digits = "" if args.digits == "all" else args.digits
     milestone = max(1, round(args.iterations * 0.75))
-    chosen = [label for label in VARIANTS if label in args.rules.split(",") or args.rules == "all"]
+    names = args.rules.split(",")
+    chosen = [label for label, (rule, _) in VARIANTS.items() if rule in names]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label in chosen:

@@ -36,14 +36,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--vgg-weights", default="")
-    parser.add_argument("--rules", default="all", help="comma-separated labels, or all")
+    parser.add_argument("--rules", default="convca,vitca", help="rule names to run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path)
     parser.add_argument("--picture", type=Path)
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     milestone = max(1, round(args.iterations * 2 / 3))
-    chosen = [k for k in VARIANTS if args.rules == "all" or k in args.rules.split(",")]
+    chosen = [label for label, rule in VARIANTS.items() if rule in args.rules.split(",")]
     results, pictures = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for label in chosen:
