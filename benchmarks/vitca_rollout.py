@@ -14,6 +14,9 @@ backpropagates. It reports the median over repeats of:
   allocation slower, hence the separate run); on CUDA
   ``torch.cuda.max_memory_allocated`` (same run).
 
+The ``shifted+compile`` column is the shifted backend with the CA step compiled
+(``CellularAutomaton.compile_step``, ``torch.compile``).
+
 On a CUDA machine it also measures the paper's Table 8 setting (B = 32, RGB
 32×32, T = 32; gradient checkpointing off and with 16 segments): forward and
 backward milliseconds and peak memory, next to the paper's Table 8 (229 / 355 ms
@@ -37,35 +40,31 @@ import time
 from pathlib import Path
 
 from _machine import cpu_model  # benchmarks/ is the script directory
+from _memory import CPU_MEMORY_ENV, peak_bytes
 
 CPU_SETTINGS = [  # (batch, image size, steps)
     (8, 32, 16),
     (32, 32, 16),
     (8, 64, 16),
 ]
-BACKENDS = ["conv", "shifted"]
-
-
-def _rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
+#: ``name+compile``: that backend with the CA step compiled (``torch.compile``)
+BACKENDS = ["conv", "shifted", "shifted+compile"]
 
 
 def worker(args: argparse.Namespace) -> dict:
     """Run in a subprocess: measure one backend on one setting."""
-    import gc
-
     import torch
 
     from nca import CellularAutomaton, create_rule, make_generator, overflow_losses
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    rule = create_rule("vitca", image_channels=args.channels, attention_backend=args.backend)
+    backend, _, compiled = args.backend.partition("+")
+    rule = create_rule("vitca", image_channels=args.channels, attention_backend=backend)
     rule.to(device)
     ca = CellularAutomaton(rule, update_rate=0.5)
+    if compiled:
+        step = ca.compile_step()
     images = torch.rand(args.batch, args.channels, args.size, args.size, device=device)
 
     def sync() -> None:
@@ -89,24 +88,15 @@ def worker(args: argparse.Namespace) -> dict:
         sync()
         return mid - start, time.perf_counter() - mid
 
-    iteration()  # warm-up
+    iteration()  # warm-up (and compilation)
+    if compiled and not step.active:
+        raise RuntimeError(f"compilation failed: {step.failure}")
     forward, backward, peaks = [], [], []
+    times: list[tuple[float, float]] = []
     for _ in range(args.repeats):
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        else:
-            base = _rss_kib("VmRSS") * 1024
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        f, b = iteration()
-        if device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated() - base
-        else:
-            peak = _rss_kib("VmHWM") * 1024 - base
-        forward.append(f)
-        backward.append(b)
-        peaks.append(peak)
+        peaks.append(peak_bytes(lambda: times.append(iteration()), args.device))
+        forward.append(times[-1][0])
+        backward.append(times[-1][1])
     f, b = statistics.median(forward), statistics.median(backward)
     return {
         "forward_ms": f * 1e3,
@@ -157,9 +147,8 @@ def run_worker(
     ]
     result = _spawn(args, dict(os.environ))
     if device == "cpu":
-        # Pin glibc's mmap threshold so large freed tensors go back to the OS and RSS
-        # tracks live memory (its dynamic threshold would keep them cached and hide the peak).
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        # slower allocation that lets RSS track live memory: a separate run
+        env = dict(os.environ, **CPU_MEMORY_ENV)
         memory_args = [*args[:-4], "--repeats", str(max(2, repeats // 2)), *args[-2:]]
         result["peak_mib"] = _spawn(memory_args, env)["peak_mib"]
     return result

@@ -50,6 +50,12 @@ _EXPORTS = {
     "ModelOutput": "nca.core",
     "SampleGenerators": "nca.core",
     "derive_seed": "nca.core",
+    "FixedPointConfig": "nca.core",
+    "FixedPointStats": "nca.core",
+    "GradientMode": "nca.core",
+    "GRADIENT_MODES": "nca.core",
+    "fixed_point_rollout": "nca.core",
+    "fixed_point_metrics": "nca.core",
     # training engine
     "Trainer": "nca.engine",
     "TrainerConfig": "nca.engine",
@@ -138,11 +144,15 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from nca.config import ConfigError, build_config, config_to_dict
     from nca.core import (
+        GRADIENT_MODES,
         OCTAVE_STEPS,
         PAPER_POOL_CAPACITY,
         PAPER_UPDATE_RATE,
         CellLayout,
         CellularAutomaton,
+        FixedPointConfig,
+        FixedPointStats,
+        GradientMode,
         ImageModel,
         ModelOutput,
         OctaveSteps,
@@ -154,6 +164,8 @@ if TYPE_CHECKING:  # pragma: no cover
         damage,
         derive_seed,
         draw_update_mask,
+        fixed_point_metrics,
+        fixed_point_rollout,
         fuse,
         image_overflow,
         inject,

@@ -17,6 +17,9 @@ from nca.config.dataclass_config import FieldSpec, config_fields, type_name
 
 #: Prefix of the destination names of task options in click's params.
 PARAM_PREFIX = "task_opt__"
+#: Engine fields offered on every task whose config has them (``--gradient fixed-point``,
+#: ``--compile``).
+ENGINE_CLI_OPTIONS = ("gradient", "compile")
 
 
 def _click_type(spec: FieldSpec) -> Any:
@@ -43,10 +46,13 @@ def option_for_field(spec: FieldSpec, flag: str | None = None) -> click.Option:
 
 
 def task_cli_options(task_class: type) -> list[click.Option]:
-    """Options for the fields listed in ``task_class.cli_options``."""
+    """Options for the fields listed in ``task_class.cli_options``, and the engine's
+    :data:`ENGINE_CLI_OPTIONS` where the task's config has them."""
     specs = {s.name: s for s in config_fields(task_class.config_class)}
     flags = getattr(task_class, "cli_flags", {})
-    return [option_for_field(specs[name], flags.get(name)) for name in task_class.cli_options]
+    names = list(task_class.cli_options)
+    names += [n for n in ENGINE_CLI_OPTIONS if n in specs and n not in names]
+    return [option_for_field(specs[name], flags.get(name)) for name in names]
 
 
 def given_task_options(params: dict[str, Any]) -> dict[str, Any]:

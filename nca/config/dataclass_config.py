@@ -222,6 +222,10 @@ def unknown_key_error(key: str, known: list[str], where: str) -> ConfigError:
     return ConfigError(f"{where}: unknown option {key!r}.{hint} Valid options: {', '.join(known)}")
 
 
+def _is_config_class(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) and isinstance(tp, type)
+
+
 def build_config(
     cls: type,
     values: Mapping[str, Any] | None = None,
@@ -233,7 +237,9 @@ def build_config(
 
     Args:
         cls: A config dataclass.
-        values: Field name -> value (TOML value or string); coerced per field type.
+        values: Field name -> value (TOML value or string); coerced per field type. A
+            field that is itself a config dataclass takes a table, or its sub-fields one
+            by one as ``field.sub_field`` keys (over ``base``'s or the default value).
         base: Optional instance whose values are the starting point.
         where: Prefix for error messages (e.g. ``"rule"``).
 
@@ -246,10 +252,21 @@ def build_config(
     kwargs: dict[str, Any] = {}
     if base is not None:
         kwargs.update({name: getattr(base, name) for name in specs})
+    nested: dict[str, dict[str, Any]] = {}
     for key, value in (values or {}).items():
+        head, dot, rest = key.partition(".")
+        if dot and head in specs and _is_config_class(specs[head].type):
+            nested.setdefault(head, {})[rest] = value  # fixed_point.tol=...: one sub-field
+            continue
         if key not in specs:
             raise unknown_key_error(key, list(specs), where)
         kwargs[key] = coerce(value, specs[key].type, f"{where}.{key}")
+    for head, sub_values in nested.items():
+        current = kwargs.get(head, specs[head].default)
+        current = None if current is MISSING else current
+        kwargs[head] = build_config(
+            specs[head].type, sub_values, base=current, where=f"{where}.{head}"
+        )
     missing = [n for n, s in specs.items() if s.required and n not in kwargs]
     if missing:
         raise ConfigError(f"{where}: missing required option(s): {', '.join(missing)}")

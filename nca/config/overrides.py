@@ -54,7 +54,8 @@ def route_overrides(
         if dot and section in fields:
             routed[section][name] = value
             continue
-        owners = [s for s, names in fields.items() if key in names]
+        # ``fixed_point.tol`` belongs to the section with a ``fixed_point`` field
+        owners = [s for s, names in fields.items() if key in names or section in names]
         if len(owners) > 1:
             raise ConfigError(
                 f"override {key!r} is ambiguous: both {' and '.join(owners)} have it; "

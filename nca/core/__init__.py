@@ -4,6 +4,14 @@ pool, fusion/mitosis, damage and training helpers. One concept per module."""
 from nca.core.alive import ALIVE_THRESHOLD, AliveMasking, living_mask
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton, UpdateRuleLike
 from nca.core.damage import circle_damage, damage
+from nca.core.equilibrium import (
+    GRADIENT_MODES,
+    FixedPointConfig,
+    FixedPointStats,
+    GradientMode,
+    fixed_point_metrics,
+    fixed_point_rollout,
+)
 from nca.core.fusion import (
     OCTAVE_STEPS,
     OctaveSteps,
@@ -27,6 +35,7 @@ from nca.core.update import apply_update, draw_update_mask
 __all__ = [
     "ALIVE_THRESHOLD",
     "CELL_INITS",
+    "GRADIENT_MODES",
     "GRADIENT_NORM_EPS",
     "GROUPS",
     "OCTAVE_STEPS",
@@ -37,6 +46,9 @@ __all__ = [
     "CellInit",
     "CellLayout",
     "CellularAutomaton",
+    "FixedPointConfig",
+    "FixedPointStats",
+    "GradientMode",
     "ImageModel",
     "ModelOutput",
     "OctaveSteps",
@@ -54,6 +66,8 @@ __all__ = [
     "damage",
     "derive_seed",
     "draw_update_mask",
+    "fixed_point_metrics",
+    "fixed_point_rollout",
     "fuse",
     "image_overflow",
     "inject",

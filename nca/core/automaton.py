@@ -13,9 +13,16 @@ import torch
 from torch import nn
 
 from nca.core.alive import AliveMasking
+from nca.core.compiled import DEFAULT_MEMORY_BUDGET, CompiledStep
+from nca.core.equilibrium import (
+    FixedPointConfig,
+    GradientMode,
+    check_gradient_mode,
+    fixed_point_rollout,
+)
 from nca.core.fusion import OctaveSteps
 from nca.core.layout import CellLayout
-from nca.core.rollout import RolloutResult, rollout
+from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed
 from nca.core.update import PAPER_UPDATE_RATE, apply_update, check_update_rate
 
@@ -85,6 +92,25 @@ class CellularAutomaton(nn.Module):
     def layout(self) -> CellLayout:
         return self.rule.layout
 
+    def compile_step(
+        self, mode: str | None = None, memory_budget: float = DEFAULT_MEMORY_BUDGET
+    ) -> CompiledStep:
+        """Compile :meth:`step` with ``torch.compile`` (on first use; eager, with one
+        warning, where compilation is unavailable). Rollouts, checkpointed segments and
+        fixed-point solves then all run the compiled step.
+
+        Args:
+            mode: ``torch.compile`` mode (``None``: its default).
+            memory_budget: Share of the step's activations its compiled backward keeps
+                (see :class:`~nca.core.compiled.CompiledStep`).
+
+        Returns:
+            The :class:`~nca.core.compiled.CompiledStep` now used by this automaton.
+        """
+        name = getattr(self.rule, "rule_name", type(self.rule).__name__)
+        self._compiled = CompiledStep(self._step, name, mode, memory_budget)
+        return self._compiled
+
     def _check_dtype(self, tensor: torch.Tensor, what: str) -> None:
         param = next(self.rule.parameters(), None)
         if param is not None and tensor.is_floating_point() and tensor.dtype != param.dtype:
@@ -126,13 +152,21 @@ class CellularAutomaton(nn.Module):
         self, cells: torch.Tensor, mask: torch.Tensor | None, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
         """One update: ``cells + mask * (rule(cells) + noise)`` on the output and hidden
-        channels.
+        channels (compiled after :meth:`compile_step`).
 
         Args:
             cells: ``(B, C, H', W')``.
             mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` (synchronous).
             noise: ``(B, C_o·P_H·P_W + C_h, H', W')`` residual noise, or ``None``.
         """
+        compiled = self.__dict__.get("_compiled")
+        if compiled is not None:
+            return compiled(cells, mask, noise)
+        return self._step(cells, mask, noise)
+
+    def _step(
+        self, cells: torch.Tensor, mask: torch.Tensor | None, noise: torch.Tensor | None
+    ) -> torch.Tensor:
         updated = apply_update(self.layout, cells, self.rule(cells), mask, noise)
         if self.alive is None:
             return updated
@@ -147,19 +181,52 @@ class CellularAutomaton(nn.Module):
         *,
         generator: torch.Generator | None = None,
         update_rate: float | None = None,
+        gradient: GradientMode = "bptt",
+        fixed_point: FixedPointConfig | None = None,
         checkpoint_segments: int = 0,
         octaves: int = 0,
         octave_steps: OctaveSteps = "total",
         return_states: bool = False,
     ) -> RolloutResult:
-        """Roll the grid forward ``steps`` times; see :func:`nca.core.rollout.rollout`."""
+        """Roll the grid forward ``steps`` times; see :func:`nca.core.rollout.rollout`.
+
+        Args:
+            gradient: How a rollout that records gradients is differentiated: ``bptt``;
+                ``checkpoint`` (``checkpoint_segments``, default the paper's ⌊T/2⌋); or
+                ``fixed-point``: the grid is solved to its equilibrium (at most
+                ``fixed_point.max_steps`` rule evaluations; ``steps`` is not used) and
+                differentiated implicitly, in memory that does not grow with the number
+                of steps (:mod:`nca.core.equilibrium`). Without gradients (evaluation)
+                every mode is the plain ``steps``-step rollout.
+            fixed_point: Settings of the ``fixed-point`` mode (default: its defaults).
+            checkpoint_segments: Explicit segment count (``> 1`` checkpoints in any mode
+                but ``fixed-point``).
+        """
         self._check_dtype(cells, "cells")
+        check_gradient_mode(gradient)
+        rate = self.update_rate if update_rate is None else update_rate
+        if gradient == "fixed-point" and torch.is_grad_enabled():
+            for name, value in (("octaves", octaves), ("checkpoint_segments", checkpoint_segments)):
+                if value:
+                    raise ValueError(
+                        f"gradient=fixed-point solves one grid for its equilibrium; it cannot "
+                        f"be combined with {name}={value} (use gradient=bptt or checkpoint)"
+                    )
+            if return_states:
+                raise ValueError("gradient=fixed-point records no intermediate states")
+            out, stats = fixed_point_rollout(
+                self.step, self.layout, cells, fixed_point or FixedPointConfig(), rate=rate,
+                generator=generator,
+            )  # fmt: skip
+            return RolloutResult(cells=out, fixed_point=stats)
+        if gradient == "checkpoint" and not checkpoint_segments:
+            checkpoint_segments = paper_checkpoint_segments(steps)
         return rollout(
             self.step,
             self.layout,
             cells,
             steps,
-            rate=self.update_rate if update_rate is None else update_rate,
+            rate=rate,
             generator=generator,
             checkpoint_segments=checkpoint_segments,
             octaves=octaves,

@@ -15,11 +15,16 @@ import torch
 from torch import nn
 
 from nca.core.automaton import PAPER_UPDATE_RATE, CellularAutomaton
+from nca.core.equilibrium import (
+    FixedPointConfig,
+    FixedPointStats,
+    GradientMode,
+    check_gradient_mode,
+)
 from nca.core.fusion import OCTAVE_STEPS, OctaveSteps
 from nca.core.layout import CellLayout
 from nca.core.losses import overflow_losses
 from nca.core.random import SampleGenerators
-from nca.core.rollout import paper_checkpoint_segments
 
 Generator = torch.Generator | SampleGenerators | None
 
@@ -33,11 +38,14 @@ class ModelOutput:
         cells: Final cell grids ``(B, C, H', W')`` (CA rules), else ``None``.
         overflow: Overflow loss of the final grid (paper Alg. 1 lines 20-21); 0 for
             feed-forward rules.
+        fixed_point: How the equilibrium solve went, for ``gradient="fixed-point"``
+            rollouts that recorded gradients; else ``None``.
     """
 
     images: torch.Tensor
     cells: torch.Tensor | None
     overflow: torch.Tensor
+    fixed_point: FixedPointStats | None = None
 
 
 class ImageModel(nn.Module):
@@ -52,8 +60,10 @@ class ImageModel(nn.Module):
         octave_steps: What ``T`` counts with octaves: ``total`` (every rule
             application, the paper's text) or ``coarsest`` (the run at the coarsest
             grid, ``T + 4k`` in all: the authors' release).
-        gradient_checkpointing: Checkpoint rollouts in ⌊T/2⌋ segments (App. A.2)
-            while gradients are being recorded.
+        gradient: How rollouts that record gradients are differentiated: ``bptt``,
+            ``checkpoint`` (⌊T/2⌋ segments, App. A.2) or ``fixed-point`` (solved to the
+            equilibrium, implicit gradient; ``T`` then only applies without gradients).
+        fixed_point: Settings of the ``fixed-point`` mode (default: its defaults).
     """
 
     def __init__(
@@ -64,7 +74,8 @@ class ImageModel(nn.Module):
         steps: int = 64,
         octaves: int = 0,
         octave_steps: OctaveSteps = "total",
-        gradient_checkpointing: bool = False,
+        gradient: GradientMode = "bptt",
+        fixed_point: FixedPointConfig | None = None,
     ) -> None:
         super().__init__()
         self.rule = rule
@@ -79,7 +90,8 @@ class ImageModel(nn.Module):
             )
         self.octaves = octaves
         self.octave_steps: OctaveSteps = octave_steps
-        self.gradient_checkpointing = gradient_checkpointing
+        self.gradient: GradientMode = check_gradient_mode(gradient)  # type: ignore[assignment]
+        self.fixed_point = fixed_point or FixedPointConfig()
 
     @property
     def update_rate(self) -> float:
@@ -129,17 +141,21 @@ class ImageModel(nn.Module):
             return ModelOutput(images, None, images.new_zeros((), dtype=torch.float32))
         steps = self.steps if steps is None else steps
         cells = inputs if seeded else self.automaton.seed(inputs)
-        recording = torch.is_grad_enabled() and self.gradient_checkpointing
-        out = self.automaton(
+        result = self.automaton(
             cells,
             steps,
             generator=generator,
-            checkpoint_segments=paper_checkpoint_segments(steps) if recording else 0,
+            gradient=self.gradient,
+            fixed_point=self.fixed_point,
             octaves=self.octaves if octaves is None else octaves,
             octave_steps=self.octave_steps,
-        ).cells
+        )
+        out = result.cells
         return ModelOutput(
-            self.automaton.output_image(out), out, overflow_losses(self.layout, out).total
+            self.automaton.output_image(out),
+            out,
+            overflow_losses(self.layout, out).total,
+            result.fixed_point,
         )
 
     def forward(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from nca.core.equilibrium.stats import FixedPointStats
 from nca.core.fusion import OctaveSteps, check_octaves_fit, fuse, mitosis, octave_plan
 from nca.core.layout import CellLayout
 from nca.core.random import SampleGenerators, normal
@@ -29,10 +30,12 @@ class RolloutResult:
         cells: Final cell grid ``(B, C, H', W')``.
         states: If requested, the grid after every step (detached), each
             ``(B, C, h, w)``; ``h, w`` change across fusion/mitosis.
+        fixed_point: How a fixed-point rollout converged (``None`` for a plain one).
     """
 
     cells: torch.Tensor
     states: list[torch.Tensor] | None = field(default=None)
+    fixed_point: FixedPointStats | None = field(default=None)
 
 
 def paper_checkpoint_segments(steps: int) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
+
+from nca.core.equilibrium import FixedPointConfig, GradientMode, check_gradient_mode
 
 Optimizer = Literal["adamw", "adam", "sgd"]
 Schedule = Literal["cosine", "constant", "step"]
@@ -29,7 +31,16 @@ class TrainerConfig:
         lr_milestones: Iterations at which the ``step`` schedule decays the rate.
         lr_gamma: Factor of each ``step`` decay.
         gradient_normalization: Per-parameter gradient L2 normalisation (Alg. 1 line 23).
-        gradient_checkpointing: Checkpoint rollouts in ⌊T/2⌋ segments (App. A.2).
+        gradient: How rollouts are differentiated: ``bptt`` (through every step, the
+            paper's default), ``checkpoint`` (the same gradient with rollouts checkpointed
+            in ⌊T/2⌋ segments, App. A.2) or ``fixed-point`` (solve for the equilibrium and
+            differentiate it implicitly: memory flat in the number of steps; see
+            :mod:`nca.core.equilibrium`). Tasks that have no equilibrium refuse it.
+        fixed_point: The ``fixed-point`` mode's solver, tolerances and backward method
+            (``-o fixed_point.tol=1e-4``).
+        compile: Compile every CA step of the task's model with ``torch.compile`` (CPU
+            and CUDA; the first iterations pay the compilation). Where compilation is
+            unavailable, one warning says why and the step runs eagerly.
         bf16: bfloat16 autocast for the model's forward pass (meant for CUDA; also runs
             on CPU). Losses and the logged metrics stay float32.
         log_every: Iterations between metric records.
@@ -49,7 +60,9 @@ class TrainerConfig:
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
     gradient_normalization: bool = True
-    gradient_checkpointing: bool = False
+    gradient: GradientMode = "bptt"
+    fixed_point: FixedPointConfig = field(default_factory=FixedPointConfig)
+    compile: bool = False
     bf16: bool = False
     log_every: int = 50
     validate_every: int = 1000
@@ -60,6 +73,7 @@ class TrainerConfig:
         for name in ("iterations", "log_every", "validate_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_gradient_mode(self.gradient)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:

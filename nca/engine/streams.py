@@ -37,6 +37,7 @@ class RandomStreams:
         placements: Mapping[str, Placement],
     ) -> None:
         self._generators: dict[str, torch.Generator] = {}
+        self._seed, self._rank = seed, rank
         for name, where in placements.items():
             if where not in ("cpu", "device"):
                 raise ValueError(f"stream {name!r}: placement must be 'cpu' or 'device'")
@@ -70,12 +71,30 @@ class RandomStreams:
         """Each generator's state (CPU byte tensors)."""
         return {name: g.get_state() for name, g in self._generators.items()}
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Restore :meth:`state_dict`; the stream names must match."""
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> list[str]:
+        """Restore :meth:`state_dict`; the stream names must match.
+
+        A stream saved on another kind of device (a CUDA generator's state is not a CPU
+        generator's, e.g. a run checkpointed on a GPU and resumed on a CPU) cannot be
+        restored: it restarts from a seed derived from ``(seed, name, rank, device
+        type)``, so the resumed run is reproducible but not the continuation it would
+        have been on the original device.
+
+        Returns:
+            The names of the streams that restarted.
+        """
         if set(state) != set(self._generators):
             raise ValueError(
                 f"checkpoint has random streams {sorted(state)}, this run {sorted(self.names())}"
             )
+        restarted = []
         for name, value in state.items():
-            # generator states are CPU byte tensors whatever map_location did
-            self._generators[name].set_state(value.cpu())
+            generator = self._generators[name]
+            value = value.cpu()  # generator states are CPU byte tensors whatever map_location did
+            if value.numel() != generator.get_state().numel():
+                kind = generator.device.type
+                generator.manual_seed(derive_seed(self._seed, name, self._rank, "resumed", kind))
+                restarted.append(name)
+                continue
+            generator.set_state(value)
+        return restarted

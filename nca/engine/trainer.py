@@ -66,7 +66,9 @@ class Losses:
         loss: The scalar that is minimised.
         terms: Named components, logged (and averaged over ranks) with ``loss``.
         outputs: Anything :meth:`Task.after_step` needs (e.g. final grids for a pool).
-        info: Plain numbers logged as they are (e.g. the rollout's ``T``).
+        info: Plain numbers logged as they are (e.g. the rollout's ``T``); a value may be
+            a zero-argument callable, read after ``backward()`` (e.g. the iterations of
+            an implicit gradient's linear solve).
     """
 
     loss: torch.Tensor
@@ -147,6 +149,8 @@ class Trainer:
         self.console = console or _console(not run.is_main)
         self.data = task.train_data(run)
         self.model = task.build_model(rule, run).to(self.device)
+        if config.compile:
+            self._compile_steps()
         #: The module whose weights are checkpointed under ``model``: the rule (so
         #: ``nca.load_rule`` reads any run), or the task's own model.
         self.weights = rule if rule is not None else self.model
@@ -167,6 +171,8 @@ class Trainer:
         self.iteration = 0
         self.record_checksums = os.environ.get(CHECKSUM_ENV) == "1"
         self.checksums: list[float] = []
+        #: Fixed-point solves of this process that fell back to the phantom gradient.
+        self.fixed_point_fallbacks = 0
         self.checkpoint_path = Path(run.run_dir) / "checkpoints" / "last.pt"
         self.best_path = self.checkpoint_path.with_name("best.pt")
         #: Iteration of the last checkpoint this trainer wrote (``None``: none yet).
@@ -177,6 +183,19 @@ class Trainer:
             raise ValueError(
                 f"eval_checkpoint=best needs a best checkpoint, but task {self.task_name!r} "
                 f"declares no best_metric; use eval_checkpoint=last"
+            )
+
+    def _compile_steps(self) -> None:
+        """``compile=True``: compile the step of every automaton in the task's model."""
+        from nca.core import CellularAutomaton
+
+        automata = [m for m in self.model.modules() if isinstance(m, CellularAutomaton)]
+        for automaton in automata:
+            automaton.compile_step()
+        if not automata and self.run.is_main:
+            self.console.print(
+                f"compile: {type(self.model).__name__} has no CA step to compile (a "
+                f"feed-forward rule); training eagerly"
             )
 
     # ---------------------------------------------------------------- step
@@ -221,11 +240,27 @@ class Trainer:
         values = mean_over_ranks(values).tolist()
         if self.record_checksums:
             self.checksums.append(sum(float(p.double().sum()) for p in self.weights.parameters()))
-        return {
+        metrics = {
             **dict(zip(names, values, strict=True)),
-            **{k: float(v) for k, v in losses.info.items()},
+            **{k: float(v() if callable(v) else v) for k, v in losses.info.items()},
             "lr": self.scheduler.get_last_lr()[0],
         }
+        if metrics.get("fp_fallback"):
+            self._report_fixed_point_fallback(i, metrics)
+        return metrics
+
+    def _report_fixed_point_fallback(self, i: int, metrics: dict[str, float]) -> None:
+        """Count (and, the first time, say) that a fixed-point solve did not converge and
+        the gradient was the phantom fallback's."""
+        self.fixed_point_fallbacks += 1
+        metrics["fp_fallbacks_total"] = float(self.fixed_point_fallbacks)
+        if self.fixed_point_fallbacks == 1 and self.run.is_main:
+            self.console.print(
+                f"[yellow]fixed point: a solve did not converge at iteration {i} (forward "
+                f"residual {metrics.get('fp_forward_residual', float('nan')):.2g}, backward "
+                f"{metrics.get('fp_backward_residual', float('nan')):.2g}); that gradient is "
+                f"the phantom fallback's. Further ones are counted in fp_fallbacks_total.[/]"
+            )
 
     def _diverged(self, what: str) -> TrainingDiverged:
         lower = f"-o lr={self.config.lr / 10:g}" + (
@@ -298,7 +333,13 @@ class Trainer:
     def _load_rng(self, data: dict[str, Any]) -> None:
         if self.pool is not None and data.get("pool") is not None:
             self.pool.load_state_dict(data["pool"])
-        self.streams.load_state_dict(data["streams"])
+        restarted = self.streams.load_state_dict(data["streams"])
+        if restarted and self.run.is_main:
+            self.console.print(
+                f"resumed on {self.device.type}: random stream(s) {', '.join(restarted)} were "
+                f"saved on another kind of device and restart from a fresh seed (the run "
+                f"continues reproducibly, but not bit for bit as it would have there)"
+            )
         torch.set_rng_state(data["torch_rng"].cpu())
         if "cuda_rng" in data and self.device.type == "cuda":
             torch.cuda.set_rng_state(data["cuda_rng"].cpu(), self.device)

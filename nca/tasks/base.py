@@ -189,8 +189,8 @@ class Task(ABC):
         """The module the engine trains and :meth:`evaluate` scores (an ``nn.Module``).
 
         Default: ``rule`` as an :class:`nca.core.ImageModel` with the config's
-        ``update_rate`` (σ, default 0.5), ``eval_steps``, ``octaves``, ``octave_steps``
-        and ``gradient_checkpointing`` where the config has them. Tasks without a rule
+        ``update_rate`` (σ, default 0.5), ``eval_steps``, ``octaves``, ``octave_steps``,
+        ``gradient`` and ``fixed_point`` where the config has them. Tasks without a rule
         (``requires_rule = False``) build theirs.
         """
         from nca.core import PAPER_UPDATE_RATE, ImageModel
@@ -204,7 +204,8 @@ class Task(ABC):
             steps=getattr(cfg, "eval_steps", 64),
             octaves=getattr(cfg, "octaves", 0),
             octave_steps=getattr(cfg, "octave_steps", "total"),
-            gradient_checkpointing=getattr(cfg, "gradient_checkpointing", False),
+            gradient=getattr(cfg, "gradient", "bptt"),
+            fixed_point=getattr(cfg, "fixed_point", None),
         )
 
     # ------------------------------------------------------------- training

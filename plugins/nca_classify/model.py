@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nca import AliveMasking, CellularAutomaton, paper_checkpoint_segments
+from nca import AliveMasking, CellularAutomaton
 
 #: MNIST's classes.
 CLASSES = 10
@@ -65,10 +65,9 @@ class ClassifyModel(nn.Module):
         start = self.layout.updatable_slice.start
         return torch.cat([cells[:, :start], cells[:, start:] * keep], dim=1)
 
-    def run(self, cells, steps: int, generator=None, checkpoint: bool = False):
+    def run(self, cells, steps: int, generator=None):
         """``steps`` updates of ``cells``; returns the final grids."""
-        segments = paper_checkpoint_segments(steps) if checkpoint else 0
-        return self.automaton(cells, steps, generator=generator, checkpoint_segments=segments).cells
+        return self.automaton(cells, steps, generator=generator).cells
 
     def logits(self, cells: torch.Tensor) -> torch.Tensor:
         """Per-cell class logits ``(B, 10, H, W)``."""

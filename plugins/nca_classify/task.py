@@ -18,6 +18,7 @@ from nca import (
     Task,
     TrainState,
     dataset_source,
+    fixed_point_metrics,
     load_images,
     make_generator,
 )
@@ -218,18 +219,21 @@ class ClassifyTask(Task):
 
     def objective(self, model: ClassifyModel, batch: ClassifyBatch, state: TrainState) -> Losses:
         """``T`` steps, then the per-cell loss of every living cell's logits."""
-        cells = model.run(
+        result = model.automaton(
             batch.cells,
             self.config.steps,
             generator=state.streams.steps,
-            checkpoint=self.config.gradient_checkpointing,
+            gradient=self.config.gradient,
+            fixed_point=self.config.fixed_point,
         )
+        cells = result.cells
         loss = self._loss(model, cells, batch.labels).mean()
         with torch.no_grad():
             tally = Tally(1)
             tally.add(0, model.logits(cells), model.alive(cells), batch.labels)
             accuracy = tally.curves()["cell_accuracy"][0]
-        return Losses(loss, {}, outputs=cells, info={"cell_accuracy": accuracy})
+        info = {"cell_accuracy": accuracy, **fixed_point_metrics(result.fixed_point)}
+        return Losses(loss, {}, outputs=cells, info=info)
 
     def after_step(self, batch: ClassifyBatch, losses: Losses, state: TrainState) -> None:
         if state.pool is not None:

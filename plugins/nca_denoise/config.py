@@ -23,7 +23,7 @@ class DenoiseConfig(TrainerConfig):
     """Denoising-autoencoding settings. Defaults follow the paper (the ``paper`` preset).
 
     The engine's fields (``iterations``, ``lr``, ``optimizer``, ``lr_schedule``,
-    ``gradient_normalization``, ``gradient_checkpointing``, ``bf16``, ``log_every``,
+    ``gradient_normalization``, ``gradient``, ``fixed_point``, ``bf16``, ``log_every``,
     ``validate_every``, ``checkpoint_every``, ...) come from
     :class:`nca.engine.TrainerConfig`, whose defaults are the paper's too.
 

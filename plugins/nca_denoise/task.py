@@ -20,6 +20,7 @@ from nca import (
     check_fits_in_memory,
     check_octaves_fit,
     dataset_source,
+    fixed_point_metrics,
     image_overflow,
     load_images,
     make_generator,
@@ -446,7 +447,11 @@ class DenoiseTask(Task):
             loss,
             {"reconstruction": reconstruction, "overflow": overflow},
             outputs=out.cells,
-            info={"steps": batch.steps, "from_pool": float(batch.from_pool)},
+            info={
+                "steps": batch.steps,
+                "from_pool": float(batch.from_pool),
+                **fixed_point_metrics(out.fixed_point),
+            },
         )
 
     def after_step(self, batch: DenoiseBatch, losses: Losses, state: TrainState) -> None:

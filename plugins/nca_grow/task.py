@@ -19,8 +19,8 @@ from nca import (
     Task,
     TrainState,
     circle_damage,
+    fixed_point_metrics,
     make_generator,
-    paper_checkpoint_segments,
     psnr,
     single_cell_seed,
 )
@@ -75,10 +75,9 @@ class GrowModel(nn.Module):
             cells[:, self.layout.slice("positional")] = encoding
         return cells
 
-    def run(self, cells, steps: int, generator=None, checkpoint: bool = False):
+    def run(self, cells, steps: int, generator=None):
         """``steps`` updates of ``cells``; returns the final grids."""
-        segments = paper_checkpoint_segments(steps) if checkpoint else 0
-        return self.automaton(cells, steps, generator=generator, checkpoint_segments=segments).cells
+        return self.automaton(cells, steps, generator=generator).cells
 
     def rgba(self, cells: torch.Tensor) -> torch.Tensor:
         """Premultiplied RGBA ``(B, 4, H', W')`` of grids."""
@@ -229,14 +228,17 @@ class GrowTask(Task):
 
     def objective(self, model: GrowModel, batch: GrowBatch, state: TrainState) -> Losses:
         """``T`` steps, then the L2 loss of the RGBA channels against the target."""
-        cells = model.run(
+        result = model.automaton(
             batch.cells,
             batch.steps,
             generator=state.streams.steps,
-            checkpoint=self.config.gradient_checkpointing,
+            gradient=self.config.gradient,
+            fixed_point=self.config.fixed_point,
         )
+        cells = result.cells
         loss = per_sample_loss(model.rgba(cells), self._target.to(cells.device)).mean()
-        return Losses(loss, {}, outputs=cells, info={"steps": batch.steps})
+        info = {"steps": batch.steps, **fixed_point_metrics(result.fixed_point)}
+        return Losses(loss, {}, outputs=cells, info=info)
 
     def after_step(self, batch: GrowBatch, losses: Losses, state: TrainState) -> None:
         if state.pool is not None:

@@ -152,6 +152,12 @@ class ProbeTask(Task):
 
     def validate(self) -> None:
         """Check the source before the run directory is created."""
+        if self.config.gradient != "bptt" or self.config.compile:
+            what = "compile=true" if self.config.compile else f"gradient={self.config.gradient}"
+            raise ValueError(
+                f"the probe task trains a linear classifier on frozen features: no rollout is "
+                f"differentiated or compiled, so {what} would do nothing; leave it unset"
+            )
         if self.config.features == "model":
             checkpoint, _ = self._trained_with()
             stored = load_checkpoint(checkpoint).get("rule") or {}

@@ -12,13 +12,13 @@ from torch import nn
 
 from nca import (
     CellularAutomaton,
+    GradientMode,
     Losses,
     RunContext,
     SeedPool,
     Task,
     TrainState,
     make_generator,
-    paper_checkpoint_segments,
     save_animation,
     save_curves,
     save_grid,
@@ -57,9 +57,10 @@ class TextureModel(nn.Module):
             cells[:, self.layout.slice("positional")] = encoding
         return cells
 
-    def run(self, cells, steps: int, generator=None, checkpoint: bool = False):
-        segments = paper_checkpoint_segments(steps) if checkpoint else 0
-        return self.automaton(cells, steps, generator=generator, checkpoint_segments=segments).cells
+    def run(self, cells, steps: int, generator=None, gradient: GradientMode = "bptt"):
+        """``steps`` updates of ``cells`` (``gradient``: ``bptt`` or ``checkpoint``
+        while training); returns the final grids."""
+        return self.automaton(cells, steps, generator=generator, gradient=gradient).cells
 
     def rgb(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)``: the output channels + 0.5 (the notebook's ``to_rgb``)."""
@@ -164,6 +165,12 @@ class TextureTask(Task):
             )
 
     def validate(self) -> None:
+        if self.config.gradient == "fixed-point":
+            raise ValueError(
+                "texture cannot train with gradient=fixed-point: the article's textures keep "
+                "moving (no equilibrium), and from the uniform seed the expected update stays "
+                "uniform; use gradient=bptt or checkpoint"
+            )
         load_texture(self.config.target, self.config.target_size)
         self._style_network("cpu")  # fails here, before the run directory, if unavailable
 
@@ -228,7 +235,7 @@ class TextureTask(Task):
         """``T`` steps; the style loss of the RGB channels plus the overflow loss."""
         cfg = self.config
         cells = model.run(batch.cells, batch.steps, generator=state.streams.steps,
-                          checkpoint=cfg.gradient_checkpointing)  # fmt: skip
+                          gradient=cfg.gradient)  # fmt: skip
         style = self.style_loss(model.rgb(cells), generator=state.streams.data).mean()
         spill = overflow(cells)
         loss = style + cfg.overflow_weight * spill

@@ -29,3 +29,28 @@ def test_landcover_loading_runs_on_a_few_tiles(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "| training tiles | 20 |" in output.read_text()
+
+
+def test_gradient_modes_memory_runs_at_a_toy_size(tmp_path):
+    output = tmp_path / "result.md"
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gradient_modes.py"), "--memory", "--batch", "1",
+         "--size", "8", "--steps-list", "4", "--output", str(output)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in output.read_text().splitlines() if line.startswith("| 4 |"))
+    assert len(row.split("|")) == 7  # T and the four columns
+
+
+@pytest.mark.slow
+def test_device_check_dry_run_on_cpu(tmp_path):
+    """The prepared GPU check, at toy sizes on the CPU (its CUDA tests skip)."""
+    output = tmp_path / "device_check.md"
+    proc = subprocess.run(
+        ["bash", str(BENCHMARKS / "device_check.sh"), "--cpu", str(output)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    text = output.read_text()
+    assert proc.returncode == 0, text
+    assert text.count("exit 0 after") == 4 and "skipped" in text

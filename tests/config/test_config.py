@@ -122,3 +122,32 @@ def test_config_files(tmp_path):
         load_config_file(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config_file(tmp_path / "missing.toml")
+
+
+@dataclass
+class Outer:
+    """Holds a nested config.
+
+    Attributes:
+        inner: A component's own config.
+        size: A plain field.
+    """
+
+    inner: Cfg = field(default_factory=Cfg)
+    size: int = 3
+
+
+def test_nested_config_fields_one_by_one_or_as_a_table():
+    base = build_config(Outer, {"inner.depth": "4", "size": "5"})
+    assert (base.inner.depth, base.inner.rate, base.size) == (4, 0.5, 5)
+    over = build_config(Outer, {"inner.rate": "0.25"}, base=base)  # keeps inner.depth
+    assert (over.inner.depth, over.inner.rate) == (4, 0.25)
+    table = build_config(Outer, {"inner": {"mode": "circular"}, "inner.flag": "true"})
+    assert table.inner.mode == "circular" and table.inner.flag is True
+    assert config_to_dict(over)["inner"]["depth"] == 4
+    with pytest.raises(ConfigError, match=r"Outer\.inner: unknown option 'dpth'"):
+        build_config(Outer, {"inner.dpth": "1"})
+    with pytest.raises(ConfigError, match=r"Outer\.inner\.depth: 'x' is not an integer|integer"):
+        build_config(Outer, {"inner.depth": "x"})
+    routed = route_overrides(["inner.depth=2", "task.inner.rate=0.1"], {"task": ["inner", "size"]})
+    assert routed == {"task": {"inner.depth": "2", "inner.rate": "0.1"}}

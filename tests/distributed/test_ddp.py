@@ -102,7 +102,7 @@ def test_checkpointing_and_fusion_under_ddp(tmp_path):
     _torchrun(
         run_dir,
         "-o",
-        "gradient_checkpointing=true",
+        "gradient=checkpoint",
         "-o",
         "octaves=1",
         "-o",
@@ -115,3 +115,16 @@ def test_checkpointing_and_fusion_under_ddp(tmp_path):
     main = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert main["checksums"] == load_checkpoint(run_dir / "checkpoints" / "rank1.pt")["checksums"]
     assert len(main["checksums"]) == 2
+
+
+def test_fixed_point_gradients_under_ddp(tmp_path):
+    """The implicit gradient's backward hook runs its own vector-Jacobian products inside
+    DDP's backward; the all-reduced weights must still agree on both ranks."""
+    run_dir = tmp_path / "fp"
+    _torchrun(run_dir, "--gradient", "fixed-point", "-o", "fixed_point.max_steps=4",
+              "--stop-after", "2")  # fmt: skip
+    main = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert main["checksums"] == load_checkpoint(run_dir / "checkpoints" / "rank1.pt")["checksums"]
+    assert len(set(main["checksums"])) == 2
+    train = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["fp_forward_steps"] <= 4 for r in train if r["kind"] == "train")

@@ -19,6 +19,7 @@ import torch
 from nca import (
     Losses,
     RandomStreams,
+    RunLog,
     SamplePool,
     Task,
     Trainer,
@@ -173,6 +174,33 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
         if r["kind"] == "train"
     ]
     assert log(tmp_path / "a") == log(tmp_path / "b")
+
+
+def test_a_run_checkpointed_on_another_kind_of_device_resumes(tmp_path):
+    """A CUDA generator's state (16 bytes) cannot seed a CPU generator: resuming a GPU
+    run on a CPU restarts those streams from a derived seed, says so, and continues."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    first = _trainer(tmp_path)
+    first.run.stop_after = 5
+    first.run_training()
+    path = tmp_path / "checkpoints" / "last.pt"
+    data = load_checkpoint(path)
+    data["streams"]["steps"] = torch.zeros(16, dtype=torch.uint8)  # as a CUDA stream saves
+    torch.save(data, path)
+    runs, said = [], StringIO()
+    for _ in range(2):  # the restart is itself reproducible
+        resumed = _trainer(tmp_path)
+        resumed.console = Console(file=said, width=200)
+        resumed.load(path)
+        runs.append(resumed)
+    assert "stream(s) steps were saved on another kind of device" in said.getvalue()
+    assert torch.equal(runs[0].streams.steps.get_state(), runs[1].streams.steps.get_state())
+    assert torch.equal(runs[0].streams.data.get_state(), data["streams"]["data"])
+    runs[0].fit(RunLog(tmp_path, tensorboard=False))
+    assert runs[0].iteration == 12
 
 
 def test_ctrl_c_finishes_the_iteration_checkpoints_and_resumes_exactly(tmp_path):

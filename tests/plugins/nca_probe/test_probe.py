@@ -348,3 +348,12 @@ def test_probe_training_resumes_bit_identically(tmp_path):
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     accuracy = lambda run: json.loads((tmp_path / run / "probe.json").read_text())  # noqa: E731
     assert accuracy("a")["test_accuracy"] == accuracy("b")["test_accuracy"]
+
+
+@pytest.mark.parametrize("option", [["--gradient", "fixed-point"], ["--compile"]])
+def test_probe_refuses_engine_options_that_would_do_nothing(tmp_path, option):
+    args = ["train", "--task", "probe", "--features", "pixels", *option,
+            "--run-dir", str(tmp_path / "run")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "would do nothing" in result.output
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One prepared GPU check: the CUDA tests, the paper's Table 8 setting (eager and
+# compiled, checkpointing off and 16 segments), the fixed-point memory curve and a short
+# denoising run. Everything goes to one results file. Budget: at most 8 minutes on one
+# GPU (each part has its own time limit, so one hang cannot eat the rest).
+#
+# Usage (from the repository root, the package installed):
+#   bash benchmarks/device_check.sh [--cpu] [RESULTS_FILE]
+# --cpu: a dry run of the same parts at toy sizes on the CPU (the CUDA tests skip);
+#        the test suite runs it (slow marker).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+device=cuda
+if [ "${1:-}" = "--cpu" ]; then
+    device=cpu
+    shift
+fi
+out="${1:-benchmarks/results/device_check_${device}.md}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+status=0
+
+section() { printf '\n## %s\n\n' "$1" >> "$out"; }
+# run LIMIT_SECONDS CMD...: record the command, its output tail and exit status
+run() {
+    local limit=$1
+    shift
+    local started=$SECONDS
+    printf '`%s`\n\n```\n' "$*" >> "$out"
+    timeout "$limit" "$@" > "$work/log" 2>&1
+    local rc=$?
+    tail -n 60 "$work/log" >> "$out"
+    printf '```\n\nexit %s after %s s\n' "$rc" "$((SECONDS - started))" >> "$out"
+    if [ "$rc" -ne 0 ]; then status=1; fi
+}
+
+{
+    echo "# Device check ($device)"
+    echo
+    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    python -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+} > "$out"
+
+if [ "$device" = cuda ]; then
+    section "CUDA tests"
+    run 150 python -m pytest -m cuda -q -p no:cacheprovider tests/cuda tests/layers/test_precision.py
+    section "Paper Table 8 setting: B = 32, RGB 32x32, T = 32 (eager and compiled)"
+    run 150 python benchmarks/vitca_rollout.py --cuda-only --repeats 3
+    section "Fixed-point memory against T"
+    run 90 python benchmarks/gradient_modes.py --memory --device cuda --batch 32 \
+        --steps-list 8 32 128 256
+    section "Short denoising run (quick preset, 300 iterations, compiled step)"
+    run 120 python -m nca train --rule vitca --task denoise --preset quick --iterations 300 \
+        --compile --device cuda --run-dir "$work/denoise" --quiet
+else
+    section "CUDA tests (skipped without a GPU)"
+    run 120 python -m pytest -m cuda -q -p no:cacheprovider tests/cuda
+    section "Rollout benchmark worker (toy size)"
+    run 300 python benchmarks/vitca_rollout.py --worker --backend shifted+compile \
+        --batch 2 --size 8 --steps 4 --repeats 1 --device cpu
+    section "Fixed-point memory against T (toy size)"
+    run 120 python benchmarks/gradient_modes.py --memory --device cpu --batch 1 --size 8 \
+        --steps-list 4 8
+    section "Short denoising run (toy size)"
+    run 120 python -m nca train --rule vitca --task denoise --preset quick --iterations 3 \
+        --image-size 8 --eval-subset 4 --eval-steps 4 -o rule.embed_dim=16 -o rule.heads=2 \
+        --device cpu --run-dir "$work/denoise" --quiet
+fi
+echo "results: $out (status $status)"
+exit "$status"

@@ -1,0 +1,75 @@
+"""How a training rollout is differentiated, and the fixed-point mode's settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+#: ``bptt``: backpropagate through every step (the paper's default); ``checkpoint``: the
+#: same gradient, with activations recomputed per segment (App. A.2); ``fixed-point``:
+#: solve for the equilibrium without a graph and differentiate it implicitly.
+GradientMode = Literal["bptt", "checkpoint", "fixed-point"]
+GRADIENT_MODES: tuple[str, ...] = get_args(GradientMode)
+
+#: ``rollout``: iterate the stochastic CA itself (masks drawn as in training);
+#: ``picard``: iterate the expected update ``z + σ·u(z)``; ``anderson``: Anderson
+#: acceleration of the expected update.
+FixedPointSolver = Literal["rollout", "picard", "anderson"]
+#: ``implicit``: the implicit-function-theorem gradient (a linear solve with
+#: vector-Jacobian products); ``phantom``: backpropagate ``phantom_steps`` unrolled
+#: expected updates from the equilibrium.
+FixedPointBackward = Literal["implicit", "phantom"]
+
+
+def check_gradient_mode(mode: str) -> str:
+    if mode not in GRADIENT_MODES:
+        raise ValueError(f"gradient must be one of {', '.join(GRADIENT_MODES)}, got {mode!r}")
+    return mode
+
+
+@dataclass(frozen=True)
+class FixedPointConfig:
+    """Settings of fixed-point (deep-equilibrium) training, ``gradient=fixed-point``.
+
+    Attributes:
+        solver: Forward solver: ``picard`` (default: the expected update iterated, which
+            follows the CA's own dynamics from the starting grid), ``anderson`` (faster
+            on a contraction, but it can land on a fixed point the CA never reaches:
+            denoising from a fresh rule, it found high-overflow equilibria) or
+            ``rollout`` (the stochastic CA itself).
+        tol: Stop the forward solve when every sample's relative residual
+            ``‖f(z) − z‖ / ‖f(z)‖`` is below this.
+        max_steps: Forward cap (rule evaluations); the paper's test ``T`` is 64.
+        backward: ``implicit`` (default) or ``phantom``.
+        backward_tol: Relative residual of the implicit linear solve.
+        backward_max_steps: Cap of the implicit linear solve (vector-Jacobian products).
+        phantom_steps: Unrolled steps of the ``phantom`` gradient, and of the fallback
+            gradient when a solve does not converge.
+        anderson_memory: Past iterates Anderson acceleration mixes.
+    """
+
+    solver: FixedPointSolver = "picard"
+    tol: float = 1e-3
+    max_steps: int = 64
+    backward: FixedPointBackward = "implicit"
+    backward_tol: float = 1e-3
+    backward_max_steps: int = 32
+    phantom_steps: int = 8
+    anderson_memory: int = 5
+
+    def __post_init__(self) -> None:
+        for name, kind in (("solver", FixedPointSolver), ("backward", FixedPointBackward)):
+            if getattr(self, name) not in get_args(kind):
+                raise ValueError(
+                    f"fixed_point.{name} must be one of {', '.join(get_args(kind))}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        for name in ("tol", "backward_tol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"fixed_point.{name} must be a positive number, got {value!r}")
+        for name in ("max_steps", "backward_max_steps", "phantom_steps", "anderson_memory"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"fixed_point.{name} must be an integer >= 1, got {value!r}")

@@ -1,0 +1,111 @@
+"""The compiled CA step equals the eager one (values and gradients, every rule and every
+attention backend including the custom-autograd ones), and falls back to eager with one
+warning where ``torch.compile`` is unavailable."""
+
+import warnings
+
+import pytest
+import torch
+
+from nca import CellularAutomaton, create_rule, list_rules, make_generator, overflow_losses
+from nca.core.compiled import CompiledStep, CompileUnavailable
+from nca.rules import get_rule_class
+
+
+def _compiler_works() -> str | None:
+    try:
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(2))
+    except Exception as err:
+        return f"torch.compile is unavailable here ({type(err).__name__})"
+    return None
+
+
+UNAVAILABLE = _compiler_works()
+needs_compiler = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
+
+
+def _loss_and_grads(ca, images, steps=4, gradient="bptt"):
+    ca.rule.zero_grad(set_to_none=True)
+    out = ca(ca.seed(images), steps, generator=make_generator(0), gradient=gradient).cells
+    loss = (ca.output_image(out) - images).abs().mean() + overflow_losses(ca.layout, out).total
+    loss.backward()
+    return out.detach(), [p.grad.clone() for p in ca.rule.parameters()]
+
+
+def _compare(rule, images, gradient="bptt"):
+    eager_out, eager_grads = _loss_and_grads(CellularAutomaton(rule), images, gradient=gradient)
+    compiled = CellularAutomaton(rule)
+    step = compiled.compile_step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileUnavailable)
+        out, grads = _loss_and_grads(compiled, images, gradient=gradient)
+    assert step.active
+    torch.testing.assert_close(out, eager_out, rtol=1e-4, atol=1e-5)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+@needs_compiler
+@pytest.mark.parametrize("gradient", ["bptt", "checkpoint", "fixed-point"])
+def test_compiled_convca_step_equals_eager(gradient):
+    torch.manual_seed(0)
+    rule = create_rule("convca", hidden_channels=4, mlp_channels=16, zero_last_layer=False)
+    _compare(rule, torch.rand(2, 1, 8, 8), gradient)
+
+
+@pytest.mark.slow
+@needs_compiler
+@pytest.mark.parametrize(
+    "rule_name, options",
+    [(name, {}) for name in list_rules() if get_rule_class(name).kind == "ca"]
+    + [("vitca", {"attention_backend": b}) for b in ("conv", "reference")],
+)  # fmt: skip
+def test_compiled_step_equals_eager_for_every_rule_and_backend(rule_name, options):
+    torch.manual_seed(0)
+    fields = {
+        f.name for f in __import__("dataclasses").fields(get_rule_class(rule_name).config_class)
+    }
+    extra = {"zero_last_layer": False} if "zero_last_layer" in fields else {}
+    rule = create_rule(rule_name, **options, **extra)
+    _compare(rule, torch.rand(2, 1, 8, 8))
+
+
+def test_a_failing_compiler_falls_back_to_eager_with_one_warning(monkeypatch):
+    from torch._inductor.exc import InductorError
+
+    def broken(fn, **_):
+        def call(*args):
+            raise InductorError(RuntimeError("no C++ compiler found"), None)
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    torch.manual_seed(0)
+    rule = create_rule("convca", hidden_channels=4, mlp_channels=16, zero_last_layer=False)
+    images = torch.rand(2, 1, 8, 8)
+    eager_out, eager_grads = _loss_and_grads(CellularAutomaton(rule), images)
+    ca = CellularAutomaton(rule)
+    step = ca.compile_step()
+    with pytest.warns(CompileUnavailable, match="no C\\+\\+ compiler found.*running it eagerly"):
+        out, grads = _loss_and_grads(ca, images)
+    assert not step.active and "no C++ compiler" in str(step.failure)
+    torch.testing.assert_close(out, eager_out)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not every step
+        _loss_and_grads(ca, images)
+
+
+def test_a_genuine_error_in_the_step_is_not_taken_for_a_compiler_failure(monkeypatch):
+    step = CompiledStep(lambda cells, mask, noise: cells.view(-1, 7), "toy")
+    monkeypatch.setattr(step, "compiled", step.eager)
+    with pytest.raises(RuntimeError, match="invalid"):
+        step(torch.ones(2, 3), None, None)
+    assert step.active
+
+
+@pytest.mark.parametrize("budget", [0.0, 1.5])
+def test_memory_budget_is_checked(budget):
+    with pytest.raises(ValueError, match=f"memory_budget must be in \\(0, 1\\], got {budget}"):
+        CompiledStep(lambda cells, mask, noise: cells, "toy", memory_budget=budget)
