@@ -19,6 +19,8 @@ _EXPORTS = {
     # core
     "CellLayout": "nca.core",
     "CellularAutomaton": "nca.core",
+    "Playground": "nca.play.playground",
+    "PlayChoice": "nca.play.playground",
     "SamplePool": "nca.core",
     "PoolBatch": "nca.core",
     "RolloutResult": "nca.core",

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from nca.analysis.media import save_animation, save_curves, save_grid
+from nca.analysis.splat import colour_heads, splat_attention
 from nca.analysis.subject import Subject, psnr
 from nca.core import damage as damage_cells
 
@@ -360,28 +361,7 @@ def attention_splat(
         attention = rule.attention_maps()[-1]  # (B, H', W', heads, M)
     finally:
         rule.record_attention(False)
-    nbhd = rule.attention_neighbourhood()
-    batch, height, width, heads, _ = attention.shape
-    r_h, r_w = nbhd.radius
-    splat = attention.new_zeros(batch, heads, height + 2 * r_h, width + 2 * r_w)
-    for m, (di, dj) in enumerate(nbhd.offsets()):
-        splat[:, :, r_h + di : r_h + di + height, r_w + dj : r_w + dj + width] += attention[
-            ..., m
-        ].permute(0, 3, 1, 2)
-    splat = splat[:, :, r_h : r_h + height, r_w : r_w + width]  # drops out-of-grid mass
-    splat = splat / splat.flatten(2).amax(-1).clamp(min=1e-8)[..., None, None]
-    palette = torch.tensor(
-        [
-            [1.0, 0.2, 0.2],
-            [0.2, 0.8, 0.2],
-            [0.2, 0.4, 1.0],
-            [1.0, 0.8, 0.1],
-            [0.8, 0.2, 0.9],
-            [0.1, 0.9, 0.9],
-        ]
-    )
-    colours = palette[torch.arange(heads) % len(palette)]
-    colour_map = torch.einsum("bhxy,hc->bcxy", splat.cpu(), colours) / heads
+    colour_map = colour_heads(splat_attention(attention, rule.attention_neighbourhood()).cpu())
     base = subject.automaton().output_image(cells).clamp(0, 1).cpu()
     base = base.expand(-1, 3, -1, -1) if base.shape[1] == 1 else base
     if colour_map.shape[-1] != base.shape[-1]:  # patches: one colour per cell

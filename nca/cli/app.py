@@ -10,8 +10,10 @@ import click
 from nca import __version__
 from nca.cli.analyze_cmd import analyze_command
 from nca.cli.eval_cmd import eval_command
+from nca.cli.export_cmd import export_command
 from nca.cli.info_cmd import info_command
 from nca.cli.list_cmd import list_command
+from nca.cli.play_cmd import play_command
 from nca.cli.train_cmd import train_command
 
 
@@ -28,6 +30,8 @@ def cli(debug: bool) -> None:
       nca info landcover                        what a dataset holds
       nca train --rule vitca --task denoise     train (see `nca train --help`)
       nca analyze damage runs/<run>             the paper's pictures from a run
+      nca export runs/<run> --format onnx       the trained step function as ONNX
+      nca play runs/<run>                       damage and watch it live in a browser
     """
     if debug:
         os.environ["NCA_DEBUG"] = "1"
@@ -38,6 +42,8 @@ cli.add_command(info_command)
 cli.add_command(train_command)
 cli.add_command(eval_command)
 cli.add_command(analyze_command)
+cli.add_command(export_command)
+cli.add_command(play_command)
 
 
 def main() -> None:

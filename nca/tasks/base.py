@@ -254,6 +254,12 @@ class Task(ABC):
     def evaluate(self, model: Any, run: RunContext) -> Mapping[str, float]:
         """Score a trained ``model`` (from :meth:`build_model`) and return metrics."""
 
+    # Optional hook used by ``nca play``.
+    def playground(self, model: Any) -> Any:
+        """A fresh :class:`nca.play.Playground` (one per viewer tab) around a trained
+        ``model`` from :meth:`build_model`; tasks without a live grid have none."""
+        raise ValueError(f"task {self.name!r} has no interactive viewer (nca play)")
+
     # Optional hooks used by ``nca analyze`` (image tasks implement them).
     def analysis_images(self, count: int) -> tuple[Any, Any]:
         """``(images (N, C, H, W) in [0, 1], labels (N,))`` from the task's test data."""

@@ -275,6 +275,16 @@ class ClassifyTask(Task):
         save_image(class_map(model, cells), folder / f"iter_{state.iteration:07d}.png",
                    nrow=8, padding=1, pad_value=1.0)  # fmt: skip
 
+    def playground(self, model):
+        """A live digit from the first 16 evaluation digits (``nca play``)."""
+        from nca_classify.play import ClassifyPlayground
+
+        split = self._split(self.config.eval_split, self.config.eval_dataset)
+        count = min(16, len(split))
+        index = torch.arange(count)
+        device = next(model.parameters()).device
+        return ClassifyPlayground(model, split.batch(index, device), split.labels[index])
+
     # ----------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, model: ClassifyModel, run: RunContext) -> dict[str, float]:

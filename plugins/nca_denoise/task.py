@@ -343,6 +343,19 @@ class DenoiseTask(Task):
             coverage_mode=cfg.coverage,
         )
 
+    def playground(self, model):
+        """A live grid denoising one of the first 16 test images (``nca play``)."""
+        from nca_denoise.play import DenoisePlayground
+
+        if getattr(model, "automaton", None) is None:
+            raise ValueError(
+                f"rule {model.name!r} is feed-forward: it has no grid to play with "
+                f"(nca play needs a CA rule)"
+            )
+        images, labels = self.analysis_images(16)
+        device = next(model.parameters()).device
+        return DenoisePlayground(model, images.to(device), labels, self.corrupt)
+
     # ------------------------------------------------------------- training
     def build_model(self, rule, run: RunContext) -> ImageModel:
         channels = dataset_source(self.config.dataset).channels()

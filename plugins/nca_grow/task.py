@@ -275,6 +275,15 @@ class GrowTask(Task):
         folder.mkdir(parents=True, exist_ok=True)
         save_image(on_white(images), folder / f"iter_{state.iteration:07d}.png", padding=1)
 
+    # ---------------------------------------------------------------- play
+    def playground(self, model: GrowModel):
+        """The grid of the training target's size, grown from one cell (``nca play``)."""
+        from nca_grow.play import GrowPlayground
+
+        cfg = self.config
+        target = load_target(cfg.target, cfg.target_size, cfg.target_padding)
+        return GrowPlayground(model, tuple(target.shape[-2:]))
+
     # ----------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, model: GrowModel, run: RunContext) -> dict[str, float]:

@@ -266,6 +266,12 @@ class TextureTask(Task):
         folder.mkdir(parents=True, exist_ok=True)
         save_grid([rgb], folder / f"iter_{state.iteration:07d}.png")
 
+    def playground(self, model):
+        """An empty grid of the evaluation size growing the texture (``nca play``)."""
+        from nca_texture.play import TexturePlayground
+
+        return TexturePlayground(model, self.config.eval_size)
+
     # ----------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, model: TextureModel, run: RunContext) -> dict[str, float]:

@@ -49,13 +49,13 @@ def reference_attention(
 
     index = _neighbour_index(nbhd, height, width, q.device)  # (N, M)
     outside = nbhd.outside_mask(height, width, q.device).reshape(n, -1)  # (N, M)
-    band = torch.zeros(n, n, dtype=torch.bool, device=q.device)  # in-grid neighbours
-    cell = torch.arange(n, device=q.device).view(n, 1).expand_as(index)
-    band[cell[~outside], index[~outside]] = True
+    # in-grid neighbours: a scatter (out-of-grid members add 0), not boolean indexing, and
+    # no branch on tensor values below, so the graph is data-independent (ONNX export)
+    band = torch.zeros(n, n, device=q.device).scatter_add_(1, index, (~outside).float()) > 0
     logits = logits.masked_fill(~band, float("-inf"))
 
     outside_count = outside.sum(-1).to(q.dtype)  # out-of-grid members per cell
-    if nbhd.border == "zeros" and bool(outside_count.any()):
+    if nbhd.border == "zeros" and any(nbhd.radius):  # some border cell has outside members
         # each out-of-grid member is a zero key (logit 0, weight e^0) with a zero value:
         # together they add one column with logit log(count) to the softmax.
         extra = outside_count.log().view(1, 1, n, 1).expand(batch, heads, n, 1)

@@ -1,0 +1,134 @@
+"""The viewer's WebSocket protocol: JSON commands in, state and frames out.
+
+Page → server (text, JSON objects with a ``type``)::
+
+    {"type": "pause"} | {"type": "play"} | {"type": "reset"}
+    {"type": "step", "count": 1}
+    {"type": "speed", "steps_per_frame": 2}
+    {"type": "sigma", "value": 0.5}
+    {"type": "damage", "x": 0.5, "y": 0.5, "radius": 0.1, "mode": "erase" | "noise"}
+    {"type": "choose", "name": "image", "value": "#3 (7)"}
+    {"type": "view", "mode": "output" | "hidden" | "attention", "channel": 0}
+    {"type": "heads", "masked": [0, 2]}
+
+Server → page: ``{"type": "state", ...}`` (:meth:`PlaySession.state`) after every
+command, ``{"type": "error", "message": ...}`` for a bad one (the connection
+stays open), and binary frames: a 12-byte little-endian header ``step`` (uint32),
+``height``, ``width`` (uint16 each), ``fps`` ×100 (uint32), then ``height·width·4``
+RGBA bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import torch
+
+from nca.play.session import PlaySession
+
+FRAME_HEADER = struct.Struct("<IHHI")
+
+#: type -> the fields it takes (name -> Python type(s)); every field is required
+#: unless it has a default in :data:`DEFAULTS`.
+COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "pause": {},
+    "play": {},
+    "reset": {},
+    "step": {"count": (int,)},
+    "speed": {"steps_per_frame": (int,)},
+    "sigma": {"value": (int, float)},
+    "damage": {"x": (int, float), "y": (int, float), "radius": (int, float), "mode": (str,)},
+    "choose": {"name": (str,), "value": (str,)},
+    "view": {"mode": (str,), "channel": (int,)},
+    "heads": {"masked": (list,)},
+}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "step": {"count": 1},
+    "damage": {"mode": "erase"},
+    "view": {"channel": 0},
+}
+
+
+class BadCommand(ValueError):
+    """A message the page should not have sent; its text goes back as an error."""
+
+
+def parse_command(text: str) -> tuple[str, dict[str, Any]]:
+    """Validate one message.
+
+    Returns:
+        ``(type, fields)`` with defaults filled in.
+
+    Raises:
+        BadCommand: not JSON, not an object, unknown type, or missing/extra/mistyped
+            fields (the message names which, and what would be valid).
+    """
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadCommand(f"not JSON: {error.msg}") from None
+    if not isinstance(message, dict):
+        raise BadCommand(f"a command is a JSON object, got {type(message).__name__}")
+    kind = message.pop("type", None)
+    if kind not in COMMANDS:
+        raise BadCommand(f"unknown command type {kind!r}; valid: {', '.join(COMMANDS)}")
+    spec = COMMANDS[kind]
+    fields = {**DEFAULTS.get(kind, {}), **message}
+    extra = sorted(set(fields) - set(spec))
+    if extra:
+        raise BadCommand(f"{kind} takes {sorted(spec) or 'no fields'}, not {extra}")
+    for name, types in spec.items():
+        if name not in fields:
+            raise BadCommand(f"{kind} needs the field {name!r}")
+        value = fields[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise BadCommand(f"{kind}.{name} must be {wanted}, got {value!r}")
+    return kind, fields
+
+
+def apply_command(session: PlaySession, kind: str, fields: dict[str, Any]) -> None:
+    """Run a parsed command on a session (blocking: call it from a worker thread).
+
+    Raises:
+        BadCommand: the session refused a value (out of range, unknown option...).
+    """
+    try:
+        if kind == "pause":
+            session.set_paused(True)
+        elif kind == "play":
+            session.set_paused(False)
+        elif kind == "reset":
+            session.reset()
+        elif kind == "step":
+            session.advance(fields["count"])
+        elif kind == "speed":
+            session.set_speed(fields["steps_per_frame"])
+        elif kind == "sigma":
+            session.set_sigma(fields["value"])
+        elif kind == "damage":
+            session.damage(fields["x"], fields["y"], fields["radius"], fields["mode"])
+        elif kind == "choose":
+            session.choose(fields["name"], fields["value"])
+        elif kind == "view":
+            session.set_view(fields["mode"], fields["channel"])
+        elif kind == "heads":
+            session.set_masked_heads(fields["masked"])
+    except ValueError as error:
+        raise BadCommand(str(error)) from None
+
+
+def encode_frame(step: int, rgba: torch.Tensor, fps: float) -> bytes:
+    """A binary frame message: header + ``(H, W, 4)`` uint8 RGBA bytes."""
+    height, width, _ = rgba.shape
+    header = FRAME_HEADER.pack(step % 2**32, height, width, max(0, round(fps * 100)))
+    return header + rgba.contiguous().numpy().tobytes()
+
+
+def decode_frame(data: bytes) -> tuple[int, torch.Tensor, float]:
+    """Inverse of :func:`encode_frame` (used by tests and the benchmark client)."""
+    step, height, width, fps = FRAME_HEADER.unpack_from(data)
+    pixels = torch.frombuffer(bytearray(data[FRAME_HEADER.size :]), dtype=torch.uint8)
+    return step, pixels.view(height, width, 4), fps / 100

@@ -1,0 +1,293 @@
+"""The viewer's web server (aiohttp): the page, its assets, and one WebSocket per tab.
+
+Each WebSocket connection owns a :class:`~nca.play.session.PlaySession` and a
+simulation loop; the loop stops when the tab closes (or stops answering the
+heartbeat). Model calls run in worker threads so the event loop keeps serving
+other tabs. All assets ship in the package (no CDN), so it works offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from nca.errors import NCAError
+from nca.play.loader import PlayTarget
+from nca.play.protocol import BadCommand, apply_command, encode_frame, parse_command
+from nca.play.session import PlaySession
+
+#: Frames per second the loop aims for when running (the page can ask for fewer steps,
+#: not more frames).
+DEFAULT_MAX_FPS = 30.0
+STATIC_FILES = {"index.html": "text/html", "viewer.js": "text/javascript",
+                "viewer.css": "text/css"}  # fmt: skip
+
+
+def _aiohttp():
+    try:
+        from aiohttp import WSMsgType, web
+    except ImportError:
+        raise NCAError(
+            "nca play needs aiohttp, which is not installed: pip install 'nca-toolkit[play]'"
+        ) from None
+    return web, WSMsgType
+
+
+_KEYS: dict = {}
+
+
+def connections_key():
+    """The app key of the set of open tabs (``app[connections_key()]``)."""
+    if "connections" not in _KEYS:
+        web, _ = _aiohttp()
+        _KEYS["connections"] = web.AppKey("connections", set)
+    return _KEYS["connections"]
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("nca.play").joinpath("static", name).read_bytes()
+
+
+class _Connection:
+    """One tab: its session, and whether it has changed since the last frame."""
+
+    def __init__(self, session: PlaySession) -> None:
+        self.session = session
+        self.dirty = True
+        self.wake = asyncio.Event()
+        self.fps = 0.0
+
+
+def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: int = 0) -> Any:
+    """The aiohttp application serving ``target``.
+
+    Args:
+        target: The loaded run.
+        max_fps: Frame-rate cap of each tab's loop.
+        seed: Seed of each tab's update masks and noise brush.
+    """
+    web, msg_type = _aiohttp()
+    if not max_fps > 0:
+        raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
+    connections: set[_Connection] = set()
+
+    @web.middleware
+    async def json_errors(request, handler):
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return web.json_response(
+                {"error": f"{error.status} {error.reason}: {request.method} {request.path}"},
+                status=error.status,
+            )
+
+    async def index(request):
+        return web.Response(body=_asset("index.html"), content_type="text/html",
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    async def static(request):
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        return web.Response(body=_asset(name), content_type=STATIC_FILES[name],
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    async def info(request):
+        return web.json_response({**target.describe(), "tabs": len(connections)})
+
+    async def simulate(ws, connection: _Connection) -> None:
+        session, period = connection.session, 1.0 / max_fps
+        last = None
+        while not ws.closed:
+            started = time.perf_counter()
+            running = not session.settings.paused
+            if running or connection.dirty:
+                connection.dirty = False
+                frame = await asyncio.to_thread(_tick, session, running, connection.fps)
+                try:
+                    await ws.send_bytes(frame)
+                except (ConnectionError, RuntimeError):
+                    return  # the tab went away mid-send
+                now = time.perf_counter()
+                if running and last is not None:  # an average over about 10 frames
+                    rate = 1.0 / max(now - last, 1e-6)
+                    previous = connection.fps or rate
+                    connection.fps = 0.9 * previous + 0.1 * rate
+                last = now if running else None
+            if running:
+                await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
+            else:
+                connection.fps = 0.0
+                connection.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(connection.wake.wait(), timeout=1.0)
+
+    async def websocket(request):
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 16)
+        await ws.prepare(request)
+        try:
+            playground = await asyncio.to_thread(target.playground)
+            session = await asyncio.to_thread(PlaySession, playground, target.model_lock, seed)
+        except Exception as error:  # a task that cannot build a grid: tell the page
+            await ws.send_json({"type": "error", "message": f"cannot start: {error}"})
+            await ws.close()
+            return ws
+        connection = _Connection(session)
+        connections.add(connection)
+        await ws.send_json({**session.state(), "run": target.describe()})
+        loop_task = asyncio.create_task(simulate(ws, connection))
+        try:
+            async for message in ws:
+                if message.type == msg_type.TEXT:
+                    try:
+                        kind, fields = parse_command(message.data)
+                        await asyncio.to_thread(apply_command, session, kind, fields)
+                    except BadCommand as error:
+                        await ws.send_json({"type": "error", "message": str(error)})
+                        continue
+                    connection.dirty = True
+                    connection.wake.set()
+                    await ws.send_json(session.state())
+                elif message.type == msg_type.BINARY:
+                    await ws.send_json({"type": "error", "message": "commands are JSON text"})
+                elif message.type == msg_type.ERROR:
+                    break
+        finally:
+            loop_task.cancel()
+            connections.discard(connection)
+        return ws
+
+    app = web.Application(middlewares=[json_errors])
+    app[connections_key()] = connections
+    app.add_routes([
+        web.get("/", index),
+        web.get("/static/{name}", static),
+        web.get("/api/info", info),
+        web.get("/ws", websocket),
+    ])  # fmt: skip
+    return app
+
+
+def _tick(session: PlaySession, running: bool, fps: float) -> bytes:
+    """Advance a running session by its steps per frame, and encode its frame."""
+    if running:
+        session.advance()
+    return encode_frame(session.step_count, session.frame(), fps)
+
+
+class ViewerThread:
+    """The viewer served from a background thread (tests, benchmarks, notebooks).
+
+    Example:
+        >>> with ViewerThread(target) as viewer:   # doctest: +SKIP
+        ...     print(viewer.url)
+
+    Args:
+        target: The loaded run.
+        host: Interface to bind (default loopback only).
+        port: Port; 0 picks a free one.
+        max_fps: Frame-rate cap of each tab.
+    """
+
+    def __init__(
+        self,
+        target: PlayTarget,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_fps: float = DEFAULT_MAX_FPS,
+    ) -> None:
+        self.app = create_app(target, max_fps=max_fps)
+        self.host, self.port = host, port
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._serve, name="nca-play", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def _serve(self) -> None:
+        web, _ = _aiohttp()
+        self._loop = asyncio.new_event_loop()
+        runner = web.AppRunner(self.app)
+        try:
+            self._loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, self.host, self.port)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]
+        except BaseException as error:  # e.g. the port is taken: raised in start()
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(runner.cleanup())
+            self._loop.close()
+
+    def start(self) -> ViewerThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def connections(self) -> int:
+        """Open tabs."""
+        return len(self.app[connections_key()])
+
+    def __enter__(self) -> ViewerThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(
+    target: PlayTarget,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    max_fps: float = DEFAULT_MAX_FPS,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl-C); ``on_ready(url)`` runs once it listens."""
+    web, _ = _aiohttp()
+    app = create_app(target, max_fps=max_fps)
+
+    async def main() -> None:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise NCAError(
+                f"cannot listen on {host}:{port} ({error.strerror}); pass another --port "
+                f"(0 picks a free one)"
+            ) from None
+        bound = site._server.sockets[0].getsockname()[1]
+        if on_ready is not None:
+            on_ready(f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{bound}/")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,29 @@
+"""``nca play`` for grow runs: the pattern grown from one cell, on white."""
+
+from __future__ import annotations
+
+import torch
+
+from nca import Playground
+from nca_grow.analysis import on_white
+
+
+class GrowPlayground(Playground):
+    """A grow model's grid, seeded with one live cell in the centre.
+
+    Args:
+        model: The task's :class:`~nca_grow.task.GrowModel`.
+        size: Grid ``(H, W)`` (the training target's padded size).
+    """
+
+    def __init__(self, model, size: tuple[int, int]) -> None:
+        super().__init__(model.automaton)
+        self.model = model
+        self.size = size
+
+    def seed(self) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        return self.model.seed(1, self.size, device)
+
+    def render(self, cells: torch.Tensor) -> torch.Tensor:
+        return on_white(self.model.rgba(cells).float().clamp(0, 1))[0]
