@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from nca.play.session import PlaySession
+from nca.play.session import MAX_STEPS_PER_FRAME, PlaySession
 
 FRAME_HEADER = struct.Struct("<IHHI")
 
@@ -69,10 +69,12 @@ def parse_command(text: str) -> tuple[str, dict[str, Any]]:
         message = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadCommand(f"not JSON: {error.msg}") from None
+    except RecursionError:
+        raise BadCommand("not a command: nested too deeply") from None
     if not isinstance(message, dict):
         raise BadCommand(f"a command is a JSON object, got {type(message).__name__}")
     kind = message.pop("type", None)
-    if kind not in COMMANDS:
+    if not isinstance(kind, str) or kind not in COMMANDS:
         raise BadCommand(f"unknown command type {kind!r}; valid: {', '.join(COMMANDS)}")
     spec = COMMANDS[kind]
     fields = {**DEFAULTS.get(kind, {}), **message}
@@ -103,6 +105,10 @@ def apply_command(session: PlaySession, kind: str, fields: dict[str, Any]) -> No
         elif kind == "reset":
             session.reset()
         elif kind == "step":
+            if not 1 <= fields["count"] <= MAX_STEPS_PER_FRAME:  # the model lock is shared
+                raise ValueError(
+                    f"step.count must be in [1, {MAX_STEPS_PER_FRAME}], got {fields['count']}"
+                )
             session.advance(fields["count"])
         elif kind == "speed":
             session.set_speed(fields["steps_per_frame"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ def _aiohttp():
     return web, WSMsgType
 
 
+log = logging.getLogger("nca.play")
 _KEYS: dict = {}
 
 
@@ -123,13 +125,30 @@ def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: in
                 last = now if running else None
             if running:
                 await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
-            else:
+            elif not connection.dirty:  # a command during the frame: draw it at once
                 connection.fps = 0.0
                 connection.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(connection.wake.wait(), timeout=1.0)
 
+    async def run_simulation(ws, connection: _Connection) -> None:
+        """The loop, reporting a failure to the page (and the log) instead of freezing."""
+        try:
+            await simulate(ws, connection)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("nca play: the simulation loop failed")
+            with contextlib.suppress(Exception):
+                await ws.send_json({"type": "error", "message": f"the simulation stopped: "
+                                    f"{type(error).__name__}: {error}"})  # fmt: skip
+                await ws.close()
+
     async def websocket(request):
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            # another site open in the browser must not drive this viewer
+            raise web.HTTPForbidden(reason=f"origin {origin} is not this viewer's")
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 16)
         await ws.prepare(request)
         try:
@@ -141,8 +160,9 @@ def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: in
             return ws
         connection = _Connection(session)
         connections.add(connection)
-        await ws.send_json({**session.state(), "run": target.describe()})
-        loop_task = asyncio.create_task(simulate(ws, connection))
+        state = await asyncio.to_thread(session.state)  # its lock may wait on a frame
+        await ws.send_json({**state, "run": target.describe()})
+        loop_task = asyncio.create_task(run_simulation(ws, connection))
         try:
             async for message in ws:
                 if message.type == msg_type.TEXT:
@@ -151,10 +171,15 @@ def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: in
                         await asyncio.to_thread(apply_command, session, kind, fields)
                     except BadCommand as error:
                         await ws.send_json({"type": "error", "message": str(error)})
-                        continue
-                    connection.dirty = True
-                    connection.wake.set()
-                    await ws.send_json(session.state())
+                    except Exception as error:  # a bug, not a bad request: log it
+                        log.exception("nca play: a command failed")
+                        await ws.send_json({"type": "error", "message": f"the command failed: "
+                                            f"{type(error).__name__}: {error}"})  # fmt: skip
+                    else:
+                        connection.dirty = True
+                        connection.wake.set()
+                    # the state either way: the page puts back a control it was refused
+                    await ws.send_json(await asyncio.to_thread(session.state))
                 elif message.type == msg_type.BINARY:
                     await ws.send_json({"type": "error", "message": "commands are JSON text"})
                 elif message.type == msg_type.ERROR:
@@ -179,7 +204,17 @@ def _tick(session: PlaySession, running: bool, fps: float) -> bytes:
     """Advance a running session by its steps per frame, and encode its frame."""
     if running:
         session.advance()
-    return encode_frame(session.step_count, session.frame(), fps)
+    step, rgba = session.snapshot()
+    return encode_frame(step, rgba, fps)
+
+
+def address(host: str, port: int) -> str:
+    """The URL to open for a server bound to ``host`` (IPv6 literals in brackets)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 class ViewerThread:
@@ -212,7 +247,7 @@ class ViewerThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return address(self.host, self.port)
 
     def _serve(self) -> None:
         web, _ = _aiohttp()
@@ -283,7 +318,7 @@ def serve(
             ) from None
         bound = site._server.sockets[0].getsockname()[1]
         if on_ready is not None:
-            on_ready(f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{bound}/")
+            on_ready(address(host, bound))
         try:
             await asyncio.Event().wait()
         finally:

@@ -120,9 +120,10 @@ class PlaySession:
         (the paper's, §4.1.2). Input and positional channels are kept.
 
         Args:
-            x: Centre's column as a fraction of the grid's width, in [0, 1].
-            y: Centre's row as a fraction of the grid's height, in [0, 1].
-            radius: Radius as a fraction of the grid's shorter side, in (0, 1].
+            x: Centre's column as a fraction of the image's width, in [0, 1].
+            y: Centre's row as a fraction of the image's height, in [0, 1].
+            radius: Radius as a fraction of the image's shorter side, in (0, 1]. With
+                patches, a cell is damaged when its patch's centre is in the disc.
             mode: ``erase`` or ``noise``.
 
         Returns:
@@ -138,11 +139,14 @@ class PlaySession:
         if mode not in DAMAGE_MODES:
             raise ValueError(f"damage mode must be one of {DAMAGE_MODES}, got {mode!r}")
         with self._lock:
+            # in image pixels: a cell of a P_H x P_W patch sits at its patch's centre
             _, _, height, width = self.cells.shape
-            rows = torch.arange(height, device=self.cells.device).view(-1, 1) + 0.5
-            cols = torch.arange(width, device=self.cells.device).view(1, -1) + 0.5
-            reach = radius * min(height, width)
-            disc = (rows - y * height) ** 2 + (cols - x * width) ** 2 <= reach**2
+            p_h, p_w = self.layout.patch_size
+            rows = (torch.arange(height, device=self.cells.device).view(-1, 1) + 0.5) * p_h
+            cols = (torch.arange(width, device=self.cells.device).view(1, -1) + 0.5) * p_w
+            image_h, image_w = height * p_h, width * p_w
+            reach = radius * min(image_h, image_w)
+            disc = (rows - y * image_h) ** 2 + (cols - x * image_w) ** 2 <= reach**2
             updatable = self.cells[:, self.layout.updatable_slice]
             if mode == "erase":
                 values = torch.zeros_like(updatable)
@@ -234,8 +238,12 @@ class PlaySession:
     # ---------------------------------------------------------------- frames
     def frame(self) -> torch.Tensor:
         """The current view as RGBA bytes ``(H, W, 4)`` (``uint8``, CPU)."""
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[int, torch.Tensor]:
+        """``(step, frame)`` read together (a reset cannot come between them)."""
         with self._lock, self._model_lock, torch.no_grad():
-            view = self.settings.view
+            step, view = self.step_count, self.settings.view
             if view == "hidden":
                 rgb = self._hidden_rgb(self.settings.channel)
             elif view == "attention":
@@ -244,11 +252,13 @@ class PlaySession:
                 rgb = as_rgb(self.playground.render(self.cells))
         rgb = rgb.detach().float().cpu().clamp(0, 1)
         alpha = torch.ones_like(rgb[:1])
-        return (torch.cat([rgb, alpha]) * 255).round().to(torch.uint8).permute(1, 2, 0)
+        return step, (torch.cat([rgb, alpha]) * 255).round().to(torch.uint8).permute(1, 2, 0)
 
     def _hidden_rgb(self, channel: int) -> torch.Tensor:
         """One hidden channel per cell: white at 0, red towards +1, blue towards -1."""
         value = self.cells[0, self.layout.slice("hidden").start + channel].float().clamp(-1, 1)
+        p_h, p_w = self.layout.patch_size  # one colour per cell, at the image's size
+        value = value.repeat_interleave(p_h, 0).repeat_interleave(p_w, 1)
         positive, negative = value.clamp(min=0), (-value).clamp(min=0)
         red = 1 - negative
         green = 1 - positive - negative

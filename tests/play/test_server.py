@@ -176,11 +176,67 @@ def test_commands_are_validated_before_they_reach_the_session():
         '{"type": "sigma", "value": true}': "sigma.value must be int or float, got True",
         '{"type": "pause", "now": 1}': "pause takes no fields, not ['now']",
         '{"type": "view", "mode": 3}': "view.mode must be str, got 3",
+        '{"type": []}': "unknown command type []",
+        '{"type": {"a": 1}}': "unknown command type {'a': 1}",
+        "[" * 50_000: "not a command: nested too deeply",
     }
     for text, message in bad.items():
         with pytest.raises(BadCommand) as error:
             parse_command(text)
         assert str(error.value).startswith(message), (text, str(error.value))
+
+
+def test_bad_commands_keep_the_tab_and_resend_its_state(viewer):
+    async def main():
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{viewer.url}ws") as ws:
+            await next_json(ws, "state")
+            for bad in ('{"type": []}', "[" * 50_000, '{"type": "step", "count": 65}'):
+                await ws.send_str(bad)
+                error = await next_json(ws, "error")
+                assert error["message"] and "Traceback" not in error["message"]
+                assert (await next_json(ws, "state"))["type"] == "state"  # the page resyncs
+            await ws.send_str(json.dumps({"type": "sigma", "value": 0.25}))
+            assert (await next_json(ws, "state"))["sigma"] == 0.25  # still usable
+            assert "step.count must be in [1, 64]" in error["message"]
+
+    run(main())
+
+
+def test_other_origins_cannot_open_a_socket(viewer):
+    async def main():
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{viewer.url}ws", headers={"Origin": "http://evil.test"})
+            assert refused.value.status == 403
+            same = f"http://127.0.0.1:{viewer.port}"
+            async with http.ws_connect(f"{viewer.url}ws", headers={"Origin": same}) as ws:
+                assert (await next_json(ws, "state"))["type"] == "state"
+
+    run(main())
+
+
+def test_a_closed_tab_stops_stepping(viewer, monkeypatch):
+    from nca.play.session import PlaySession
+
+    calls = []
+    advance = PlaySession.advance
+    monkeypatch.setattr(
+        PlaySession, "advance", lambda self, *a: calls.append(1) or advance(self, *a)
+    )
+
+    async def main():
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"{viewer.url}ws")
+            for _ in range(5):
+                await next_frame(ws)
+            assert len(calls) >= 5
+            await ws.close()
+            await asyncio.sleep(0.3)  # a tick under way may finish
+            stopped = len(calls)
+            await asyncio.sleep(0.6)
+            assert len(calls) == stopped
+
+    run(main())
 
 
 def test_a_frame_round_trips():

@@ -129,6 +129,33 @@ def test_head_masks_stay_in_their_tab(make_run):
         masked.set_masked_heads([2])
 
 
+def test_attention_views_keep_their_tabs_head_masks(make_run):
+    target = load_play_target(make_run("denoise", "vitca"))
+    masked, plain, alone = (PlaySession(target.playground(), target.model_lock) for _ in "abc")
+    for session in (masked, plain, alone):
+        session.advance(3)
+        session.set_view("attention")
+    masked.set_masked_heads([0])
+    masked.frame()  # sets its mask on the shared rule
+    assert torch.equal(plain.frame(), alone.frame())
+    assert not torch.equal(masked.frame(), plain.frame())
+
+
+def test_patches_damage_and_draw_in_image_pixels(make_run):
+    session, _ = _session(make_run("denoise", "vitca", patch_size=(2, 1)))
+    height, width = session.cells.shape[-2:]  # cells: 8x8 pixels in 2x1 patches -> 4x8
+    assert (height, width) == (4, 8)
+    output = session.frame()
+    session.set_view("hidden", 0)
+    assert session.frame().shape == output.shape == (8, 8, 4)
+    count = session.damage(0.5, 0.5, 0.25, "erase")  # radius 2 pixels around (4, 4)
+    rows = (torch.arange(height).view(-1, 1) + 0.5) * 2
+    cols = torch.arange(width).view(1, -1) + 0.5
+    disc = (rows - 4) ** 2 + (cols - 4) ** 2 <= 2**2  # a circle in pixels, not in cells
+    assert count == int(disc.sum())
+    assert (session.cells[0, session.layout.updatable_slice][:, disc] == 0).all()
+
+
 def test_sessions_in_threads_do_not_corrupt_each_other(make_run):
     target = load_play_target(make_run("grow", "convca"))
     sessions = [PlaySession(target.playground(), target.model_lock, seed=s) for s in (1, 1, 2)]

@@ -23,6 +23,19 @@ function send(command) {
   }
 }
 
+// Drags and sliders fire many events per frame: send the latest of each kind once per
+// animation frame.
+const latest = new Map();
+function sendSoon(command) {
+  if (latest.size === 0) {
+    requestAnimationFrame(() => {
+      latest.forEach((queued) => send(queued));
+      latest.clear();
+    });
+  }
+  latest.set(command.type, command);
+}
+
 function showError(message) {
   viewer.errors.push(message);
   const box = $("error");
@@ -64,10 +77,16 @@ function applyState(state) {
     $("run").textContent = `${state.run.task} · ${state.run.rule} · ${state.run.checkpoint}`;
   }
   $("pause").textContent = state.paused ? "play" : "pause";
-  $("speed").value = state.steps_per_frame;
-  $("speed-value").textContent = state.steps_per_frame;
-  $("sigma").value = state.sigma;
-  $("sigma-value").textContent = Number(state.sigma).toFixed(2);
+  // a slider being dragged keeps its own value (echoed states lag behind it)
+  if (document.activeElement !== $("speed")) {
+    $("speed").value = state.steps_per_frame;
+    $("speed-value").textContent = state.steps_per_frame;
+  }
+  if (document.activeElement !== $("sigma")) {
+    $("sigma").value = state.sigma;
+    $("sigma-value").textContent = Number(state.sigma).toFixed(2);
+  }
+  $("channel").value = state.channel;
   $("view").value = state.view;
   $("view").querySelector('option[value="attention"]').disabled = !state.attention;
   $("view").querySelector('option[value="hidden"]').disabled = !state.hidden_channels;
@@ -142,11 +161,11 @@ $("stepbtn").addEventListener("click", () => send({ type: "step", count: 1 }));
 $("reset").addEventListener("click", () => send({ type: "reset" }));
 $("speed").addEventListener("input", (e) => {
   $("speed-value").textContent = e.target.value;
-  send({ type: "speed", steps_per_frame: Number(e.target.value) });
+  sendSoon({ type: "speed", steps_per_frame: Number(e.target.value) });
 });
 $("sigma").addEventListener("input", (e) => {
   $("sigma-value").textContent = Number(e.target.value).toFixed(2);
-  send({ type: "sigma", value: Number(e.target.value) });
+  sendSoon({ type: "sigma", value: Number(e.target.value) });
 });
 $("radius").addEventListener("input", (e) => { $("radius-value").textContent = e.target.value; });
 $("view").addEventListener("change", (e) => send({ type: "view", mode: e.target.value, channel: Number($("channel").value) }));
@@ -157,11 +176,20 @@ function damageAt(event) {
   const x = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
   const y = Math.min(1, Math.max(0, (event.clientY - box.top) / box.height));
   const mode = document.querySelector('input[name="brush"]:checked').value;
-  send({ type: "damage", x, y, radius: Number($("radius").value), mode });
+  return { type: "damage", x, y, radius: Number($("radius").value), mode };
 }
 let drawing = false;
-canvas.addEventListener("pointerdown", (e) => { drawing = true; canvas.setPointerCapture(e.pointerId); damageAt(e); });
-canvas.addEventListener("pointermove", (e) => { if (drawing) damageAt(e); });
-canvas.addEventListener("pointerup", () => { drawing = false; });
+canvas.addEventListener("pointerdown", (e) => {
+  if (e.button !== 0) return;  // the primary button (or a touch) paints
+  drawing = true;
+  canvas.setPointerCapture(e.pointerId);
+  send(damageAt(e));
+});
+canvas.addEventListener("pointermove", (e) => {
+  if (drawing && (e.buttons & 1)) sendSoon(damageAt(e));
+});
+for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  canvas.addEventListener(end, () => { drawing = false; });
+}
 
 connect();
