@@ -147,3 +147,48 @@ def test_damage_regrows_and_reset_restarts_in_a_real_browser():
         assert (seed < 0.9).any(dim=-1).sum() <= 1  # one live cell on white
         assert not errors, errors
         browser.close()
+
+
+def test_denoise_vitca_controls_in_a_real_browser(make_run):
+    from nca.play.loader import load_play_target
+    from nca.play.server import ViewerThread
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = load_play_target(make_run("denoise", "vitca"))
+    with ViewerThread(target) as viewer, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        problems = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(viewer.url)
+        _wait(page, "() => window.ncaViewer.frames > 2 && window.ncaViewer.state")
+        state = "window.ncaViewer.state"
+
+        options = page.locator("select[name=image] option").all_inner_texts()
+        assert len(options) > 1
+        page.select_option("select[name=image]", index=1)
+        _wait(page, f"() => {state}.choices[0].value === {options[1]!r}")
+        page.select_option("select[name=noise]", value="none")
+        _wait(page, f"() => {state}.choices[1].value === 'none'")
+
+        page.select_option("#view", "attention")
+        _wait(page, f"() => {state}.view === 'attention'")
+        page.locator("#heads input").nth(1).check()
+        _wait(page, f"() => {state}.masked_heads.length === 1 && {state}.masked_heads[0] === 1")
+        _frames_after(page, 3)
+        page.screenshot(path=str(ARTIFACTS / "vitca-attention.png"))
+
+        page.select_option("#view", "hidden")
+        page.fill("#channel", "2")
+        page.locator("#channel").dispatch_event("change")
+        _wait(page, f"() => {state}.view === 'hidden' && {state}.channel === 2")
+        page.fill("#channel", "99")  # out of range: refused, and the box is put back
+        page.locator("#channel").dispatch_event("change")
+        _wait(page, "() => window.ncaViewer.errors.length > 0")
+        assert "hidden channel 99 out of range" in page.locator("#error").inner_text()
+        _wait(page, "() => document.getElementById('channel').value === '2'")
+        assert not problems, problems
+        browser.close()
