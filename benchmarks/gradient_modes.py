@@ -183,6 +183,29 @@ def denoise_table(args: argparse.Namespace) -> list[str]:
 
 
 # ------------------------------------------------------------------ cosine
+def fixed_point_cases(reachable_tol: str, reachable_backward_tol: float) -> list[tuple]:
+    """The fixed-point gradients compared with BPTT: ``(label, mode, config, seed)``.
+
+    Args:
+        reachable_tol: A forward tolerance the model at hand reaches (near its residual),
+            as written in the table, e.g. ``"2e-2"``.
+        reachable_backward_tol: The backward tolerance used with it.
+    """
+    from nca import FixedPointConfig
+
+    configs = [
+        ("fixed-point, implicit", FixedPointConfig()),
+        ("fixed-point, implicit, tol 1e-4, 256 steps",
+         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128)),
+        (f"fixed-point, implicit, tol {reachable_tol} (reachable here)",
+         FixedPointConfig(tol=float(reachable_tol), backward_tol=reachable_backward_tol,
+                          backward_max_steps=128)),
+        ("fixed-point, phantom 8", FixedPointConfig(backward="phantom")),
+        ("fixed-point, phantom 32", FixedPointConfig(backward="phantom", phantom_steps=32)),
+    ]  # fmt: skip
+    return [(label, "fixed-point", config, 0) for label, config in configs]
+
+
 def cosine_table(args: argparse.Namespace) -> list[str]:
     import torch
     from nca_denoise.masking import mask_images
@@ -209,16 +232,7 @@ def cosine_table(args: argparse.Namespace) -> list[str]:
 
     reference, _ = gradient("bptt")
     cases = [("bptt, other masks", "bptt", None, 1), ("bptt, T = 128", "bptt", None, 0, 128)]
-    for label, config in [
-        ("fixed-point, implicit", FixedPointConfig()),
-        ("fixed-point, implicit, tol 1e-4, 256 steps",
-         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128)),
-        ("fixed-point, implicit, tol 2e-2 (reachable here)",
-         FixedPointConfig(tol=2e-2, backward_tol=1e-2, backward_max_steps=128)),
-        ("fixed-point, phantom 8", FixedPointConfig(backward="phantom")),
-        ("fixed-point, phantom 32", FixedPointConfig(backward="phantom", phantom_steps=32)),
-    ]:  # fmt: skip
-        cases.append((label, "fixed-point", config, 0))
+    cases += fixed_point_cases(reachable_tol="2e-2", reachable_backward_tol=1e-2)
     rows = []
     for label, mode, config, seed, *steps in cases:
         grad, stats = gradient(mode, config, seed, *steps)
@@ -294,19 +308,10 @@ def grow_cosine_table(args: argparse.Namespace) -> list[str]:
     reference, _ = gradient("bptt")
     cases = [("bptt, other masks", "bptt", None, 1, 64), ("bptt, T = 128", "bptt", None, 0, 128),
              ("bptt, T = 256", "bptt", None, 0, 256)]  # fmt: skip
-    for label, config in [
-        ("fixed-point, implicit", FixedPointConfig()),
-        ("fixed-point, implicit, tol 1e-4, 256 steps",
-         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128)),
-        ("fixed-point, implicit, tol 3e-3 (reachable here)",
-         FixedPointConfig(tol=3e-3, backward_tol=1e-3, backward_max_steps=128)),
-        ("fixed-point, phantom 8", FixedPointConfig(backward="phantom")),
-        ("fixed-point, phantom 32", FixedPointConfig(backward="phantom", phantom_steps=32)),
-    ]:  # fmt: skip
-        cases.append((label, "fixed-point", config, 0, 64))
+    cases += fixed_point_cases(reachable_tol="3e-3", reachable_backward_tol=1e-3)
     rows = []
-    for label, mode, config, seed, steps in cases:
-        grad, stats = gradient(mode, config, seed, steps)
+    for label, mode, config, seed, *steps in cases:
+        grad, stats = gradient(mode, config, seed, *steps)
         rows.append(_cosine_row(label, grad, reference, stats))
     return [
         f"## Gradient against BPTT on a trained grow run (`{args.cosine_grow}`)",

@@ -7,7 +7,34 @@ from pathlib import Path
 import pytest
 import torch
 
+#: Small values for whichever of these fields a rule has (a third-party rule gets the
+#: ones it shares; the rest keep its defaults).
+SMALL_RULE = {
+    "hidden_channels": 3,
+    "mlp_channels": 16,
+    "perception_channels": 8,
+    "embed_dim": 16,
+    "heads": 2,
+    "mlp_dim": 16,
+    "depth": 1,
+    "features": 4,
+    "downsamplings": 1,
+}
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def random_vgg(tmp_path_factory) -> str:
+    """torchvision's VGG16 features with random weights (seeded), saved in torchvision
+    key names: the texture task's style network without a download."""
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_features.pth"
+    state = {f"features.{k}": v for k, v in vgg16(weights=None).features.state_dict().items()}
+    torch.save(state, path)
+    return str(path)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import override_option
+from nca.cli.options import checkpoint_option, override_option
 
 
 @click.command("eval")
@@ -22,14 +22,7 @@ from nca.cli.options import override_option
     help="Report file [default: a new RUN/eval-<checkpoint>-<settings>.json; an earlier "
     "report is never replaced].",
 )
-@click.option(
-    "--checkpoint",
-    "which",
-    type=click.Choice(["last", "best"]),
-    default="last",
-    show_default=True,
-    help="For a run directory: its last checkpoint, or best.pt (the best validation).",
-)
+@checkpoint_option
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
 )

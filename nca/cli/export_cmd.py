@@ -8,6 +8,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
+from nca.cli.options import checkpoint_option
 
 FORMATS = ("onnx",)
 
@@ -46,14 +47,7 @@ FORMATS = ("onnx",)
     show_default=True,
     help="Run the file in onnxruntime for 1 and 32 steps and compare it with PyTorch.",
 )
-@click.option(
-    "--checkpoint",
-    "which",
-    type=click.Choice(["last", "best"]),
-    default="last",
-    show_default=True,
-    help="For a run directory: its last checkpoint, or best.pt (the best validation).",
-)
+@checkpoint_option
 def export_command(
     source: Path,
     format_: str,

@@ -18,3 +18,14 @@ def override_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[.
         metavar="KEY=VALUE",
         help=help_text,
     )
+
+
+#: ``--checkpoint last|best`` (into ``which``): which checkpoint of a run directory to read.
+checkpoint_option = click.option(
+    "--checkpoint",
+    "which",
+    type=click.Choice(["last", "best"]),
+    default="last",
+    show_default=True,
+    help="For a run directory: its last checkpoint, or best.pt (the best validation).",
+)

@@ -7,17 +7,8 @@ import torch
 
 from nca import RunContext, RunLog, Trainer, create_rule, create_task
 from nca.rules import get_rule_class
+from tests.conftest import SMALL_RULE
 
-SMALL_RULE = {
-    "hidden_channels": 3,
-    "mlp_channels": 16,
-    "perception_channels": 8,
-    "embed_dim": 16,
-    "heads": 2,
-    "mlp_dim": 16,
-    "features": 4,
-    "downsamplings": 1,
-}
 COMMON = dict(iterations=1, log_every=1, validate_every=100, checkpoint_every=100)
 SMALL_TASKS = {
     "grow": dict(target_size=8, target_padding=2, batch_size=2, pool_size=4, damage_count=1,
@@ -31,26 +22,17 @@ SMALL_TASKS = {
 
 
 @pytest.fixture(scope="session")
-def random_vgg_weights(tmp_path_factory):
-    from torchvision.models import vgg16
-
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_features.pth"
-    torch.save({f"features.{k}": v for k, v in vgg16().features.state_dict().items()}, path)
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def make_run(tmp_path_factory, random_vgg_weights):
+def make_run(tmp_path_factory, random_vgg):
     """``make_run(task, rule, **rule_overrides)``: a run directory after one iteration
-    (cached per arguments for the session). The rule's last layer is re-randomised so
-    the run's updates are not all zero."""
+    (cached per arguments for the session). One optimiser step moves the zero-initialised
+    last layer off zero, so the run's updates are small but not all zero."""
     cache = {}
 
     def make(task_name: str, rule_name: str, **overrides):
         key = (task_name, rule_name, tuple(sorted(overrides.items())))
         if key in cache:
             return cache[key]
-        extra = {"vgg_weights": random_vgg_weights} if task_name == "texture" else {}
+        extra = {"vgg_weights": random_vgg} if task_name == "texture" else {}
         task = create_task(task_name, **SMALL_TASKS[task_name], **COMMON, **extra)
         cls = get_rule_class(rule_name)
         fields = {f.name for f in dataclasses.fields(cls.config_class)}

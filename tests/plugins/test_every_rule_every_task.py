@@ -8,20 +8,8 @@ import torch
 
 from nca import RunContext, RunLog, Trainer, create_rule, create_task, list_rules
 from nca.rules import get_rule_class
+from tests.conftest import SMALL_RULE
 
-#: Small values for whichever of these fields a rule has (a third-party rule gets the
-#: ones it shares; the rest keep its defaults).
-SMALL_RULE = {
-    "hidden_channels": 3,
-    "mlp_channels": 16,
-    "perception_channels": 8,
-    "embed_dim": 16,
-    "heads": 2,
-    "mlp_dim": 16,
-    "depth": 1,
-    "features": 4,
-    "downsamplings": 1,
-}
 SMALL_TASKS = {
     "grow": dict(target_size=8, target_padding=2, batch_size=4, pool_size=8, damage_count=1,
                  steps_min=3, steps_max=4),
@@ -29,15 +17,6 @@ SMALL_TASKS = {
     "texture": dict(target_size=16, grid_size=16, batch_size=2, pool_size=4, steps_min=2,
                     steps_max=3),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def random_vgg(tmp_path_factory):
-    from torchvision.models import vgg16
-
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_features.pth"
-    torch.save({f"features.{k}": v for k, v in vgg16().features.state_dict().items()}, path)
-    return str(path)
 
 
 @pytest.mark.parametrize("rule_name", list_rules())

@@ -27,18 +27,6 @@ from nca import RunContext, RunLog, Trainer, create_rule, load_checkpoint
 from nca.cli import cli
 
 
-@pytest.fixture(scope="module")
-def random_vgg(tmp_path_factory):
-    """torchvision's VGG16 features with random weights, saved in torchvision key names."""
-    from torchvision.models import vgg16
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_features.pth"
-    state = {f"features.{k}": v for k, v in vgg16(weights=None).features.state_dict().items()}
-    torch.save(state, path)
-    return str(path)
-
-
 def _config(vgg, **overrides):
     small = dict(
         target_size=16, grid_size=16, eval_size=16, batch_size=2, pool_size=4, steps_min=3,
