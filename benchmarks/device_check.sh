@@ -46,7 +46,8 @@ if [ "$device" = cuda ]; then
     section "CUDA tests"
     run 150 python -m pytest -m cuda -q -p no:cacheprovider tests/cuda tests/layers/test_precision.py
     section "Paper Table 8 setting: B = 32, RGB 32x32, T = 32 (eager and compiled)"
-    run 150 python benchmarks/vitca_rollout.py --cuda-only --repeats 3
+    run 150 python benchmarks/vitca_rollout.py --cuda-only --repeats 3 \
+        --backends conv shifted shifted+compile shifted+sparse
     section "Fixed-point memory against T"
     run 90 python benchmarks/gradient_modes.py --memory --device cuda --batch 32 \
         --steps-list 8 32 128 256
@@ -57,7 +58,7 @@ else
     section "CUDA tests (skipped without a GPU)"
     run 120 python -m pytest -m cuda -q -p no:cacheprovider tests/cuda
     section "Rollout benchmark worker (toy size)"
-    run 300 python benchmarks/vitca_rollout.py --worker --backend shifted+compile \
+    run 300 python benchmarks/vitca_rollout.py --worker --backend shifted+sparse+compile \
         --batch 2 --size 8 --steps 4 --repeats 1 --device cpu
     section "Fixed-point memory against T (toy size)"
     run 120 python benchmarks/gradient_modes.py --memory --device cpu --batch 1 --size 8 \

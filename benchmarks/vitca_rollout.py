@@ -14,8 +14,10 @@ backpropagates. It reports the median over repeats of:
   allocation slower, hence the separate run); on CUDA
   ``torch.cuda.max_memory_allocated`` (same run).
 
-The ``shifted+compile`` column is the shifted backend with the CA step compiled
-(``CellularAutomaton.compile_step``, ``torch.compile``).
+The ``+compile`` rows run that backend with the CA step compiled
+(``CellularAutomaton.compile_step``, ``torch.compile``); the ``+sparse`` rows with
+the automaton's ``sparse_update`` (the rule computes queries, MLP and head for the
+firing cells only; the same values and gradients).
 
 On a CUDA machine it also measures the paper's Table 8 setting (B = 32, RGB
 32×32, T = 32; gradient checkpointing off and with 16 segments): forward and
@@ -24,7 +26,11 @@ and 17.0 GB without checkpointing, 232 / 576 ms and 2.5 GB with it; their
 hardware).
 
 Usage:
-    python benchmarks/vitca_rollout.py [--repeats 5] [--output results.md]
+    python benchmarks/vitca_rollout.py [--repeats 5] [--rounds 3] [--output results.md]
+
+With ``--rounds K`` every backend runs K times, interleaved with the others, each
+in a fresh process: the table gives the medians and each round's ratio to that
+round's conv run, since a shared machine drifts by tens of percent between runs.
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ CPU_SETTINGS = [  # (batch, image size, steps)
     (32, 32, 16),
     (8, 64, 16),
 ]
-#: ``name+compile``: that backend with the CA step compiled (``torch.compile``)
-BACKENDS = ["conv", "shifted", "shifted+compile"]
+#: ``name+compile``: that backend with the CA step compiled (``torch.compile``);
+#: ``name+sparse``: with the automaton's ``sparse_update``
+BACKENDS = ["conv", "shifted", "shifted+compile", "shifted+sparse", "shifted+sparse+compile"]
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -59,10 +66,13 @@ def worker(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    backend, _, compiled = args.backend.partition("+")
+    backend, *flags = args.backend.split("+")
+    if set(flags) - {"compile", "sparse"}:
+        raise ValueError(f"unknown backend flags in {args.backend!r}: use +compile, +sparse")
+    compiled = "compile" in flags
     rule = create_rule("vitca", image_channels=args.channels, attention_backend=backend)
     rule.to(device)
-    ca = CellularAutomaton(rule, update_rate=0.5)
+    ca = CellularAutomaton(rule, update_rate=0.5, sparse_update="sparse" in flags)
     if compiled:
         step = ca.compile_step()
     images = torch.rand(args.batch, args.channels, args.size, args.size, device=device)
@@ -124,6 +134,7 @@ def run_worker(
     device: str,
     repeats: int,
     threads: int,
+    memory: bool = True,
 ) -> dict:
     args = [
         "--backend",
@@ -146,7 +157,7 @@ def run_worker(
         str(threads),
     ]
     result = _spawn(args, dict(os.environ))
-    if device == "cpu":
+    if device == "cpu" and memory:
         # slower allocation that lets RSS track live memory: a separate run
         env = dict(os.environ, **CPU_MEMORY_ENV)
         memory_args = [*args[:-4], "--repeats", str(max(2, repeats // 2)), *args[-2:]]
@@ -159,25 +170,37 @@ def cpu_tables(args: argparse.Namespace) -> list[str]:
     for batch, size, steps in CPU_SETTINGS:
         lines += [
             f"### B = {batch}, {size}×{size} grayscale, T = {steps}, σ = 0.5, "
-            f"{args.threads} threads (median of {args.repeats})",
+            f"{args.threads} threads (median of {args.rounds} interleaved rounds of "
+            f"{args.repeats} iterations each)",
             "",
-            "| backend | forward ms | backward ms | cell-steps/s | × conv "
+            "| backend | forward ms | backward ms | cell-steps/s | × conv | × conv per round "
             "| peak MiB above baseline | × conv |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
         ]
-        results = {}
-        for backend in args.backends:
-            results[backend] = run_worker(
-                backend, batch, size, steps, 1, 0, "cpu", args.repeats, args.threads
-            )
-            print(f"  {backend:8s} B={batch} {size}x{size}: {results[backend]}", file=sys.stderr)
-        base = results.get("conv")
-        for backend, r in results.items():
-            speed = f"{r['cell_steps_per_s'] / base['cell_steps_per_s']:.2f}" if base else "-"
-            memory = f"{r['peak_mib'] / base['peak_mib']:.3f}" if base else "-"
+        rounds: dict[str, list[dict]] = {backend: [] for backend in args.backends}
+        for round_ in range(args.rounds):  # interleaved: drift hits every backend alike
+            for backend in args.backends:
+                r = run_worker(backend, batch, size, steps, 1, 0, "cpu", args.repeats,
+                               args.threads, memory=round_ == 0)  # fmt: skip
+                rounds[backend].append(r)
+                print(f"  {backend} B={batch} {size}x{size} #{round_}: {r}", file=sys.stderr)
+        base = rounds.get("conv")
+        for backend, runs in rounds.items():
+            f = statistics.median(r["forward_ms"] for r in runs)
+            b = statistics.median(r["backward_ms"] for r in runs)
+            rate = statistics.median(r["cell_steps_per_s"] for r in runs)
+            peak = runs[0]["peak_mib"]
+            speed = memory = per_round = "-"
+            if base:
+                speed = f"{rate / statistics.median(r['cell_steps_per_s'] for r in base):.2f}"
+                per_round = " / ".join(
+                    f"{r['cell_steps_per_s'] / c['cell_steps_per_s']:.2f}"
+                    for r, c in zip(runs, base, strict=True)
+                )
+                memory = f"{peak / base[0]['peak_mib']:.3f}"
             lines.append(
-                f"| {backend} | {r['forward_ms']:.0f} | {r['backward_ms']:.0f} | "
-                f"{r['cell_steps_per_s']:,.0f} | {speed} | {r['peak_mib']:.0f} | {memory} |"
+                f"| {backend} | {f:.0f} | {b:.0f} | {rate:,.0f} | {speed} | {per_round} | "
+                f"{peak:.0f} | {memory} |"
             )
         lines.append("")
     return lines
@@ -215,6 +238,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (CPU tables)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, help="also write the tables (markdown) here")
     parser.add_argument("--cuda-only", action="store_true", help="skip the CPU settings")
@@ -228,7 +252,8 @@ def main() -> None:
     header = [
         "# ViTCA training rollout benchmark",
         "",
-        f"Command: `python benchmarks/vitca_rollout.py --repeats {args.repeats}`  ",
+        f"Command: `python benchmarks/vitca_rollout.py --repeats {args.repeats} "
+        f"--rounds {args.rounds}`  ",
         f"Machine: {cpu_model()}, {os.cpu_count()} CPUs visible, "
         f"torch {torch.__version__}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}",

@@ -7,8 +7,11 @@ For one setting (default B = 8, 32x32 grayscale, T = 16, the shifted backend), i
   and convolutions; elementwise work is not counted);
 * measures this machine's matmul speed on the rollout's own linear-layer shapes
   (``(B·H·W) × d_in @ d_in × d_out``, forward and both backward products);
-* times the iteration eagerly and with the CA step compiled, and reports the share of
-  the ceiling ``FLOPs / matmul speed`` each reaches;
+* times the iteration eagerly and with the CA step compiled, each dense and with the
+  automaton's ``sparse_update`` (queries, MLP and head of the firing cells only), and
+  reports the share of two ceilings each reaches: the dense linear layers' matmuls
+  (one fixed reference for every row) and the variant's own counted matmul FLOPs at
+  the same speed;
 * lists the operators that take the most self time under ``torch.profiler`` (compiled
   kernels appear as Inductor's fused graphs).
 
@@ -25,6 +28,14 @@ from pathlib import Path
 
 from _machine import cpu_model  # benchmarks/ is the script directory
 from _report import emit
+
+#: (row name, sparse_update, compiled)
+VARIANTS = [
+    ("eager", False, False),
+    ("compiled", False, True),
+    ("sparse", True, False),
+    ("sparse compiled", True, True),
+]
 
 
 def _iteration(ca, images, steps):
@@ -94,24 +105,32 @@ def main() -> None:
     torch.manual_seed(0)
     rule = create_rule("vitca", attention_backend="shifted", zero_last_layer=False)
     images = torch.rand(args.batch, 1, args.size, args.size)
-    eager = CellularAutomaton(rule)
-    compiled = CellularAutomaton(rule)
-    step = compiled.compile_step()
-    runs = {"eager": _iteration(eager, images, args.steps),
-            "compiled": _iteration(compiled, images, args.steps)}  # fmt: skip
-    runs["compiled"]()  # compile
-    if not step.active:
-        raise SystemExit(f"compilation failed: {step.failure}")
-    runs["eager"]()
-    with FlopCounterMode(display=False) as counter:
-        runs["eager"]()
-    flops = counter.get_total_flops()
+    runs, steps = {}, {}
+    for name, sparse, compiled in VARIANTS:
+        automaton = CellularAutomaton(rule, sparse_update=sparse)
+        if compiled:
+            steps[name] = automaton.compile_step()
+        runs[name] = _iteration(automaton, images, args.steps)
+        runs[name]()  # warm-up (and compilation)
+    for name, step in steps.items():
+        if not step.active:
+            raise SystemExit(f"compilation failed ({name}): {step.failure}")
+    flops = {}
+    for name in runs:
+        with FlopCounterMode(display=False) as counter:
+            runs[name]()
+        flops[name] = counter.get_total_flops()
     tokens = args.batch * args.size * args.size
     shapes = _linear_shapes(rule)
     per_step = _matmul_seconds(tokens, shapes, args.repeats)
     ceiling = per_step * args.steps  # the linear layers' matmuls alone, T steps
     linear_flops = 6 * tokens * sum(i * o for i, o in shapes) * args.steps
-    seconds = {name: _median_seconds(run, args.repeats) for name, run in runs.items()}
+    speed = linear_flops / ceiling  # FLOP/s of this machine's matmuls at these shapes
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved: the machine's drift hits every variant alike
+        for name, run in runs.items():
+            times[name].append(_median_seconds(run, 1))
+    seconds = {name: statistics.median(t) for name, t in times.items()}
     lines = [
         "# ViTCA training rollout: profile and matmul ceiling",
         "",
@@ -124,22 +143,25 @@ def main() -> None:
         f"σ = 0.5, forward + backward of an L1 + overflow loss, shifted backend "
         f"(median of {args.repeats}).",
         "",
-        f"- FLOPs counted by `FlopCounterMode` (matmuls and convolutions): {flops / 1e9:.2f} G; "
-        f"the linear layers' share {linear_flops / 1e9:.2f} G.",
-        f"- The linear layers' matmuls alone, at their shapes on this machine: "
-        f"{ceiling * 1e3:.0f} ms per iteration "
-        f"({linear_flops / ceiling / 1e9:.1f} GFLOP/s). That is the ceiling.",
+        f"- The dense linear layers' matmuls alone ({linear_flops / 1e9:.2f} GFLOP), at their "
+        f"shapes on this machine: {ceiling * 1e3:.0f} ms per iteration "
+        f"({speed / 1e9:.1f} GFLOP/s). That is the dense ceiling.",
+        "- Each variant's own ceiling: the matmul and convolution FLOPs that "
+        "`FlopCounterMode` counts in its iteration (recomputation in backward included), "
+        "at that speed.",
         "",
-        "| step | ms per iteration | cell-steps/s | × eager | share of the matmul ceiling |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| step | counted GFLOP | ms per iteration | cell-steps/s | × eager "
+        "| share of the dense ceiling | share of its own ceiling |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, s in seconds.items():
+        own = flops[name] / speed
         lines.append(
-            f"| {name} | {s * 1e3:.0f} | {tokens * args.steps / s:,.0f} | "
-            f"{seconds['eager'] / s:.2f} | {100 * ceiling / s:.0f} % |"
+            f"| {name} | {flops[name] / 1e9:.2f} | {s * 1e3:.0f} | {tokens * args.steps / s:,.0f} "
+            f"| {seconds['eager'] / s:.2f} | {100 * ceiling / s:.0f} % | {100 * own / s:.0f} % |"
         )
     lines.append("")
-    for name in ("eager", "compiled"):
+    for name in runs:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             runs[name]()
         events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)

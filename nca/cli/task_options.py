@@ -18,8 +18,8 @@ from nca.config.dataclass_config import FieldSpec, config_fields, type_name
 #: Prefix of the destination names of task options in click's params.
 PARAM_PREFIX = "task_opt__"
 #: Engine fields offered on every task whose config has them (``--gradient fixed-point``,
-#: ``--compile``).
-ENGINE_CLI_OPTIONS = ("gradient", "compile")
+#: ``--compile``, ``--sparse-update``).
+ENGINE_CLI_OPTIONS = ("gradient", "compile", "sparse_update")
 
 
 def _click_type(spec: FieldSpec) -> Any:

@@ -30,7 +30,7 @@ from nca.core.random import SampleGenerators, derive_seed, make_generator
 from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed, single_cell_seed
 from nca.core.seed_pool import SeedPool
-from nca.core.update import apply_update, draw_update_mask
+from nca.core.update import apply_update, draw_update_mask, firing_rows, scatter_rows
 
 __all__ = [
     "ALIVE_THRESHOLD",
@@ -66,6 +66,7 @@ __all__ = [
     "damage",
     "derive_seed",
     "draw_update_mask",
+    "firing_rows",
     "fixed_point_metrics",
     "fixed_point_rollout",
     "fuse",
@@ -79,6 +80,7 @@ __all__ = [
     "overflow_losses",
     "paper_checkpoint_segments",
     "rollout",
+    "scatter_rows",
     "seed",
     "single_cell_seed",
 ]

@@ -44,12 +44,18 @@ def _compiler_failures() -> tuple[type[BaseException], ...]:
 DEFAULT_MEMORY_BUDGET = 0.3
 
 
-def _memory_budget(budget: float):
-    config = getattr(torch, "_functorch", None)
-    config = getattr(config, "config", None)
-    if config is None or not hasattr(config, "activation_memory_budget"):
-        return contextlib.nullcontext()  # pragma: no cover - older torch
-    return config.patch(activation_memory_budget=budget)
+def _compile_settings(budget: float) -> contextlib.ExitStack:
+    """The compiler settings a step is (re)compiled under: the activation memory budget,
+    and graphs that keep a data-dependent shape (the firing cells of a sparse update,
+    ``nonzero``) symbolic instead of breaking the graph there."""
+    stack = contextlib.ExitStack()
+    functorch = getattr(getattr(torch, "_functorch", None), "config", None)
+    if functorch is not None and hasattr(functorch, "activation_memory_budget"):
+        stack.enter_context(functorch.patch(activation_memory_budget=budget))
+    dynamo = getattr(getattr(torch, "_dynamo", None), "config", None)
+    if dynamo is not None and hasattr(dynamo, "capture_dynamic_output_shape_ops"):
+        stack.enter_context(dynamo.patch(capture_dynamic_output_shape_ops=True))
+    return stack
 
 
 class CompiledStep:
@@ -95,7 +101,7 @@ class CompiledStep:
         if self.failure is not None:
             return self.eager(*args)
         try:
-            with _memory_budget(self.memory_budget):  # read when a graph is (re)compiled
+            with _compile_settings(self.memory_budget):  # read when a graph is (re)compiled
                 return self.compiled(*args)
         except _compiler_failures() as err:
             self.failure = err

@@ -57,6 +57,39 @@ def draw_update_mask(
     return (noise < rate).to(cells.dtype)
 
 
+def firing_rows(mask: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the firing cells, for rules that compute only their update.
+
+    Args:
+        mask: ``(B, 1, H', W')`` 0/1 firing mask from :func:`draw_update_mask`.
+
+    Returns:
+        ``(N,)`` int64 indices ``b·H'·W' + i·W' + j`` of the cells with ``mask == 1``,
+        ascending: the rows of the grid read channels-last and flattened,
+        ``cells.permute(0, 2, 3, 1).reshape(-1, C)``.
+    """
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"firing mask must be (B, 1, H, W), got {tuple(mask.shape)}")
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+def scatter_rows(values: torch.Tensor, rows: torch.Tensor, grid: torch.Size) -> torch.Tensor:
+    """A channels-first update that is ``values`` at ``rows`` and zero elsewhere.
+
+    Args:
+        values: ``(N, C)`` per-cell updates of the rows in :func:`firing_rows` order.
+        rows: ``(N,)`` their flat indices.
+        grid: ``(B, H', W')`` the grid's batch and spatial size.
+
+    Returns:
+        ``(B, C, H', W')``; differentiable in ``values``.
+    """
+    batch, height, width = grid
+    full = values.new_zeros(batch * height * width, values.shape[-1])
+    full = full.index_copy(0, rows, values)
+    return full.view(batch, height, width, -1).permute(0, 3, 1, 2)
+
+
 def apply_update(
     layout: CellLayout,
     cells: torch.Tensor,

@@ -41,6 +41,10 @@ class TrainerConfig:
         compile: Compile every CA step of the task's model with ``torch.compile`` (CPU
             and CUDA; the first iterations pay the compilation). Where compilation is
             unavailable, one warning says why and the step runs eagerly.
+        sparse_update: Each step computes the update of the firing cells only (rules with
+            the ``sparse_update`` capability, e.g. ViTCA: the last block's queries, MLP and
+            head run on the firing cells; keys and values on all). The same values and
+            gradients up to float rounding; less work at σ < 1. Other rules refuse it.
         bf16: bfloat16 autocast for the model's forward pass (meant for CUDA; also runs
             on CPU). Losses and the logged metrics stay float32.
         log_every: Iterations between metric records.
@@ -63,6 +67,7 @@ class TrainerConfig:
     gradient: GradientMode = "bptt"
     fixed_point: FixedPointConfig = field(default_factory=FixedPointConfig)
     compile: bool = False
+    sparse_update: bool = False
     bf16: bool = False
     log_every: int = 50
     validate_every: int = 1000

@@ -149,7 +149,9 @@ class Trainer:
         self.console = console or _console(not run.is_main)
         self.data = task.train_data(run)
         self.model = task.build_model(rule, run).to(self.device)
-        if config.compile:
+        if config.sparse_update:
+            self._sparse_updates()
+        if config.compile:  # after sparse_update: the compiled step traces that path
             self._compile_steps()
         #: The module whose weights are checkpointed under ``model``: the rule (so
         #: ``nca.load_rule`` reads any run), or the task's own model.
@@ -184,6 +186,20 @@ class Trainer:
                 f"eval_checkpoint=best needs a best checkpoint, but task {self.task_name!r} "
                 f"declares no best_metric; use eval_checkpoint=last"
             )
+
+    def _sparse_updates(self) -> None:
+        """``sparse_update=True``: every automaton in the task's model computes the update
+        of its firing cells only (its rule must be able to)."""
+        from nca.core import CellularAutomaton
+
+        automata = [m for m in self.model.modules() if isinstance(m, CellularAutomaton)]
+        if not automata:
+            raise ValueError(
+                f"sparse_update: {type(self.model).__name__} runs no CA steps (a "
+                f"feed-forward rule); leave sparse_update unset"
+            )
+        for automaton in automata:
+            automaton.use_sparse_update(True)
 
     def _compile_steps(self) -> None:
         """``compile=True``: compile the step of every automaton in the task's model."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from nca.layers.localized_attention import AttentionBackend, attend
 from nca.layers.localized_attention.prenorm import prenorm_shifted_attention
+from nca.layers.localized_attention.sparse import prenorm_sparse_attention
 from nca.layers.neighbourhood import Neighbourhood
 
 
@@ -57,8 +58,20 @@ class LocalizedSelfAttention(nn.Module):
             raise ValueError(f"head indices {bad} out of range; this layer has {self.heads} heads")
         self.masked_heads = tuple(sorted(set(heads)))
 
-    def forward(self, tokens: torch.Tensor, norm: nn.LayerNorm | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        norm: nn.LayerNorm | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``(B, H, W, d) -> (B, H, W, d)``; with ``norm``, attend over ``norm(tokens)``.
+
+        With ``rows`` (``(N,)`` flat indices of query cells, see
+        :func:`nca.core.update.firing_rows`) only those cells query: the result is
+        ``(N, d)``, the dense result's rows. The ``shifted`` backend with ``norm`` then
+        computes Q and the attention for those rows alone
+        (:mod:`nca.layers.localized_attention.sparse`); the other backends, and a layer
+        recording its attention, compute the dense result and take the rows.
 
         Passing the pre-norm here (rather than normalising first) lets the
         ``shifted`` backend recompute the LayerNorm and QKV projection in
@@ -69,6 +82,16 @@ class LocalizedSelfAttention(nn.Module):
         the other backends (or without ``norm``) the QKV projection is a plain
         ``nn.Linear`` and runs in bf16 too.
         """
+        if (
+            rows is not None
+            and norm is not None
+            and self.backend == "shifted"
+            and not (self.record_attention)
+        ):
+            out, attn = prenorm_sparse_attention(
+                tokens, norm, self.to_qkv, self.heads, self.neighbourhood, rows
+            )
+            return self.to_out(self._apply_head_mask(out, attn).flatten(1))
         if norm is not None and self.backend == "shifted":
             out, attn = prenorm_shifted_attention(
                 tokens, norm, self.to_qkv, self.heads, self.neighbourhood
@@ -77,11 +100,22 @@ class LocalizedSelfAttention(nn.Module):
             qkv = self.to_qkv(tokens if norm is None else norm(tokens))
             q, k, v = rearrange(qkv, "b x y (three h d) -> three b x y h d", three=3, h=self.heads)
             out, attn = attend(q, k, v, self.neighbourhood, self.backend)
+        out = self._apply_head_mask(out, attn, record=self.record_attention)
+        out = rearrange(out, "b x y h d -> b x y (h d)")
+        if rows is not None:
+            out = out.reshape(-1, out.shape[-1]).index_select(0, rows)
+        return self.to_out(out)
+
+    def _apply_head_mask(
+        self, out: torch.Tensor, attn: torch.Tensor, record: bool = False
+    ) -> torch.Tensor:
+        """Zero the masked heads of ``out`` (``(..., heads, d_head)``); keep ``attn``
+        (``(..., heads, M)``, masked alike) when ``record``."""
         if self.masked_heads:
             keep = torch.ones(self.heads, device=out.device, dtype=out.dtype)
             keep[list(self.masked_heads)] = 0
             out = out * keep.view(-1, 1)
             attn = attn * keep.view(-1, 1)
-        if self.record_attention:
+        if record:
             self.last_attention = attn.detach()
-        return self.to_out(rearrange(out, "b x y h d -> b x y (h d)"))
+        return out

@@ -43,9 +43,18 @@ class LocalizedEncoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, hidden_features=mlp_dim, out_features=dim, act_layer=nn.GELU)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, H, W, d) -> (B, H, W, d)``."""
-        tokens = tokens + self.attn(tokens, norm=self.norm1)
+    def forward(self, tokens: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, H, W, d) -> (B, H, W, d)``, or ``(N, d)`` for the flat ``rows`` ``(N,)``.
+
+        With ``rows`` (the cells that fire, :func:`nca.core.update.firing_rows`) every
+        cell still supplies keys and values, but queries, the MLP and the result are
+        computed for those rows only: the dense result's rows, at a fraction of the cost.
+        """
+        if rows is not None:
+            attended = self.attn(tokens, norm=self.norm1, rows=rows)
+            tokens = tokens.reshape(-1, tokens.shape[-1]).index_select(0, rows) + attended
+        else:
+            tokens = tokens + self.attn(tokens, norm=self.norm1)
         # norm2 -> fc1 fused so backward recomputes the normalisation (see layernorm_linear)
         hidden = self.mlp.act(layernorm_linear(tokens, self.norm2, self.mlp.fc1))
         return tokens + self.mlp.fc2(hidden)

@@ -44,10 +44,14 @@ RULE_KINDS: tuple[str, ...] = ("ca", "feedforward")
 #: * ``attention_maps`` — ``record_attention(enabled=True)`` then ``attention_maps()``:
 #:   each block's last attention weights ``(B, H', W', heads, M)`` (paper Fig. 2), over
 #:   the members of ``attention_neighbourhood()`` (an ``nca.layers.Neighbourhood``).
+#: * ``sparse_update`` — ``forward(cells, firing=mask)`` with the step's ``(B, 1, H', W')``
+#:   firing mask computes the update of the firing cells only (zero elsewhere); the
+#:   automaton passes it when built with ``sparse_update=True``.
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     "features": ("features",),
     "head_masking": ("mask_heads", "head_count"),
     "attention_maps": ("record_attention", "attention_maps", "attention_neighbourhood"),
+    "sparse_update": ("forward",),
 }
 
 

@@ -38,6 +38,7 @@ from torch import nn
 
 from nca.core.layout import CellLayout
 from nca.core.seed import CELL_INITS, CellInit
+from nca.core.update import firing_rows, scatter_rows
 from nca.layers.encoder_block import LocalizedEncoderBlock
 from nca.layers.init import (
     Initialisation,
@@ -168,7 +169,7 @@ class ViTCA(CARule):
         "ixy": {"embed_dim": 64, "mlp_dim": 256, "positional": "xy"},
         "i16xy": {"embed_dim": 64, "mlp_dim": 256, "heads": 16, "positional": "xy"},
     }
-    capabilities = frozenset({"head_masking", "attention_maps"})
+    capabilities = frozenset({"head_masking", "attention_maps", "sparse_update"})
 
     def __init__(self, config: ViTCAConfig) -> None:
         super().__init__(config)
@@ -305,16 +306,35 @@ class ViTCA(CARule):
         return maps
 
     # ---------------------------------------------------------------- forward
-    def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H', W') -> (B, C_o·P_H·P_W + C_h, H', W')`` update."""
+    def forward(self, cells: torch.Tensor, firing: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, C, H', W') -> (B, C_o·P_H·P_W + C_h, H', W')`` update.
+
+        Args:
+            cells: The grid.
+            firing: ``(B, 1, H', W')`` 0/1 mask of the cells whose update will be used
+                (the ``sparse_update`` capability). Every cell still supplies keys and
+                values, but the last block's queries and MLP and the head run on the
+                firing cells only; the update is zero elsewhere. ``None``: every cell.
+        """
         self.layout.check_cells(cells)
         tokens = self.embed(cells.permute(0, 2, 3, 1))  # (B, H', W', d)
         positions = self._token_positions(cells.shape[-2], cells.shape[-1], tokens)
         if positions is not None:
             tokens = tokens + positions
-        for block in self.blocks:
+        if firing is None:
+            for block in self.blocks:
+                tokens = block(tokens)
+            return self.head(tokens).permute(0, 3, 1, 2)
+        if firing.shape != (cells.shape[0], 1, *cells.shape[-2:]):
+            raise ValueError(
+                f"firing mask must be {(cells.shape[0], 1, *cells.shape[-2:])} for cells "
+                f"{tuple(cells.shape)}, got {tuple(firing.shape)}"
+            )
+        for block in self.blocks[:-1]:  # every cell's tokens feed the next block's keys
             tokens = block(tokens)
-        return self.head(tokens).permute(0, 3, 1, 2)
+        rows = firing_rows(firing)
+        update = self.head(self.blocks[-1](tokens, rows=rows))  # (N, C_o·P_H·P_W + C_h)
+        return scatter_rows(update, rows, tokens.shape[:3])
 
 
 __all__ = ["ViTCA", "ViTCAConfig", "parameter_count"]

@@ -152,8 +152,12 @@ class ProbeTask(Task):
 
     def validate(self) -> None:
         """Check the source before the run directory is created."""
-        if self.config.gradient != "bptt" or self.config.compile:
-            what = "compile=true" if self.config.compile else f"gradient={self.config.gradient}"
+        if self.config.gradient != "bptt" or self.config.compile or self.config.sparse_update:
+            what = (
+                "compile=true" if self.config.compile
+                else "sparse_update=true" if self.config.sparse_update
+                else f"gradient={self.config.gradient}"
+            )  # fmt: skip
             raise ValueError(
                 f"the probe task trains a linear classifier on frozen features: no rollout is "
                 f"differentiated or compiled, so {what} would do nothing; leave it unset"

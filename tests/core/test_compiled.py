@@ -109,3 +109,28 @@ def test_a_genuine_error_in_the_step_is_not_taken_for_a_compiler_failure(monkeyp
 def test_memory_budget_is_checked(budget):
     with pytest.raises(ValueError, match=f"memory_budget must be in \\(0, 1\\], got {budget}"):
         CompiledStep(lambda cells, mask, noise: cells, "toy", memory_budget=budget)
+
+
+@pytest.mark.slow
+@needs_compiler
+def test_compiled_sparse_update_equals_eager_dense():
+    """The firing cells' count changes every step: one graph with a symbolic count, not a
+    recompile per step (nor a fallback)."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    rule = create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, mlp_dim=8,
+                       zero_last_layer=False)  # fmt: skip
+    images = torch.rand(2, 1, 8, 8)
+    eager_out, eager_grads = _loss_and_grads(CellularAutomaton(rule), images, steps=6)
+    compiled = CellularAutomaton(rule, sparse_update=True)
+    step = compiled.compile_step()
+    counters.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileUnavailable)
+        out, grads = _loss_and_grads(compiled, images, steps=6)
+    assert step.active
+    assert 1 <= counters["stats"]["unique_graphs"] <= 3  # not one per firing count
+    torch.testing.assert_close(out, eager_out, rtol=1e-4, atol=1e-5)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

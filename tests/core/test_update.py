@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from nca.core import CellLayout, apply_update, draw_update_mask, make_generator
+from nca.core import (
+    CellLayout,
+    apply_update,
+    draw_update_mask,
+    firing_rows,
+    make_generator,
+    scatter_rows,
+)
 
 
 @pytest.mark.parametrize("rate", [0.25, 0.5, 0.75])
@@ -54,3 +61,22 @@ def test_bad_rate_and_update_shape():
     layout = CellLayout(1, 1, 2)
     with pytest.raises(ValueError, match=r"rule returned an update of shape \(1, 4, 2, 2\)"):
         apply_update(layout, torch.zeros(1, 4, 2, 2), torch.zeros(1, 4, 2, 2), None)
+
+
+def test_firing_rows_and_scatter_rows_round_trip():
+    mask = draw_update_mask(torch.zeros(3, 2, 5, 4), 0.5, make_generator(1))
+    rows = firing_rows(mask)
+    flat = mask.permute(0, 2, 3, 1).reshape(-1)
+    assert torch.equal(rows, flat.nonzero().squeeze(1))
+    values = torch.randn(len(rows), 7, requires_grad=True)
+    update = scatter_rows(values, rows, mask.shape[:1] + mask.shape[2:])
+    assert update.shape == (3, 7, 5, 4)
+    assert torch.all(update * (1 - mask) == 0)  # zero where no cell fires
+    torch.testing.assert_close(update.permute(0, 2, 3, 1).reshape(-1, 7)[rows], values)
+    (update.sum() * 2).backward()
+    torch.testing.assert_close(values.grad, torch.full_like(values, 2.0))
+
+
+def test_firing_rows_names_a_bad_mask():
+    with pytest.raises(ValueError, match=r"firing mask must be \(B, 1, H, W\), got \(2, 3, 4, 4\)"):
+        firing_rows(torch.ones(2, 3, 4, 4))

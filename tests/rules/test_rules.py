@@ -181,14 +181,14 @@ def test_rule_class_checks_enforce_the_contract():
 
 
 def test_capabilities_are_declared_and_checked():
-    assert set(CAPABILITIES) == {"features", "head_masking", "attention_maps"}
+    assert set(CAPABILITIES) == {"features", "head_masking", "attention_maps", "sparse_update"}
     declared = {name: get_rule_class(name).capabilities for name in list_rules()}
     assert declared == {
         "convca": frozenset(),
         "unet": {"features"},
         "unetca": frozenset(),
         "vit": {"features"},
-        "vitca": {"head_masking", "attention_maps"},
+        "vitca": {"head_masking", "attention_maps", "sparse_update"},
     }
     vitca = create_rule("vitca")
     assert vitca.supports("head_masking") and vitca.supports("attention_maps")
@@ -196,7 +196,8 @@ def test_capabilities_are_declared_and_checked():
     assert rule_info("vit").capabilities == {"features"}
     with pytest.raises(
         ValueError,
-        match="unknown rule capability 'heads'; valid: features, head_masking, attention_maps",
+        match="unknown rule capability 'heads'; valid: features, head_masking, attention_maps, "
+        "sparse_update",
     ):
         vitca.supports("heads")
 

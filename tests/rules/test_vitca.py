@@ -211,3 +211,57 @@ def test_bad_configs():
         create_rule("vitca", neighbourhood=(4, 4))
     with pytest.raises(ConfigError, match="'sincos' is not one of"):
         create_rule("vitca", positional="sincos")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"depth": 2},
+        {"heads": 1},
+        {"patch_size": (2, 1), "image_size": (8, 6)},
+        {"positional": "learned", "border": "exclude"},
+        {"positional": "sincos5", "border": "circular"},
+        {"attention_backend": "conv"},
+        {"attention_backend": "reference"},
+    ],
+    ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
+)
+@pytest.mark.parametrize("masked_heads", [False, True])
+def test_a_firing_mask_gives_the_dense_update_of_the_firing_cells(options, masked_heads):
+    torch.manual_seed(0)
+    rule = activate(create_rule("vitca", embed_dim=16, heads=options.pop("heads", 2),
+                                hidden_channels=4, mlp_dim=8, **options)).double()  # fmt: skip
+    if masked_heads and rule.head_count() > 1:
+        rule.mask_heads([1])
+    cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 8, 6, dtype=torch.float64))
+    cells = (cells + 0.1 * torch.randn_like(cells)).requires_grad_(True)
+    firing = (torch.rand(cells.shape[0], 1, *cells.shape[-2:]) < 0.5).double()
+    dense = rule(cells) * firing
+    sparse = rule(cells, firing=firing)
+    torch.testing.assert_close(sparse, dense)
+    grad = torch.randn_like(dense)
+    inputs = [cells, *rule.parameters()]
+    expected = torch.autograd.grad((dense * grad).sum(), inputs, allow_unused=True)
+    got = torch.autograd.grad((sparse * grad).sum(), inputs, allow_unused=True)
+    for a, b in zip(got, expected, strict=True):
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b)
+
+
+def test_a_firing_mask_while_recording_attention_keeps_the_full_maps():
+    rule = activate(create_rule("vitca", embed_dim=16, heads=4, hidden_channels=4))
+    cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 6, 6))
+    firing = (torch.rand(2, 1, 6, 6) < 0.5).float()
+    rule.record_attention()
+    torch.testing.assert_close(rule(cells, firing=firing), rule(cells) * firing)
+    (maps,) = rule.attention_maps()
+    assert maps.shape == (2, 6, 6, 4, 9)  # every cell's weights, not only the firing ones
+
+
+def test_a_firing_mask_of_the_wrong_shape_is_named():
+    rule = create_rule("vitca", embed_dim=16, heads=4, hidden_channels=4)
+    cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 6, 6))
+    with pytest.raises(ValueError, match=r"firing mask must be \(2, 1, 6, 6\).*got \(2, 1, 6, 5\)"):
+        rule(cells, firing=torch.ones(2, 1, 6, 5))
