@@ -58,6 +58,7 @@ _EXPORTS = {
     "GRADIENT_MODES": "nca.core",
     "fixed_point_rollout": "nca.core",
     "fixed_point_metrics": "nca.core",
+    "fixed_point_penalty": "nca.core",
     # training engine
     "Trainer": "nca.engine",
     "TrainerConfig": "nca.engine",
@@ -167,6 +168,7 @@ if TYPE_CHECKING:  # pragma: no cover
         derive_seed,
         draw_update_mask,
         fixed_point_metrics,
+        fixed_point_penalty,
         fixed_point_rollout,
         fuse,
         image_overflow,

@@ -10,6 +10,7 @@ from nca.core.equilibrium import (
     FixedPointStats,
     GradientMode,
     fixed_point_metrics,
+    fixed_point_penalty,
     fixed_point_rollout,
 )
 from nca.core.fusion import (
@@ -68,6 +69,7 @@ __all__ = [
     "draw_update_mask",
     "firing_rows",
     "fixed_point_metrics",
+    "fixed_point_penalty",
     "fixed_point_rollout",
     "fuse",
     "image_overflow",

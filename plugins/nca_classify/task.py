@@ -19,6 +19,7 @@ from nca import (
     TrainState,
     dataset_source,
     fixed_point_metrics,
+    fixed_point_penalty,
     load_images,
     make_generator,
 )
@@ -228,6 +229,7 @@ class ClassifyTask(Task):
         )
         cells = result.cells
         loss = self._loss(model, cells, batch.labels).mean()
+        loss = loss + fixed_point_penalty(result.fixed_point)  # 0 unless the regulariser is on
         with torch.no_grad():
             tally = Tally(1)
             tally.add(0, model.logits(cells), model.alive(cells), batch.labels)

@@ -21,6 +21,7 @@ from nca import (
     check_octaves_fit,
     dataset_source,
     fixed_point_metrics,
+    fixed_point_penalty,
     image_overflow,
     load_images,
     make_generator,
@@ -456,6 +457,7 @@ class DenoiseTask(Task):
         if not model.is_ca and cfg.baseline_overflow:
             overflow = image_overflow(out.images)
         loss = cfg.reconstruction_weight * reconstruction + cfg.overflow_weight * overflow
+        loss = loss + fixed_point_penalty(out.fixed_point)  # 0 unless the regulariser is on
         return Losses(
             loss,
             {"reconstruction": reconstruction, "overflow": overflow},

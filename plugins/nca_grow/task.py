@@ -20,6 +20,7 @@ from nca import (
     TrainState,
     circle_damage,
     fixed_point_metrics,
+    fixed_point_penalty,
     make_generator,
     psnr,
     single_cell_seed,
@@ -237,6 +238,7 @@ class GrowTask(Task):
         )
         cells = result.cells
         loss = per_sample_loss(model.rgba(cells), self._target.to(cells.device)).mean()
+        loss = loss + fixed_point_penalty(result.fixed_point)  # 0 unless the regulariser is on
         info = {"steps": batch.steps, **fixed_point_metrics(result.fixed_point)}
         return Losses(loss, {}, outputs=cells, info=info)
 

@@ -265,3 +265,24 @@ def test_a_firing_mask_of_the_wrong_shape_is_named():
     cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 6, 6))
     with pytest.raises(ValueError, match=r"firing mask must be \(2, 1, 6, 6\).*got \(2, 1, 6, 5\)"):
         rule(cells, firing=torch.ones(2, 1, 6, 5))
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_a_firing_mask_with_no_or_every_cell_firing(share):
+    rule = activate(create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, mlp_dim=8))
+    cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 5, 6)).requires_grad_(True)
+    firing = torch.full((2, 1, 5, 6), share)
+    sparse = rule(cells, firing=firing)
+    torch.testing.assert_close(sparse, rule(cells) * firing)
+    sparse.square().sum().backward()
+    assert torch.isfinite(cells.grad).all()
+
+
+def test_a_firing_mask_under_bf16_autocast_matches_dense():
+    rule = activate(create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, mlp_dim=8))
+    cells = CellularAutomaton(rule).seed(torch.rand(2, 1, 6, 6))
+    firing = (torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sparse, dense = rule(cells, firing=firing), rule(cells) * firing
+    assert sparse.dtype == dense.dtype
+    torch.testing.assert_close(sparse.float(), dense.float(), atol=1e-2, rtol=1e-2)

@@ -10,9 +10,9 @@ from nca.core.equilibrium.config import (
     GradientMode,
     check_gradient_mode,
 )
-from nca.core.equilibrium.rollout import fixed_point_rollout
+from nca.core.equilibrium.rollout import fixed_point_rollout, jacobian_penalty
 from nca.core.equilibrium.solvers import SolverResult, anderson, picard, relative_residual, solve
-from nca.core.equilibrium.stats import FixedPointStats, fixed_point_metrics
+from nca.core.equilibrium.stats import FixedPointStats, fixed_point_metrics, fixed_point_penalty
 
 __all__ = [
     "GRADIENT_MODES",
@@ -25,8 +25,10 @@ __all__ = [
     "anderson",
     "check_gradient_mode",
     "fixed_point_metrics",
+    "fixed_point_penalty",
     "fixed_point_rollout",
     "implicit_gradient",
+    "jacobian_penalty",
     "phantom_gradient",
     "picard",
     "relative_residual",

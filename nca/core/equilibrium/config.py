@@ -47,6 +47,11 @@ class FixedPointConfig:
         phantom_steps: Unrolled steps of the ``phantom`` gradient, and of the fallback
             gradient when a solve does not converge.
         anderson_memory: Past iterates Anderson acceleration mixes.
+        jacobian_weight: Weight ``γ`` of the Jacobian regulariser (Bai, Koltun & Kolter
+            2021, "Stabilizing Equilibrium Models by Jacobian Regularization"): adds
+            ``γ·‖J_f(z*)‖²_F / n`` to the training loss, which pushes the expected
+            update towards a contraction, so that the forward and the implicit solve
+            converge. 0 (default): off. See :func:`~nca.core.equilibrium.jacobian_penalty`.
     """
 
     solver: FixedPointSolver = "picard"
@@ -57,6 +62,7 @@ class FixedPointConfig:
     backward_max_steps: int = 32
     phantom_steps: int = 8
     anderson_memory: int = 5
+    jacobian_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name, kind in (("solver", FixedPointSolver), ("backward", FixedPointBackward)):
@@ -69,6 +75,9 @@ class FixedPointConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"fixed_point.{name} must be a positive number, got {value!r}")
+        weight = self.jacobian_weight
+        if isinstance(weight, bool) or not (weight >= 0 and math.isfinite(weight)):
+            raise ValueError(f"fixed_point.jacobian_weight must be a number >= 0, got {weight!r}")
         for name in ("max_steps", "backward_max_steps", "phantom_steps", "anderson_memory"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

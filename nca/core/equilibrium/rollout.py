@@ -38,10 +38,42 @@ from nca.core.equilibrium.config import FixedPointConfig
 from nca.core.equilibrium.solvers import SolverResult, relative_residual, solve
 from nca.core.equilibrium.stats import FixedPointStats
 from nca.core.layout import CellLayout
-from nca.core.random import SampleGenerators
+from nca.core.random import SampleGenerators, normal
 from nca.core.update import check_update_rate, draw_update_mask
 
 StepFn = Callable[..., torch.Tensor]
+
+#: Finite-difference step of :func:`jacobian_penalty`'s Jacobian-vector product.
+JACOBIAN_PROBE_STEP = 1e-2
+
+
+def jacobian_penalty(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    z_star: torch.Tensor,
+    generator: torch.Generator | SampleGenerators | None = None,
+    step: float = JACOBIAN_PROBE_STEP,
+) -> torch.Tensor:
+    """Estimate ``‖J_f(z*)‖²_F / n`` (Bai et al. 2021), differentiable in ``f``'s parameters.
+
+    Hutchinson's estimator ``E_ε ‖J ε‖² = ‖J‖²_F`` with one Gaussian probe ``ε`` per
+    call, averaged over the ``n`` elements of ``z*`` and the batch. ``J ε`` is a forward
+    difference ``(f(z* + hε) − f(z*)) / h`` rather than the double backward of Bai et
+    al.'s vector-Jacobian product, since the fused attention backends are not twice
+    differentiable; its bias is ``O(h)``. ``z*`` is detached: the penalty shapes the
+    map, not the equilibrium.
+
+    Args:
+        f: The expected-update map, ``(B, ...) -> (B, ...)``.
+        z_star: The equilibrium ``(B, ...)``.
+        generator: Source of the probe (any device).
+        step: The difference step ``h``.
+
+    Returns:
+        A scalar tensor recorded by autograd (two evaluations of ``f``).
+    """
+    z = z_star.detach()
+    probe = normal(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+    return ((f(z + step * probe) - f(z)) / step).square().mean()
 
 
 def _stochastic_solve(
@@ -118,6 +150,9 @@ def fixed_point_rollout(
     stats = FixedPointStats(result.steps, result.residual, result.converged, gradient)
     if not torch.is_grad_enabled():
         return rebuild(result.solution), stats
+    if config.jacobian_weight > 0:
+        stats.jacobian = jacobian_penalty(f, result.solution, generator)
+        stats.jacobian_weight = config.jacobian_weight
     if gradient == "implicit":
         z = implicit_gradient(f, result.solution, config, stats)
     else:

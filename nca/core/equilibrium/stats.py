@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass
 class FixedPointStats:
@@ -20,6 +22,9 @@ class FixedPointStats:
         backward_steps: Vector-Jacobian products of the implicit linear solve.
         backward_residual: Its relative residual at the end.
         backward_converged: The implicit linear solve reached its tolerance.
+        jacobian: The differentiable estimate of ``‖J_f(z*)‖²_F / n`` when the Jacobian
+            regulariser is on (``fixed_point.jacobian_weight > 0``), else ``None``.
+        jacobian_weight: Its weight ``γ`` in the loss.
     """
 
     forward_steps: int
@@ -29,6 +34,8 @@ class FixedPointStats:
     backward_steps: int | None = None
     backward_residual: float | None = None
     backward_converged: bool | None = None
+    jacobian: torch.Tensor | None = None
+    jacobian_weight: float = 0.0
 
     @property
     def fell_back(self) -> bool:
@@ -46,13 +53,25 @@ class FixedPointStats:
 
             return read
 
+        jacobian = {}
+        if self.jacobian is not None:
+            jacobian = {"fp_jacobian": float(self.jacobian.detach())}
         return {
+            **jacobian,
             "fp_forward_steps": float(self.forward_steps),
             "fp_forward_residual": self.forward_residual,
             "fp_backward_steps": later("backward_steps"),
             "fp_backward_residual": later("backward_residual"),
             "fp_fallback": lambda: float(self.fell_back),
         }
+
+
+def fixed_point_penalty(stats: FixedPointStats | None) -> torch.Tensor | float:
+    """What a task adds to its loss for a rollout: ``γ·‖J_f(z*)‖²_F / n`` when the
+    Jacobian regulariser is on, else 0."""
+    if stats is None or stats.jacobian is None:
+        return 0.0
+    return stats.jacobian_weight * stats.jacobian
 
 
 def fixed_point_metrics(stats: FixedPointStats | None) -> dict[str, float | Callable[[], float]]:
