@@ -197,6 +197,8 @@ def fixed_point_cases(reachable_tol: str, reachable_backward_tol: float) -> list
         ("fixed-point, implicit", FixedPointConfig()),
         ("fixed-point, implicit, tol 1e-4, 256 steps",
          FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128)),
+        ("fixed-point, implicit, tol 1e-4, 256 steps, 512 VJPs",
+         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=512)),
         (f"fixed-point, implicit, tol {reachable_tol} (reachable here)",
          FixedPointConfig(tol=float(reachable_tol), backward_tol=reachable_backward_tol,
                           backward_max_steps=128)),
