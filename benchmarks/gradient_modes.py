@@ -232,13 +232,9 @@ def cosine_table(args: argparse.Namespace) -> list[str]:
         grads = torch.autograd.grad(loss, params)
         return torch.cat([g.flatten() for g in grads]), out.fixed_point
 
-    reference, _ = gradient("bptt")
     cases = [("bptt, other masks", "bptt", None, 1), ("bptt, T = 128", "bptt", None, 0, 128)]
     cases += fixed_point_cases(reachable_tol="2e-2", reachable_backward_tol=1e-2)
-    rows = []
-    for label, mode, config, seed, *steps in cases:
-        grad, stats = gradient(mode, config, seed, *steps)
-        rows.append(_cosine_row(label, grad, reference, stats))
+    rows = _cosine_rows(gradient, cases)
     return [
         f"## Gradient against BPTT on the trained model (`{args.cosine_label}`)",
         "",
@@ -250,6 +246,17 @@ def cosine_table(args: argparse.Namespace) -> list[str]:
         *rows,
         "",
     ]
+
+
+def _cosine_rows(gradient, cases: list[tuple]) -> list[str]:
+    """One table row per case, against ``gradient("bptt")`` (``gradient(mode, config,
+    seed[, steps]) -> (flat gradient, fixed-point stats)``)."""
+    reference, _ = gradient("bptt")
+    rows = []
+    for label, mode, config, seed, *steps in cases:
+        grad, stats = gradient(mode, config, seed, *steps)
+        rows.append(_cosine_row(label, grad, reference, stats))
+    return rows
 
 
 def _cosine_row(label: str, grad, reference, stats) -> str:
@@ -307,14 +314,10 @@ def grow_cosine_table(args: argparse.Namespace) -> list[str]:
         grads = torch.autograd.grad(loss, params)
         return torch.cat([g.flatten() for g in grads]), result.fixed_point
 
-    reference, _ = gradient("bptt")
     cases = [("bptt, other masks", "bptt", None, 1, 64), ("bptt, T = 128", "bptt", None, 0, 128),
              ("bptt, T = 256", "bptt", None, 0, 256)]  # fmt: skip
     cases += fixed_point_cases(reachable_tol="3e-3", reachable_backward_tol=1e-3)
-    rows = []
-    for label, mode, config, seed, *steps in cases:
-        grad, stats = gradient(mode, config, seed, *steps)
-        rows.append(_cosine_row(label, grad, reference, stats))
+    rows = _cosine_rows(gradient, cases)
     return [
         f"## Gradient against BPTT on a trained grow run (`{args.cosine_grow}`)",
         "",

@@ -243,6 +243,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="also write the tables (markdown) here")
     parser.add_argument("--cuda-only", action="store_true", help="skip the CPU settings")
     args = parser.parse_args()
+    for name in ("repeats", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.worker:
         print(json.dumps(worker(args)))
         return

@@ -187,12 +187,16 @@ class Trainer:
                 f"declares no best_metric; use eval_checkpoint=last"
             )
 
+    def _automata(self) -> list:
+        """Every :class:`~nca.core.CellularAutomaton` in the task's model."""
+        from nca.core import CellularAutomaton
+
+        return [m for m in self.model.modules() if isinstance(m, CellularAutomaton)]
+
     def _sparse_updates(self) -> None:
         """``sparse_update=True``: every automaton in the task's model computes the update
         of its firing cells only (its rule must be able to)."""
-        from nca.core import CellularAutomaton
-
-        automata = [m for m in self.model.modules() if isinstance(m, CellularAutomaton)]
+        automata = self._automata()
         if not automata:
             raise ValueError(
                 f"sparse_update: {type(self.model).__name__} runs no CA steps (a "
@@ -203,9 +207,7 @@ class Trainer:
 
     def _compile_steps(self) -> None:
         """``compile=True``: compile the step of every automaton in the task's model."""
-        from nca.core import CellularAutomaton
-
-        automata = [m for m in self.model.modules() if isinstance(m, CellularAutomaton)]
+        automata = self._automata()
         for automaton in automata:
             automaton.compile_step()
         if not automata and self.run.is_main:

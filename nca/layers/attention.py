@@ -82,12 +82,8 @@ class LocalizedSelfAttention(nn.Module):
         the other backends (or without ``norm``) the QKV projection is a plain
         ``nn.Linear`` and runs in bf16 too.
         """
-        if (
-            rows is not None
-            and norm is not None
-            and self.backend == "shifted"
-            and not (self.record_attention)
-        ):
+        sparse = rows is not None and norm is not None and self.backend == "shifted"
+        if sparse and not self.record_attention:
             out, attn = prenorm_sparse_attention(
                 tokens, norm, self.to_qkv, self.heads, self.neighbourhood, rows
             )

@@ -37,7 +37,9 @@ def test_sparse_update_trains_like_dense(tmp_path):
     [(["--rule", "convca", "--task", "grow", "--preset", "quick"],
       "rule 'convca' cannot compute a sparse update"),
      (["--rule", "vitca", "--task", "probe", "--features", "pixels"],
-      "sparse_update=true would do nothing")],
+      "sparse_update=true would do nothing"),
+     (["--rule", "unet", "--task", "denoise", "--preset", "quick"],
+      "runs no CA steps (a feed-forward rule); leave sparse_update unset")],
 )  # fmt: skip
 def test_cli_refuses_sparse_update_where_it_cannot_work(tmp_path, args, message):
     run_dir = tmp_path / "run"
