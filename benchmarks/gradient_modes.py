@@ -41,11 +41,13 @@ from _report import emit
 
 MODES = ("bptt", "checkpoint", "fixed-point")
 #: memory columns: (label, gradient mode, fixed-point tolerance)
+#: (label, gradient mode, forward tol, backward solver)
 MEMORY_COLUMNS = (
-    ("bptt", "bptt", None),
-    ("checkpoint", "checkpoint", None),
-    ("fixed-point, T steps + phantom fallback", "fixed-point", 1e-12),
-    ("fixed-point, implicit", "fixed-point", 1e9),
+    ("bptt", "bptt", None, None),
+    ("checkpoint", "checkpoint", None, None),
+    ("fixed-point, T steps + phantom fallback", "fixed-point", 1e-12, None),
+    ("fixed-point, implicit (GMRES)", "fixed-point", 1e9, "gmres"),
+    ("fixed-point, implicit (Picard)", "fixed-point", 1e9, "picard"),
 )
 STEPS = (8, 16, 32, 64, 128, 256)
 
@@ -69,7 +71,9 @@ def memory_worker(args: argparse.Namespace) -> dict:
     ca = CellularAutomaton(rule, update_rate=0.5)
     images = torch.rand(args.batch, 1, args.size, args.size, generator=make_generator(0))
     images = images.to(device)
-    fixed_point = FixedPointConfig(tol=args.tol, max_steps=args.steps)
+    fixed_point = FixedPointConfig(
+        tol=args.tol, max_steps=args.steps, backward_solver=args.backward_solver
+    )
 
     def iteration() -> None:
         rule.zero_grad(set_to_none=True)
@@ -92,16 +96,18 @@ def memory_table(args: argparse.Namespace) -> list[str]:
     rows = []
     for steps in args.steps_list:
         cells = []
-        for _, mode, tol in MEMORY_COLUMNS:
+        for _, mode, tol, backward_solver in MEMORY_COLUMNS:
             cmd = [sys.executable, __file__, "--memory-worker", "--mode", mode,
                    "--steps", str(steps), "--batch", str(args.batch), "--size", str(args.size),
                    "--threads", str(args.threads), "--tol", str(tol or 1e-3),
+                   "--backward-solver", backward_solver or "gmres",
                    "--device", args.device]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode:
                 raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
             result = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"memory T={steps} {mode} tol={tol}: {result}", file=sys.stderr)
+            print(f"memory T={steps} {mode} tol={tol} {backward_solver}: {result}",
+                  file=sys.stderr)  # fmt: skip
             cells.append(f"{result['peak_mib']:.0f} ({result['seconds']:.1f} s)")
         rows.append(f"| {steps} | " + " | ".join(cells) + " |")
     return [
@@ -113,17 +119,18 @@ def memory_table(args: argparse.Namespace) -> list[str]:
         "iteration's seconds (on CPU measured in the memory run, whose allocator is slowed "
         "on purpose: compare within a row).",
         "",
-        "| T | " + " | ".join(label for label, _, _ in MEMORY_COLUMNS) + " |",
+        "| T | " + " | ".join(label for label, *_ in MEMORY_COLUMNS) + " |",
         "| ---: | " + " | ".join("---:" for _ in MEMORY_COLUMNS) + " |",
         *rows,
         "",
-        "`checkpoint` is ⌊T/2⌋ segments (paper App. A.2). Both fixed-point columns run "
+        "`checkpoint` is ⌊T/2⌋ segments (paper App. A.2). The fixed-point columns run "
         "Picard iteration of the expected update without a graph. *T steps + phantom "
         "fallback*: `tol=1e-12`, so the forward takes all T steps, does not converge, and "
         "the gradient is the fallback's 8 unrolled steps (checkpointed step by step). "
         "*implicit*: `tol=1e9`, so the forward stops at its first step and the gradient "
         "is the implicit solve (32 vector-Jacobian products through one evaluation, then "
-        "its own fallback): the cost of the implicit backward, which does not depend on T.",
+        "its own fallback), by GMRES (the default; it keeps up to 32 basis vectors) or "
+        "Picard: the cost of the implicit backward, which does not depend on T.",
         "",
     ]
 
@@ -194,11 +201,16 @@ def fixed_point_cases(reachable_tol: str, reachable_backward_tol: float) -> list
     from nca import FixedPointConfig
 
     configs = [
-        ("fixed-point, implicit", FixedPointConfig()),
-        ("fixed-point, implicit, tol 1e-4, 256 steps",
+        ("fixed-point, implicit (GMRES)", FixedPointConfig()),
+        ("fixed-point, implicit (Picard)", FixedPointConfig(backward_solver="picard")),
+        ("fixed-point, implicit, tol 1e-4, 256 steps, 128 VJPs (GMRES)",
          FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128)),
-        ("fixed-point, implicit, tol 1e-4, 256 steps, 512 VJPs",
-         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=512)),
+        ("fixed-point, implicit, tol 1e-4, 256 steps, 128 VJPs (Picard)",
+         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=128,
+                          backward_solver="picard")),
+        ("fixed-point, implicit, tol 1e-4, 256 steps, 512 VJPs (Picard)",
+         FixedPointConfig(tol=1e-4, max_steps=256, backward_tol=1e-4, backward_max_steps=512,
+                          backward_solver="picard")),
         (f"fixed-point, implicit, tol {reachable_tol} (reachable here)",
          FixedPointConfig(tol=float(reachable_tol), backward_tol=reachable_backward_tol,
                           backward_max_steps=128)),
@@ -390,6 +402,7 @@ def main() -> None:
     parser.add_argument("--mode", default="bptt", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=8, help=argparse.SUPPRESS)
     parser.add_argument("--tol", type=float, default=1e-3, help=argparse.SUPPRESS)
+    parser.add_argument("--backward-solver", default="gmres", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_worker:
         print(json.dumps(memory_worker(args)))

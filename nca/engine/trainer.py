@@ -265,13 +265,14 @@ class Trainer:
         }
         if metrics.get("fp_fallback"):
             self._report_fixed_point_fallback(i, metrics)
+        if "fp_fallback" in metrics:  # a running count, on every fixed-point iteration's row
+            metrics["fp_fallbacks_total"] = float(self.fixed_point_fallbacks)
         return metrics
 
     def _report_fixed_point_fallback(self, i: int, metrics: dict[str, float]) -> None:
         """Count (and, the first time, say) that a fixed-point solve did not converge and
         the gradient was the phantom fallback's."""
         self.fixed_point_fallbacks += 1
-        metrics["fp_fallbacks_total"] = float(self.fixed_point_fallbacks)
         if self.fixed_point_fallbacks == 1 and self.run.is_main:
             self.console.print(
                 f"[yellow]fixed point: a solve did not converge at iteration {i} (forward "
@@ -326,6 +327,7 @@ class Trainer:
             **self._weights_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "fixed_point_fallbacks": self.fixed_point_fallbacks,
             **self._rng_state(),
         }
 
@@ -388,6 +390,7 @@ class Trainer:
         self.optimizer.load_state_dict(data["optimizer"])
         self.scheduler.load_state_dict(data["scheduler"])
         self.iteration = int(data["iteration"])
+        self.fixed_point_fallbacks = int(data.get("fixed_point_fallbacks", 0))
         self._load_rng(data)
         if self.distributed and not self.run.is_main:
             own = load_checkpoint(self._rank_path(self.run.rank), map_location=self.device)

@@ -40,7 +40,7 @@ def test_gradient_modes_memory_runs_at_a_toy_size(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in output.read_text().splitlines() if line.startswith("| 4 |"))
-    assert len(row.split("|")) == 7  # T and the four columns
+    assert len(row.split("|")) == 8  # T and the five columns
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Every gradient mode (bptt, checkpoint, fixed-point) trains every task that offers
 it, from Python and from the CLI; texture refuses fixed-point in one line."""
 
+import itertools
 import json
 
 import pytest
@@ -41,8 +42,33 @@ def test_every_gradient_mode_trains(tmp_path, task_name, gradient):
     if gradient == "fixed-point":
         assert all(1 <= r["fp_forward_steps"] <= 6 for r in train)
         assert all(r["fp_fallback"] in (0.0, 1.0) for r in train)
+        totals = [r["fp_fallbacks_total"] for r in train]  # on every row, a running count
+        assert totals == list(itertools.accumulate(r["fp_fallback"] for r in train))
     else:
         assert not any(key.startswith("fp_") for key in train[0])
+
+
+def test_the_fallback_count_survives_a_resume(tmp_path):
+    """A zero-initialised rule falls back on its first iterations (``I − J = 0``)."""
+
+    def train(iterations, resume):
+        task = create_task("denoise", **TASKS["denoise"], iterations=iterations, log_every=1,
+                           validate_every=100, checkpoint_every=1, gradient="fixed-point",
+                           fixed_point={"max_steps": 4})  # fmt: skip
+        rule = create_rule("convca", hidden_channels=3, mlp_channels=8,
+                           **task.rule_settings({"hidden_channels", "mlp_channels",
+                                                 "image_channels", "input_channels"}))  # fmt: skip
+        trainer = Trainer(task, rule, RunContext(tmp_path, seed=0, quiet=True))
+        if resume:
+            trainer.load(tmp_path / "checkpoints" / "last.pt")
+        trainer.fit(RunLog(tmp_path, tensorboard=False))
+
+    train(2, resume=False)
+    train(3, resume=True)
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = {r["step"]: r for r in records if r["kind"] == "train"}
+    assert sorted(rows) == [1, 2, 3]
+    assert rows[3]["fp_fallbacks_total"] == sum(rows[s]["fp_fallback"] for s in (1, 2, 3)) > 2
 
 
 def test_texture_refuses_fixed_point_in_one_line():

@@ -2,8 +2,9 @@
 
 With ``L(z*)`` and ``f`` depending on parameters ``θ`` (and on fixed inputs ``x``),
 the implicit function theorem gives ``dL/dθ = yᵀ ∂f/∂θ`` where ``y`` solves
-``y = Jᵀ y + ∂L/∂z*`` with ``J = ∂f/∂z`` at ``z*``. That linear system is itself a
-fixed point, solved here with the forward's solver on vector-Jacobian products.
+``y = Jᵀ y + ∂L/∂z*`` with ``J = ∂f/∂z`` at ``z*``. That linear system is solved on
+vector-Jacobian products, by GMRES or, as a fixed point of its own, by Picard or
+Anderson iteration (``backward_solver``).
 Its Neumann partial sums ``Σ_{i<k} (Jᵀ)ⁱ g`` are exactly the gradient of ``k``
 unrolled steps from ``z*``: the *phantom* gradient, and the fallback when the linear
 solve does not converge.
@@ -15,7 +16,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from nca.core.equilibrium.config import FixedPointConfig
-from nca.core.equilibrium.solvers import Map, solve
+from nca.core.equilibrium.krylov import gmres
+from nca.core.equilibrium.solvers import Map, SolverResult, solve
 from nca.core.equilibrium.stats import FixedPointStats
 
 
@@ -65,7 +67,6 @@ def implicit_gradient(
     with torch.enable_grad():
         leaf = z_star.detach().clone().requires_grad_()
         out = f(leaf)  # dL/dθ = yᵀ ∂f/∂θ, and Jᵀ v = ∂f/∂z* ᵀ v, from this one graph
-    method = "anderson" if config.solver == "anderson" else "picard"
 
     def vjp(v: torch.Tensor) -> torch.Tensor:
         (jv,) = torch.autograd.grad(out, leaf, v, retain_graph=True)
@@ -73,14 +74,7 @@ def implicit_gradient(
 
     def replace(grad: torch.Tensor) -> torch.Tensor:
         handle.remove()  # first: the products below backpropagate from `out` too
-        result = solve(
-            lambda y: vjp(y) + grad,
-            grad,
-            method=method,
-            tol=config.backward_tol,
-            max_steps=config.backward_max_steps,
-            memory=config.anderson_memory,
-        )
+        result = _linear_solve(vjp, grad, config)
         stats.backward_steps = result.steps
         stats.backward_residual = result.residual
         stats.backward_converged = result.converged
@@ -91,3 +85,23 @@ def implicit_gradient(
 
     handle = out.register_hook(replace)
     return out
+
+
+def _linear_solve(vjp, grad: torch.Tensor, config: FixedPointConfig) -> SolverResult:
+    """``y = Jᵀ y + grad`` by ``config.backward_solver``."""
+    if config.backward_solver == "gmres":
+        return gmres(
+            vjp,
+            grad,
+            tol=config.backward_tol,
+            max_steps=config.backward_max_steps,
+            restart=config.gmres_restart,
+        )
+    return solve(
+        lambda y: vjp(y) + grad,
+        grad,
+        method=config.backward_solver,
+        tol=config.backward_tol,
+        max_steps=config.backward_max_steps,
+        memory=config.anderson_memory,
+    )

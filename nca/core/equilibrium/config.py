@@ -20,6 +20,10 @@ FixedPointSolver = Literal["rollout", "picard", "anderson"]
 #: vector-Jacobian products); ``phantom``: backpropagate ``phantom_steps`` unrolled
 #: expected updates from the equilibrium.
 FixedPointBackward = Literal["implicit", "phantom"]
+#: How the implicit gradient's linear system ``y = Jᵀy + g`` is solved: ``gmres``
+#: (restarted GMRES on the vector-Jacobian products), or ``picard`` / ``anderson``
+#: (the fixed-point solvers applied to that affine map).
+BackwardSolver = Literal["gmres", "picard", "anderson"]
 
 
 def check_gradient_mode(mode: str) -> str:
@@ -42,8 +46,14 @@ class FixedPointConfig:
             ``‖f(z) − z‖ / ‖f(z)‖`` is below this.
         max_steps: Forward cap (rule evaluations); the paper's test ``T`` is 64.
         backward: ``implicit`` (default) or ``phantom``.
+        backward_solver: The implicit linear solve: ``gmres`` (default), ``picard`` or
+            ``anderson``. Picard converges at the rate of ``Jᵀ``'s spectral radius ρ
+            (about ``log(tol)/log(ρ)`` products); GMRES needs far fewer when a few slow
+            directions set ρ. See :func:`~nca.core.equilibrium.krylov.gmres`.
         backward_tol: Relative residual of the implicit linear solve.
         backward_max_steps: Cap of the implicit linear solve (vector-Jacobian products).
+        gmres_restart: GMRES's basis size before it restarts; the basis holds this many
+            copies of the solved channels, the solve's memory beyond one evaluation.
         phantom_steps: Unrolled steps of the ``phantom`` gradient, and of the fallback
             gradient when a solve does not converge.
         anderson_memory: Past iterates Anderson acceleration mixes.
@@ -58,14 +68,20 @@ class FixedPointConfig:
     tol: float = 1e-3
     max_steps: int = 64
     backward: FixedPointBackward = "implicit"
+    backward_solver: BackwardSolver = "gmres"
     backward_tol: float = 1e-3
     backward_max_steps: int = 32
+    gmres_restart: int = 32
     phantom_steps: int = 8
     anderson_memory: int = 5
     jacobian_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        for name, kind in (("solver", FixedPointSolver), ("backward", FixedPointBackward)):
+        for name, kind in (
+            ("solver", FixedPointSolver),
+            ("backward", FixedPointBackward),
+            ("backward_solver", BackwardSolver),
+        ):
             if getattr(self, name) not in get_args(kind):
                 raise ValueError(
                     f"fixed_point.{name} must be one of {', '.join(get_args(kind))}, "
@@ -78,7 +94,13 @@ class FixedPointConfig:
         weight = self.jacobian_weight
         if isinstance(weight, bool) or not (weight >= 0 and math.isfinite(weight)):
             raise ValueError(f"fixed_point.jacobian_weight must be a number >= 0, got {weight!r}")
-        for name in ("max_steps", "backward_max_steps", "phantom_steps", "anderson_memory"):
+        for name in (
+            "max_steps",
+            "backward_max_steps",
+            "gmres_restart",
+            "phantom_steps",
+            "anderson_memory",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"fixed_point.{name} must be an integer >= 1, got {value!r}")

@@ -100,13 +100,18 @@ def test_forward_solve_is_an_equilibrium_of_every_mask():
     torch.testing.assert_close(after, star, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("solver", ["anderson", "picard", "rollout"])
-def test_implicit_gradient_matches_finite_differences(solver):
+@pytest.mark.parametrize(
+    "solver, backward_solver",
+    [("anderson", "gmres"), ("picard", "gmres"), ("rollout", "gmres"), ("picard", "picard"),
+     ("anderson", "anderson")],
+)  # fmt: skip
+def test_implicit_gradient_matches_finite_differences(solver, backward_solver):
     ca, images, target = _problem()
     cells = ca.seed(images)
     config = FixedPointConfig(
-        solver=solver, tol=1e-12, max_steps=2000, backward_tol=1e-12, backward_max_steps=400
-    )
+        solver=solver, tol=1e-12, max_steps=2000, backward_solver=backward_solver,
+        backward_tol=1e-12, backward_max_steps=400,
+    )  # fmt: skip
     star, stats = fixed_point_rollout(
         ca.step, ca.layout, cells, config, rate=0.5, generator=make_generator(0)
     )
@@ -210,6 +215,20 @@ def test_a_backward_solve_that_does_not_converge_falls_back_to_the_phantom_gradi
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
 
 
+def test_gmres_solves_the_backward_in_fewer_products_than_picard():
+    ca, images, target = _problem(scale=0.9)  # a slow contraction: ρ(J) close to 1
+    cells = ca.seed(images)
+    steps = {}
+    for backward_solver in ("gmres", "picard"):
+        config = FixedPointConfig(tol=1e-10, max_steps=2000, backward_solver=backward_solver,
+                                  backward_tol=1e-8, backward_max_steps=1000)  # fmt: skip
+        star, stats = fixed_point_rollout(ca.step, ca.layout, cells, config, rate=0.5)
+        torch.autograd.grad(_loss(ca, star, target), list(ca.rule.parameters()))
+        assert stats.backward_converged and stats.gradient == "implicit"
+        steps[backward_solver] = stats.backward_steps
+    assert 2 * steps["gmres"] < steps["picard"], steps
+
+
 def test_an_identity_map_never_claims_an_implicit_gradient():
     """A zero-initialised rule's update is 0: every grid is a fixed point and ``I − J``
     is singular. The linear solve cannot converge; the gradient must be the fallback's."""
@@ -250,7 +269,8 @@ def test_fixed_point_refuses_what_it_cannot_combine_with(option):
 @pytest.mark.parametrize(
     "field, value",
     [("solver", "broyden"), ("backward", "ift"), ("tol", 0.0), ("max_steps", 0),
-     ("phantom_steps", 1.5), ("backward_tol", float("nan"))],
+     ("phantom_steps", 1.5), ("backward_tol", float("nan")), ("backward_solver", "cg"),
+     ("gmres_restart", 0)],
 )  # fmt: skip
 def test_config_names_the_bad_value(field, value):
     with pytest.raises(ValueError, match=f"fixed_point.{field}.*{value!r}"[:40]):
