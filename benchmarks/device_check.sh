@@ -50,7 +50,7 @@ if [ "$device" = cuda ]; then
         --backends conv shifted shifted+compile shifted+sparse
     section "Fixed-point memory against T"
     run 90 python benchmarks/gradient_modes.py --memory --device cuda --batch 32 \
-        --steps-list 8 32 128 256
+        --steps-list 8 64 256
     section "Short denoising run (quick preset, 300 iterations, compiled step)"
     run 120 python -m nca train --rule vitca --task denoise --preset quick --iterations 300 \
         --compile --device cuda --run-dir "$work/denoise" --quiet
