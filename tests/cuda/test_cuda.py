@@ -1,5 +1,6 @@
 """CUDA checks (marked ``cuda``; skipped without a device): every attention backend and
-rule equal on CPU and CUDA, forward and backward; bf16 autocast training; checkpoints
+rule equal on CPU and CUDA, forward and backward; the fixed-point implicit gradient;
+bf16 autocast training; checkpoints
 written on one device and resumed on the other; NCCL DDP on 2 GPUs. Run them on a GPU
 machine with ``python -m pytest -m cuda`` (``benchmarks/device_check.sh`` does)."""
 
@@ -77,6 +78,28 @@ def test_bf16_autocast_rollout_stays_close_to_float32(backend):
         outs.append(out.float())
         rule.zero_grad(set_to_none=True)
     assert (outs[0] - outs[1]).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("backward_solver", ["gmres", "picard"])
+def test_fixed_point_gradient_matches_cpu(backward_solver):
+    """The fixed-point solve and its implicit gradient (GMRES or Picard on the
+    vector-Jacobian products), float64, on both devices."""
+    from nca.core.equilibrium import FixedPointConfig, fixed_point_rollout
+    from tests.core.equilibrium.test_fixed_point import _loss, _problem
+
+    ca, images, target = _problem()
+    config = FixedPointConfig(tol=1e-12, max_steps=400, backward_solver=backward_solver,
+                              backward_tol=1e-12, backward_max_steps=400)  # fmt: skip
+    results = {}
+    for device in ("cpu", "cuda"):
+        ca.rule.to(device)
+        cells = ca.seed(images.to(device))
+        star, stats = fixed_point_rollout(ca.step, ca.layout, cells, config, rate=0.5)
+        grads = torch.autograd.grad(_loss(ca, star, target.to(device)), list(ca.rule.parameters()))
+        assert stats.gradient == "implicit" and stats.backward_converged
+        results[device] = [star.detach().cpu()] + [g.cpu() for g in grads]
+    for a, b in zip(results["cpu"], results["cuda"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
 
 
 def _train(run_dir, device, *extra):
