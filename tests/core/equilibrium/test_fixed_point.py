@@ -242,6 +242,7 @@ def test_an_identity_map_never_claims_an_implicit_gradient():
     torch.autograd.grad(_loss(ca, star, target), list(ca.rule.parameters()))
     assert stats.converged and stats.forward_steps == 1
     assert stats.backward_converged is False and stats.fell_back
+    assert stats.backward_steps == 2  # GMRES sees the breakdown: one product and its check
 
 
 # ---------------------------------------------------- the automaton's mode
