@@ -55,6 +55,14 @@ def jacobian_penalty(
 ) -> torch.Tensor:
     """Estimate ``‖J_f(z*)‖²_F / n`` (Bai et al. 2021), differentiable in ``f``'s parameters.
 
+    The rollout applies it to the synchronous map ``g(z) = z + u(z)``, the update a
+    firing cell applies, rather than to the expected map ``(1 − σ) z + σ g(z)`` it
+    solves. Both have the same fixed points, and ``‖J_g‖ < 1`` makes the expected map
+    contract too. Penalising the expected map instead is minimised by ``J_u = −I/σ``:
+    a cell that fires overshoots its equilibrium by a factor ``1/σ``, so the expected
+    map converges while the stochastic CA oscillates around it (measured on ViTCA: 37 %
+    relative change per stochastic step, 25 % away from ``z*``).
+
     Hutchinson's estimator ``E_ε ‖J ε‖² = ‖J‖²_F`` with one Gaussian probe ``ε`` per
     call, averaged over the ``n`` elements of ``z*`` and the batch. ``J ε`` is a forward
     difference ``(f(z* + hε) − f(z*)) / h`` rather than the double backward of Bai et
@@ -63,7 +71,7 @@ def jacobian_penalty(
     map, not the equilibrium.
 
     Args:
-        f: The expected-update map, ``(B, ...) -> (B, ...)``.
+        f: The map, ``(B, ...) -> (B, ...)``.
         z_star: The equilibrium ``(B, ...)``.
         generator: Source of the probe (any device).
         step: The difference step ``h``.
@@ -134,6 +142,9 @@ def fixed_point_rollout(
     def f(z: torch.Tensor) -> torch.Tensor:
         return step(rebuild(z), expected)[:, fixed:]
 
+    def synchronous(z: torch.Tensor) -> torch.Tensor:  # every cell fires: z + u(z)
+        return step(rebuild(z), torch.ones_like(expected))[:, fixed:]
+
     with torch.no_grad():
         if config.solver == "rollout":
             result = _stochastic_solve(step, rebuild, fixed, start, rate, generator, config)
@@ -151,7 +162,8 @@ def fixed_point_rollout(
     if not torch.is_grad_enabled():
         return rebuild(result.solution), stats
     if config.jacobian_weight > 0:
-        stats.jacobian = jacobian_penalty(f, result.solution, generator)
+        # the map a firing cell applies, not the expected one: see jacobian_penalty
+        stats.jacobian = jacobian_penalty(synchronous, result.solution, generator)
         stats.jacobian_weight = config.jacobian_weight
     if gradient == "implicit":
         z = implicit_gradient(f, result.solution, config, stats)

@@ -88,6 +88,20 @@ def test_the_rollout_attaches_the_weighted_penalty_only_when_asked():
     assert fixed_point_penalty(None) == 0.0
 
 
+def test_the_rollout_penalises_the_map_a_firing_cell_applies():
+    """``u(z) = −(z − c)/σ`` makes the expected map jump to ``c`` (``J_f = 0``) while every
+    firing cell overshoots to ``2c − z`` (``J_g = −I``): the stochastic CA would oscillate.
+    The penalty must see the synchronous map: ``‖J_g ε‖² / n ≈ 1``, not 0."""
+    ca, images, _ = _problem()
+    layout = ca.rule.layout
+    ca.rule.forward = lambda cells: -(cells[:, layout.updatable_slice] - 0.3) / 0.5
+    config = FixedPointConfig(jacobian_weight=1.0)
+    _, stats = fixed_point_rollout(ca.step, ca.layout, ca.seed(images), config, rate=0.5,
+                                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert stats.converged
+    assert 0.6 < float(stats.jacobian) < 1.4  # the mean of n = 216 squared Gaussians
+
+
 @pytest.mark.parametrize("weight", [-1.0, float("nan"), float("inf"), True])
 def test_a_bad_jacobian_weight_is_named(weight):
     with pytest.raises(ValueError, match="fixed_point.jacobian_weight must be a number >= 0"):
