@@ -36,9 +36,17 @@ def main() -> None:
     from nca.core.update import draw_update_mask
 
     torch.set_num_threads(args.threads)
-    task, model = load_task_model(args.run)
-    model.eval()
+    try:
+        task, model = load_task_model(args.run)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"stochastic_convergence: {error}") from None
     cfg = task.config
+    if not hasattr(cfg, "dataset") or model.automaton is None:
+        raise SystemExit(
+            f"stochastic_convergence: {args.run} is not a denoising CA run "
+            f"(task {type(task).__name__}, rule {model.name}); give a denoise run directory"
+        )
+    model.eval()
     images = load_images(cfg.dataset, "test", image_size=cfg.image_size).batch(torch.arange(16))
     ca = model.automaton
     cells = ca.seed(mask_images(images, (1, 0.5), make_generator(3)))

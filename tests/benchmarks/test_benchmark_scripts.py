@@ -54,3 +54,28 @@ def test_device_check_dry_run_on_cpu(tmp_path):
     text = output.read_text()
     assert proc.returncode == 0, text
     assert text.count("exit 0 after") == 4 and "skipped" in text
+
+
+def test_stochastic_convergence_runs_on_a_tiny_denoise_run(tmp_path):
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "nca", "train", "--rule", "convca", "--task", "denoise",
+             "--preset", "quick", "--iterations", "2", "--image-size", "8", "--eval-subset", "4",
+             "--eval-steps", "4", "-o", "rule.hidden_channels=3", "-o", "rule.mlp_channels=8",
+             "--device", "cpu", "--run-dir", str(run), "--quiet"]  # fmt: skip
+    proc = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    script = str(BENCHMARKS / "stochastic_convergence.py")
+    proc = subprocess.run([sys.executable, script, str(run), "--threads", "1"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 256 |")]
+    assert len(rows) == 1 and float(rows[0].split("|")[2]) >= 0
+
+
+def test_stochastic_convergence_refuses_a_run_that_is_not_a_denoiser(tmp_path):
+    script = str(BENCHMARKS / "stochastic_convergence.py")
+    lizard = BENCHMARKS.parent / "tests" / "play" / "data" / "grow-lizard-quick.pt"
+    proc = subprocess.run([sys.executable, script, str(lizard)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0 and "is not a denoising CA run" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -59,9 +59,12 @@ class FixedPointConfig:
         anderson_memory: Past iterates Anderson acceleration mixes.
         jacobian_weight: Weight ``γ`` of the Jacobian regulariser (Bai, Koltun & Kolter
             2021, "Stabilizing Equilibrium Models by Jacobian Regularization"): adds
-            ``γ·‖J_f(z*)‖²_F / n`` to the training loss, which pushes the expected
-            update towards a contraction, so that the forward and the implicit solve
-            converge. 0 (default): off. See :func:`~nca.core.equilibrium.jacobian_penalty`.
+            ``γ·‖J_g(z*)‖²_F / n`` to the training loss, where ``g(z) = z + u(z)`` is the
+            update a firing cell applies. It pushes that update, and with it the
+            expected one, towards a contraction, so that the forward and the implicit
+            solve converge and the stochastic CA settles at ``z*``. Denoise needed
+            γ ≈ 50 (its loss is of order 10). 0 (default): off. See
+            :func:`~nca.core.equilibrium.jacobian_penalty`.
     """
 
     solver: FixedPointSolver = "picard"

@@ -22,7 +22,8 @@ class FixedPointStats:
         backward_steps: Vector-Jacobian products of the implicit linear solve.
         backward_residual: Its relative residual at the end.
         backward_converged: The implicit linear solve reached its tolerance.
-        jacobian: The differentiable estimate of ``‖J_f(z*)‖²_F / n`` when the Jacobian
+        jacobian: The differentiable estimate of ``‖J_g(z*)‖²_F / n``
+            (``g(z) = z + u(z)``) when the Jacobian
             regulariser is on (``fixed_point.jacobian_weight > 0``), else ``None``.
         jacobian_weight: Its weight ``γ`` in the loss.
     """
@@ -67,7 +68,7 @@ class FixedPointStats:
 
 
 def fixed_point_penalty(stats: FixedPointStats | None) -> torch.Tensor | float:
-    """What a task adds to its loss for a rollout: ``γ·‖J_f(z*)‖²_F / n`` when the
+    """What a task adds to its loss for a rollout: ``γ·‖J_g(z*)‖²_F / n`` when the
     Jacobian regulariser is on, else 0."""
     if stats is None or stats.jacobian is None:
         return 0.0
