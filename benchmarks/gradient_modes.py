@@ -225,10 +225,11 @@ def cosine_table(args: argparse.Namespace) -> list[str]:
     from nca_denoise.masking import mask_images
 
     from nca import FixedPointConfig, load_images, make_generator
-    from nca.analysis import load_task_model
+    from nca.tasks import load_run
 
     torch.set_num_threads(args.threads)
-    task, model = load_task_model(args.cosine)
+    stored = load_run(args.cosine)
+    task, model = stored.task, stored.model
     params = list(model.rule.parameters())
     for p in params:
         p.requires_grad_(True)
@@ -301,10 +302,11 @@ def grow_cosine_table(args: argparse.Namespace) -> list[str]:
     from nca_grow.task import per_sample_loss
 
     from nca import FixedPointConfig, make_generator
-    from nca.analysis import load_task_model
+    from nca.tasks import load_run
 
     torch.set_num_threads(args.threads)
-    task, model = load_task_model(args.cosine_grow)
+    stored = load_run(args.cosine_grow)
+    task, model = stored.task, stored.model
     cfg = task.config
     target = load_target(cfg.target, cfg.target_size, cfg.target_padding)[None]
     params = list(model.rule.parameters())

@@ -31,13 +31,14 @@ def main() -> None:
     from nca_denoise.masking import mask_images
 
     from nca import FixedPointConfig, load_images, make_generator
-    from nca.analysis import load_task_model
     from nca.core.equilibrium import fixed_point_rollout
     from nca.core.update import draw_update_mask
+    from nca.tasks import load_run
 
     torch.set_num_threads(args.threads)
     try:
-        task, model = load_task_model(args.run)
+        stored = load_run(args.run)
+        task, model = stored.task, stored.model
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"stochastic_convergence: {error}") from None
     cfg = task.config

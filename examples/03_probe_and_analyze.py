@@ -12,7 +12,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from nca.analysis import load_subject, run_experiment
+from nca import load_subject
+from nca.analysis import run_experiment
 from nca.cli import cli
 
 

@@ -43,7 +43,7 @@ class Shapes(DatasetSource):
 
 
 def main(iterations: int = 100) -> float:
-    from nca import create_task, launch, resolve_rule_config
+    from nca import create_task, launch
 
     register_dataset(Shapes)  # or expose it through an `nca.datasets` entry point
     train = load_images("shapes", "train")  # 16x16: the dataset's default size
@@ -64,9 +64,9 @@ def main(iterations: int = 100) -> float:
         checkpoint_every=10**6,
         lpips="off",
     )
-    _, rule = resolve_rule_config("vitca", {"embed_dim": 32, "heads": 2, "hidden_channels": 8})
+    small = {"embed_dim": 32, "heads": 2, "hidden_channels": 8}
     with tempfile.TemporaryDirectory() as run_dir:  # the task sets the rule's image size
-        final = launch(task, rule="vitca", rule_config=rule, run_dir=run_dir, quiet=True)
+        final = launch(task, rule="vitca", rule_options=small, run_dir=run_dir, quiet=True)
     print(f"vitca on shapes after {iterations} iterations: L1 {final['reconstruction']:.4f}")
     return final["reconstruction"]
 

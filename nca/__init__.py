@@ -80,6 +80,10 @@ _EXPORTS = {
     "rule_info": "nca.rules",
     "get_rule_class": "nca.rules",
     "resolve_rule_config": "nca.rules",
+    "RuleNeeds": "nca.rules",
+    "load_run": "nca.tasks",
+    "load_subject": "nca.tasks",
+    "StoredRun": "nca.tasks",
     # datasets
     "ImageSet": "nca.data",
     "DatasetSource": "nca.data",
@@ -93,7 +97,7 @@ _EXPORTS = {
     # tasks
     "Task": "nca.tasks",
     "parameter_count": "nca.rules",
-    "RunContext": "nca.tasks",
+    "RunContext": "nca.engine",
     "create_task": "nca.tasks",
     "list_tasks": "nca.tasks",
     "register_task": "nca.tasks",
@@ -103,7 +107,7 @@ _EXPORTS = {
     "save_checkpoint": "nca.checkpoint",
     "load_checkpoint": "nca.checkpoint",
     "find_checkpoint": "nca.checkpoint",
-    "load_rule": "nca.checkpoint",
+    "load_rule": "nca.rules",
     "run_dir_of": "nca.checkpoint",
     "RunLog": "nca.run_log",
     "batch_psnr": "nca.metrics",
@@ -117,6 +121,8 @@ _EXPORTS = {
     "progress_bar": "nca.progress",
     "ConfigError": "nca.config",
     "NCAError": "nca.errors",
+    "PluginError": "nca.registry",
+    "UnknownPluginError": "nca.registry",
     "build_config": "nca.config",
     "config_to_dict": "nca.config",
 }
@@ -141,7 +147,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from nca.checkpoint import (
         find_checkpoint,
         load_checkpoint,
-        load_rule,
         run_dir_of,
         save_checkpoint,
     )
@@ -195,6 +200,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from nca.errors import NCAError
     from nca.metrics import batch_psnr, psnr, ssim
+    from nca.registry import PluginError, UnknownPluginError
     from nca.rules import (
         CAPABILITIES,
         CARule,
@@ -203,6 +209,7 @@ if TYPE_CHECKING:  # pragma: no cover
         create_rule,
         get_rule_class,
         list_rules,
+        load_rule,
         parameter_count,
         register_rule,
         resolve_rule_config,

@@ -150,29 +150,6 @@ def run_dir_of(checkpoint: str | Path) -> Path:
     return parent.parent if parent.name == "checkpoints" else parent
 
 
-def load_rule(
-    checkpoint: str | Path | dict, map_location: str | torch.device = "cpu"
-) -> torch.nn.Module:
-    """Rebuild the rule stored in a checkpoint (its ``rule`` and ``model`` keys).
-
-    Args:
-        checkpoint: A path, or a dict from :func:`load_checkpoint`.
-        map_location: Where to load tensors.
-
-    Returns:
-        The rule (an ``nn.Module``) with the stored weights, in eval mode.
-    """
-    from nca.rules import create_rule
-
-    data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint, map_location)
-    missing = [k for k in ("rule", "model") if k not in data]
-    if missing:
-        raise ValueError(f"checkpoint has no {' or '.join(missing)} entry; keys: {sorted(data)}")
-    rule = create_rule(data["rule"]["name"], **data["rule"]["config"])
-    rule.load_state_dict(data["model"])
-    return rule.eval()
-
-
 def state_mismatch(expected: Mapping[str, Any], given: Mapping[str, Any]) -> str:
     """How the ``state_dict`` ``given`` does not fit ``expected`` ("" when it does)."""
     missing = sorted(set(expected) - set(given))

@@ -2,7 +2,8 @@
 
 Python::
 
-    from nca.analysis import load_subject, run_experiment
+    from nca import load_subject
+    from nca.analysis import run_experiment
     subject = load_subject("runs/my-run", count=8)
     numbers = run_experiment("damage", subject, "runs/my-run/analysis/damage")
 
@@ -16,10 +17,9 @@ from pathlib import Path
 
 from nca.analysis.experiments import EXPERIMENTS
 from nca.analysis.media import save_animation, save_curves, save_grid
-from nca.analysis.subject import Subject, load_subject, psnr
+from nca.analysis.subject import Subject, psnr
 from nca.analysis.task_experiments import (
     experiment_options,
-    load_task_model,
     run_task_experiment,
     task_experiment,
 )
@@ -43,8 +43,6 @@ __all__ = [
     "EXPERIMENTS",
     "Subject",
     "experiment_options",
-    "load_subject",
-    "load_task_model",
     "psnr",
     "run_experiment",
     "run_task_experiment",

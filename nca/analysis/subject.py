@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from nca.core import PAPER_UPDATE_RATE, CellularAutomaton, ImageModel, make_generator
+from nca.core import CellularAutomaton, ImageModel, make_generator
 from nca.metrics import psnr as image_psnr
 
 Corrupt = Callable[[torch.Tensor, tuple[int, int], float, torch.Generator], torch.Tensor]
@@ -73,26 +72,3 @@ class Subject:
 def psnr(output: torch.Tensor, target: torch.Tensor) -> float:
     """Mean per-image PSNR (dB, capped at 100) of images in [0, 1] (:func:`nca.psnr`)."""
     return float(image_psnr(output, target).mean())
-
-
-def load_subject(
-    source: str | Path, count: int = 8, *, device: str = "cpu", seed: int = 0
-) -> Subject:
-    """A :class:`Subject` from a run directory or checkpoint, using the run's task for
-    images and noise (the task must implement ``analysis_images`` and ``corrupt``)."""
-    from nca.checkpoint import find_checkpoint, load_checkpoint, load_rule
-    from nca.tasks import create_task
-
-    data = load_checkpoint(find_checkpoint(source))
-    stored = data.get("task") or {}
-    if not stored.get("name"):
-        raise ValueError(f"{source} does not name the task it was trained with")
-    task = create_task(stored["name"], **stored.get("config", {}))
-    images, labels = task.analysis_images(count)
-    rule = load_rule(data, map_location=device).to(device)
-    for param in rule.parameters():
-        param.requires_grad_(False)
-    rate = float(stored.get("config", {}).get("update_rate", PAPER_UPDATE_RATE))
-    return Subject(
-        ImageModel(rule, update_rate=rate).eval(), images.to(device), labels, task.corrupt, seed
-    )

@@ -11,34 +11,8 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
-
-
-def load_task_model(source: str | Path, *, device: str = "cpu") -> tuple[Any, torch.nn.Module]:
-    """The task and model of a run directory or checkpoint.
-
-    Returns:
-        The run's task (built from its stored config) and the task's model around the
-        trained rule, frozen and in eval mode on ``device``.
-    """
-    from nca.checkpoint import find_checkpoint, load_checkpoint, load_rule, run_dir_of
-    from nca.tasks import RunContext, create_task
-
-    path = find_checkpoint(source)
-    data = load_checkpoint(path)
-    stored = data.get("task") or {}
-    if not stored.get("name"):
-        raise ValueError(f"{source} does not name the task it was trained with")
-    task = create_task(stored["name"], **stored.get("config", {}))
-    rule = load_rule(data, map_location=device).to(device)
-    run = RunContext(run_dir=run_dir_of(path), device=device, quiet=True)
-    model = task.build_model(rule, run)
-    model = model.to(device).eval()
-    for param in model.parameters():
-        param.requires_grad_(False)
-    return task, model
 
 
 def task_experiment(task, name: str) -> Callable:

@@ -92,16 +92,10 @@ def analyze_command(
     grow: growth, regeneration, persistence; classify: class-map, mutation,
     persistence; texture: growth, persistence.
     """
-    from nca.analysis import (
-        EXPERIMENTS,
-        load_subject,
-        load_task_model,
-        run_experiment,
-        run_task_experiment,
-    )
+    from nca.analysis import EXPERIMENTS, run_experiment, run_task_experiment
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.resources import writable_folder
-    from nca.tasks import TASKS
+    from nca.tasks import TASKS, load_run, load_subject
 
     console = make_console()
     with user_errors():
@@ -133,8 +127,10 @@ def analyze_command(
             )
         with console.status(f"running {experiment}"):
             if experiment in own:
-                task, model = load_task_model(checkpoint, device=device)
-                results = run_task_experiment(experiment, task, model, folder, seed=seed, **options)
+                stored = load_run(checkpoint, device=device)
+                results = run_task_experiment(
+                    experiment, stored.task, stored.model, folder, seed=seed, **options
+                )
             else:
                 subject = load_subject(source, count, device=device, seed=seed)
                 results = run_experiment(experiment, subject, folder, **options)

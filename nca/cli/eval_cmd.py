@@ -39,25 +39,24 @@ def eval_command(
     quiet: bool,
 ) -> None:
     """Evaluate SOURCE: a checkpoint file or a run directory."""
+    import torch
+
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.cli.train_cmd import _print_metrics, resolve_device
     from nca.config import config_fields, route_overrides
-    from nca.engine import distributed_env, evaluate_checkpoint, seed_everything
-    from nca.tasks import TASKS, RunContext, resolve_task_config
+    from nca.engine import RunContext, distributed_env, seed_everything
+    from nca.tasks import TASKS, load_run
 
     console = make_console()
     with user_errors():
         checkpoint = find_checkpoint(source, which)
-        stored = load_checkpoint(checkpoint).get("task", {})
-        task_name = task_name or stored.get("name")
+        task_name = task_name or (load_checkpoint(checkpoint).get("task") or {}).get("name")
         if not task_name:
             raise click.UsageError(f"{checkpoint} does not name its task; pass --task NAME")
         task_class = TASKS.load(task_name)
         routed = route_overrides(
             overrides, {"task": [f.name for f in config_fields(task_class.config_class)]}
         )
-        values = {**stored.get("config", {}), **routed["task"]}
-        _, task_config = resolve_task_config(task_name, values)
         device = resolve_device(device)
         seed_everything(seed)
         report = out or new_report_path(run_dir_of(checkpoint), checkpoint, routed["task"])
@@ -70,7 +69,9 @@ def eval_command(
             report=report,
             **distributed_env(),
         )
-        metrics = evaluate_checkpoint(task_class(task_config), checkpoint, run)
+        stored = load_run(checkpoint, task_name=task_name, overrides=routed["task"], run=run)
+        with torch.no_grad():
+            metrics = dict(stored.task.evaluate(stored.model, run))
     _print_metrics(console, f"{task_name} evaluation of {checkpoint}", metrics)
     if report.is_file():
         console.print(f"report: {report}")

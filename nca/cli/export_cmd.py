@@ -63,10 +63,10 @@ def export_command(
     next cells; seeding, input injection and the mask draw stay with the runtime (see
     docs/export.md). Feed-forward rules (unet, vit) have no step and are refused.
     """
-    from nca.analysis import load_task_model
     from nca.checkpoint import find_checkpoint, run_dir_of
     from nca.export import automaton_of, check_export, export_step, require
     from nca.resources import writable_folder
+    from nca.tasks import load_run
 
     console = make_console()
     with user_errors():
@@ -81,7 +81,8 @@ def export_command(
             raise click.ClickException(
                 f"cannot write {path} (read-only folder); pass --out FILE in a writable folder"
             )
-        task, model = load_task_model(checkpoint, device="cpu")
+        stored = load_run(checkpoint, device="cpu")
+        task, model = stored.task, stored.model
         automaton = automaton_of(model)
         size = height, width
         if None in size:

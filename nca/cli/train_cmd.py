@@ -144,98 +144,20 @@ def train_command(**params: Any) -> None:
     Options of the chosen task are added after --task NAME (try
     `nca train --task NAME --help`, or `nca info NAME`).
     """
-    from nca.config import build_config, config_fields, load_config_file, route_overrides
     from nca.engine import distributed_env, launch
-    from nca.engine.launch import preset_rule_defaults
-    from nca.rules import RULES, resolve_rule_config, split_rule_name
-    from nca.tasks import TASKS, preset_task_values, resolve_task_config
 
     console = make_console(quiet=False)
     with user_errors():
-        file = load_config_file(params["config_path"]) if params["config_path"] else {"names": {}}
-        names = file["names"]
-        rule_name = params["rule_name"] or names.get("rule")
-        task_name = params["task_name"] or names.get("task")
-        if not task_name:
-            raise click.UsageError(
-                f"missing --task; installed tasks: {', '.join(TASKS.names()) or 'none'}"
-            )
-        # Check both names before anything else, so the message names what is missing.
-        wanted = [(TASKS, task_name)] + (
-            [(RULES, split_rule_name(rule_name)[0])] if rule_name else []
-        )
-        missing = [str(reg.unknown(name)) for reg, name in reversed(wanted) if name not in reg]
-        if missing:
-            raise click.ClickException("\n".join(missing))
-        task_class = TASKS.load(task_name)
-        if rule_name is None and task_class.requires_rule:
-            raise click.UsageError(f"missing --rule; installed rules: {', '.join(RULES.names())}")
-        rule_class = RULES.load(split_rule_name(rule_name)[0]) if rule_name else None
-        sections = {"task": [f.name for f in config_fields(task_class.config_class)]}
-        if rule_class is not None:
-            sections["rule"] = [f.name for f in config_fields(rule_class.config_class)]
-        routed = route_overrides(params["overrides"], sections)
-        settings = build_config(
-            RunSettings,
-            {k: names[k] for k in ("seed", "device", "run_dir") if k in names},
-            where="run config",
-        )
-        seed = params["seed"] if params["seed"] is not None else settings.seed
-        device = resolve_device(params["device"] or settings.device)
-        preset = params["preset"] or names.get("preset")
-        chosen_for_device = False
-        if preset is None and task_class.default_presets:
-            import torch
-
-            preset = task_class.default_presets.get(torch.device(device).type)
-            chosen_for_device = preset is not None
-        flags = given_task_options(params)
-        _check_agreement(task_class.config_class, flags, routed["task"])
-        for key in sorted(set(file.get("task", {})) & (set(flags) | set(routed["task"]))):
-            value = routed["task"].get(key, flags.get(key))
-            if str(value) != str(file["task"][key]):
-                console.print(  # the command line wins over the file: say so
-                    f"{key}={value} from the command line replaces {key}="
-                    f"{file['task'][key]} from {params['config_path']}"
-                )
-        task_values = {**file.get("task", {}), **flags, **routed["task"]}
-        _, task_config = resolve_task_config(task_name, task_values, preset=preset)
-        if chosen_for_device:
-            about = task_class.preset_descriptions.get(preset)
-            changed = sorted(set(preset_task_values(task_class, preset)) & set(task_values))
-            console.print(
-                f"No --preset given: using {task_name}'s {preset!r} preset on {device}"
-                + (f" ({about})" if about else "")
-                + (f"; you changed {', '.join(changed)}" if changed else "")
-                + f". Pass --preset to choose another; `nca info {task_name}` lists them."
-            )
-        task = task_class(task_config)
-        task.preset = preset
-        task.validate()
-        rule_config = None
-        if rule_name:
-            rule_fields = {f.name for f in config_fields(rule_class.config_class)}
-            # the task preset's rule defaults yield to the rule's own preset and -o rule.X
-            from_task_preset = preset_rule_defaults(task, rule_name)
-            rule_values = {**from_task_preset, **file.get("rule", {}), **routed["rule"]}
-            kept = {k: v for k, v in from_task_preset.items() if k not in routed["rule"]}
-            if kept:
-                console.print(
-                    f"{task_name}'s {preset!r} preset sets "
-                    + ", ".join(f"rule.{k}={v}" for k, v in sorted(kept.items()))
-                )
-            implied = task.rule_settings(rule_fields)
-            _, rule_config = resolve_rule_config(rule_name, {**implied, **rule_values})
-            _check_rule_fits_task(rule_config, implied, rule_values)
-        label = split_rule_name(rule_name)[0] if rule_name else task_class.source_label(task_config)
-        run_dir = _run_dir(params, settings, task_name, label)
+        request = _read_request(params)
+        task, seed, device = _build_task(request, params, console)
+        label = request.rule_family or type(task).source_label(task.config)
+        run_dir = _run_dir(params, request.settings, request.task_name, label)
         try:
             metrics = launch(
                 task,
                 run_dir=run_dir,
-                rule=rule_name,
-                rule_config=rule_config,
-                task_name=task_name,
+                rule=request.rule_name,
+                rule_options=request.rule_values,
                 seed=seed,
                 device=device,
                 resume=params["resume"],
@@ -257,6 +179,120 @@ def train_command(**params: Any) -> None:
         _print_metrics(console, title, metrics)
 
 
+@dataclass
+class TrainRequest:
+    """What ``nca train`` was asked, read from its options and config file.
+
+    Attributes:
+        task_name: Registered task name.
+        rule_name: Registered rule name (``name[:preset]``), or ``None``.
+        file: The config file's tables (``names``, ``task``, ``rule``).
+        task_values: Task config values from the file, ``--flags`` and ``-o``.
+        rule_values: Rule config values from the file and ``-o rule.X=``.
+        settings: The run settings (seed, device, run directory) of the file.
+    """
+
+    task_name: str
+    rule_name: str | None
+    file: dict[str, Any]
+    task_values: dict[str, Any]
+    rule_values: dict[str, Any]
+    settings: RunSettings
+
+    @property
+    def rule_family(self) -> str | None:
+        from nca.rules import split_rule_name
+
+        return split_rule_name(self.rule_name)[0] if self.rule_name else None
+
+
+def _read_request(params: dict[str, Any]) -> TrainRequest:
+    """The task and rule names, their config values and the run settings; unknown names
+    fail first, naming what is missing."""
+    from nca.config import build_config, config_fields, load_config_file, route_overrides
+    from nca.rules import RULES, split_rule_name
+    from nca.tasks import TASKS
+
+    file = load_config_file(params["config_path"]) if params["config_path"] else {"names": {}}
+    names = file["names"]
+    rule_name = params["rule_name"] or names.get("rule")
+    task_name = params["task_name"] or names.get("task")
+    if not task_name:
+        raise click.UsageError(
+            f"missing --task; installed tasks: {', '.join(TASKS.names()) or 'none'}"
+        )
+    wanted = [(TASKS, task_name)] + ([(RULES, split_rule_name(rule_name)[0])] if rule_name else [])
+    missing = [str(reg.unknown(name)) for reg, name in reversed(wanted) if name not in reg]
+    if missing:
+        raise click.ClickException("\n".join(missing))
+    task_class = TASKS.load(task_name)
+    if rule_name is None and task_class.requires_rule:
+        raise click.UsageError(f"missing --rule; installed rules: {', '.join(RULES.names())}")
+    sections = {"task": [f.name for f in config_fields(task_class.config_class)]}
+    if rule_name:
+        rule_class = RULES.load(split_rule_name(rule_name)[0])
+        sections["rule"] = [f.name for f in config_fields(rule_class.config_class)]
+    routed = route_overrides(params["overrides"], sections)
+    flags = given_task_options(params)
+    _check_agreement(task_class.config_class, flags, routed["task"])
+    settings = build_config(
+        RunSettings,
+        {k: names[k] for k in ("seed", "device", "run_dir") if k in names},
+        where="run config",
+    )
+    return TrainRequest(
+        task_name,
+        rule_name,
+        file,
+        {**file.get("task", {}), **flags, **routed["task"]},
+        {**file.get("rule", {}), **routed.get("rule", {})},
+        settings,
+    )
+
+
+def _build_task(request: TrainRequest, params: dict[str, Any], console) -> tuple[Any, int, str]:
+    """The configured task (its preset picked for the device when none is given), the
+    seed and the device."""
+    from nca.tasks import TASKS, create_task, preset_task_values
+
+    names = request.file["names"]
+    task_class = TASKS.load(request.task_name)
+    seed = params["seed"] if params["seed"] is not None else request.settings.seed
+    device = resolve_device(params["device"] or request.settings.device)
+    preset = params["preset"] or names.get("preset")
+    chosen_for_device = False
+    if preset is None and task_class.default_presets:
+        import torch
+
+        preset = task_class.default_presets.get(torch.device(device).type)
+        chosen_for_device = preset is not None
+    _note_replaced_file_values(request, params, console)
+    task = create_task(request.task_name, preset=preset, **request.task_values)
+    if chosen_for_device:
+        about = task_class.preset_descriptions.get(preset)
+        changed = sorted(set(preset_task_values(task_class, preset)) & set(request.task_values))
+        console.print(
+            f"No --preset given: using {request.task_name}'s {preset!r} preset on {device}"
+            + (f" ({about})" if about else "")
+            + (f"; you changed {', '.join(changed)}" if changed else "")
+            + f". Pass --preset to choose another; `nca info {request.task_name}` lists them."
+        )
+    task.validate()
+    return task, seed, device
+
+
+def _note_replaced_file_values(request: TrainRequest, params: dict[str, Any], console) -> None:
+    """The command line wins over the config file: say so where they differ."""
+    file_values = request.file.get("task", {})
+    for key in sorted(file_values):
+        value = request.task_values[key]
+        if str(value) != str(file_values[key]):
+            console.print(
+                f"{key}={value} from the command line replaces {key}={file_values[key]} "
+                f"from {params['config_path']}"
+            )
+
+
 def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:
     """A field set both by its ``--flag`` and by ``-o`` must get one value."""
     from nca.config import coerce, config_fields
@@ -268,17 +304,6 @@ def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:
             flag = "--" + key.replace("_", "-")
             raise click.UsageError(
                 f"{flag} {flags[key]} and -o {key}={overrides[key]} disagree; set it once"
-            )
-
-
-def _check_rule_fits_task(rule_config: Any, implied: dict, given: dict) -> None:
-    """The task sets some rule fields from its data (e.g. image_size); a different value
-    given for one of them is an error, not silently replaced."""
-    for key, value in implied.items():
-        if key in given and getattr(rule_config, key) != value:
-            raise click.UsageError(
-                f"rule.{key}={given[key]} conflicts with the task, which sets {key}={value} "
-                f"from its data (e.g. --image-size); leave rule.{key} unset"
             )
 
 

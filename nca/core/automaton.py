@@ -106,13 +106,10 @@ class CellularAutomaton(nn.Module):
             raise TypeError(f"sparse_update must be True or False, got {enabled!r}")
         supports = getattr(self.rule, "supports", None)
         if enabled and not (callable(supports) and supports("sparse_update")):
-            from nca.rules import get_rule_class, list_rules  # the core does not need rules
-
-            able = [n for n in list_rules(kind="ca") if get_rule_class(n).supports("sparse_update")]
             name = getattr(self.rule, "rule_name", None) or type(self.rule).__name__
             raise ValueError(
                 f"rule {name!r} cannot compute a sparse update (it lacks the "
-                f"'sparse_update' capability); rules that can: {', '.join(able) or 'none'}"
+                f"'sparse_update' capability; `nca list` shows which rules have it)"
             )
         self.sparse_update = enabled
 

@@ -8,15 +8,17 @@ checkpoints with exact resume, random streams, deferred Ctrl-C, the NaN stop,
 
 from nca.engine.config import TrainerConfig
 from nca.engine.distributed import barrier, distributed_env, is_distributed, mean_over_ranks
+from nca.engine.evaluation import evaluate_checkpoint, load_trained_model
 from nca.engine.launch import (
     RunDirError,
     check_run_dir,
-    evaluate_checkpoint,
     launch,
     seed_everything,
     write_resolved_config,
 )
 from nca.engine.optim import build_optimizer, build_schedule
+from nca.engine.rule_config import ResolvedRule, RuleConfigConflict, resolve_task_rule
+from nca.engine.run import RunContext
 from nca.engine.streams import RandomStreams
 from nca.engine.trainer import CHECKSUM_ENV, Losses, Trainer, TrainingDiverged, TrainState
 
@@ -24,6 +26,9 @@ __all__ = [
     "CHECKSUM_ENV",
     "Losses",
     "RandomStreams",
+    "ResolvedRule",
+    "RuleConfigConflict",
+    "RunContext",
     "RunDirError",
     "TrainState",
     "Trainer",
@@ -37,7 +42,9 @@ __all__ = [
     "evaluate_checkpoint",
     "is_distributed",
     "launch",
+    "load_trained_model",
     "mean_over_ranks",
+    "resolve_task_rule",
     "seed_everything",
     "write_resolved_config",
 ]

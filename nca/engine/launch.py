@@ -4,15 +4,17 @@ and call these; Python users (and torchrun scripts) call them directly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nca.config import config_to_dict
+from nca.config import build_config, config_to_dict
 from nca.engine.distributed import (
     barrier,
     distributed_env,
@@ -20,6 +22,8 @@ from nca.engine.distributed import (
     shutdown_distributed,
 )
 from nca.engine.lock import RunDirLock
+from nca.engine.rule_config import ResolvedRule, resolve_task_rule
+from nca.engine.run import RunContext
 from nca.engine.trainer import Trainer, _console
 from nca.errors import NCAError
 
@@ -42,11 +46,19 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> None:
+def check_run_dir(
+    run_dir: Path,
+    resolved: dict[str, Any],
+    *,
+    resume: bool,
+    task_config_class: type | None = None,
+) -> None:
     """Never overwrite a run by accident; never resume with a different config.
 
     Fields absent from an older ``config.json`` count as unchanged when they hold
-    their default (a newer toolkit added them).
+    their default (a newer toolkit added them). With ``task_config_class``, the stored
+    task config is first rebuilt through it, so values an older toolkit left unresolved
+    (``image_size: null``) compare as the value they resolve to.
     """
     stored_path = run_dir / "config.json"
     if not stored_path.is_file():
@@ -61,6 +73,8 @@ def check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> N
     changed = []
     for section in ("rule", "task"):
         old = (stored.get(section) or {}).get("config", {})
+        if section == "task" and task_config_class is not None:
+            old = _rebuilt(task_config_class, old)
         new = (resolved.get(section) or {}).get("config", {})
         defaults = resolved.get("defaults", {}).get(section, {})
         for key in sorted(set(old) | set(new)):
@@ -79,6 +93,14 @@ def check_run_dir(run_dir: Path, resolved: dict[str, Any], *, resume: bool) -> N
         )
 
 
+def _rebuilt(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as the config class resolves them now (unchanged if it refuses them)."""
+    try:
+        return config_to_dict(build_config(config_class, values, where="stored task"))
+    except (ValueError, TypeError):
+        return values
+
+
 def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
     """Write ``config.json`` atomically in ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +117,7 @@ def launch(
     run_dir: str | Path,
     rule: str | None = None,
     rule_config: Any = None,
+    rule_options: Mapping[str, Any] | None = None,
     task_name: str | None = None,
     seed: int = 0,
     device: str = "cpu",
@@ -106,18 +129,24 @@ def launch(
 ) -> dict[str, float]:
     """Train ``task`` in ``run_dir``, alone or as one rank of a torchrun job.
 
-    Joins the process group when torchrun started this process (and leaves it at
-    the end), refuses to overwrite another run or to resume with another config,
-    seeds every global generator (identical initial weights on every rank), builds
-    the rule, writes ``config.json`` (rank 0) and runs the :class:`Trainer`.
+    Resolves the rule's config the one way every command does
+    (:func:`nca.engine.rule_config.resolve_task_rule`: presets, the task's settings,
+    the given options), builds the rule and checks it against the task's needs before
+    anything is written; joins the process group when torchrun started this process
+    (and leaves it at the end), refuses to overwrite another run or to resume with
+    another config, writes ``config.json`` (rank 0) and runs the :class:`Trainer`.
 
     Args:
         task: A configured :class:`nca.tasks.Task`.
         run_dir: Run directory.
         rule: Registered rule name, optionally ``name:preset``; ``None`` for tasks
             with ``requires_rule = False``.
-        rule_config: The rule's config (default: the name's defaults and preset).
-        task_name: Name recorded for ``nca eval`` (default ``task.name``).
+        rule_config: A config of the rule; the task's settings fill the fields it
+            leaves at their defaults (a different value is an error). Default: resolved
+            from ``rule`` and ``rule_options``.
+        rule_options: Rule config values (like ``-o rule.X=...``), over the presets.
+        task_name: The name checkpoints record (default ``task.name``, which
+            :func:`nca.tasks.create_task` sets to the registered name).
         seed: Seed of the run.
         device: ``cpu``, ``cuda`` or ``cuda:N`` (``cuda:LOCAL_RANK`` under torchrun).
         resume: Continue from ``run_dir``'s last checkpoint, if it has one.
@@ -131,81 +160,144 @@ def launch(
     Returns:
         Final metrics (rank 0 includes the evaluation's, prefixed ``eval_``).
     """
-    from nca.rules import create_rule, resolve_rule_config
-    from nca.tasks import RunContext
+    if task_name is not None:
+        task.name = task_name  # one name everywhere: config.json, checkpoints, nca eval
+    env = distributed_env()
+    console = console or _console(env["rank"] != 0)
+    resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
+    built = _build_rule(task, resolved, init_from, seed)
+    if resolved is not None and resolved.from_preset and env["rank"] == 0:
+        console.print(
+            f"{task.name}'s {task.preset!r} preset sets "
+            + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
+        )
+    record = _run_record(task, resolved, seed)
+    if env["world_size"] > 1:
+        device = init_distributed(device, env["local_rank"])
+    run = RunContext(
+        Path(run_dir),
+        seed=seed,
+        device=device,
+        resume=resume,
+        quiet=quiet,
+        stop_after=stop_after,
+        **env,
+    )
+    try:
+        note = _announcement(task, resolved, run)
+        directory = _run_directory(run, record, console, init_from, note, type(task.config))
+        with directory as holder:
+            holder.trainer = Trainer(task, built, run, task_name=task.name, console=console)
+            return holder.trainer.run_training()
+    finally:
+        shutdown_distributed()
 
-    run_dir = Path(run_dir)
-    task_name = task_name or task.name
-    if rule is not None and rule_config is None:
-        _, rule_config = resolve_rule_config(rule, preset_rule_defaults(task, rule))
-    if rule is not None:
-        rule_config = task.adapt_rule_config(rule_config)
-    if rule is None and task.requires_rule:
-        raise ValueError(f"task {task_name!r} needs a rule")
-    if init_from is not None and rule is None:
-        raise ValueError("--init-from loads a rule's weights; this run trains no rule")
-    resolved = {
-        "rule": {"name": rule, "config": config_to_dict(rule_config)} if rule else None,
-        "task": {"name": task_name, "config": config_to_dict(task.config)},
+
+def _resolve_rule(
+    task: Any,
+    rule: str | None,
+    rule_config: Any,
+    rule_options: Mapping[str, Any] | None,
+    init_from: str | Path | None,
+) -> ResolvedRule | None:
+    """The rule's name and config (``None`` for a task that trains no rule)."""
+    if rule is None:
+        if task.requires_rule:
+            raise ValueError(f"task {task.name!r} needs a rule")
+        if init_from is not None:
+            raise ValueError("--init-from loads a rule's weights; this run trains no rule")
+        if rule_config is not None or rule_options:
+            raise ValueError("rule_config and rule_options need a rule name (rule=...)")
+        return None
+    if rule_config is not None and rule_options:
+        raise ValueError("give rule_config or rule_options, not both")
+    return resolve_task_rule(task, rule, rule_options, config=rule_config)
+
+
+def _build_rule(
+    task: Any, resolved: ResolvedRule | None, init_from: str | Path | None, seed: int
+) -> Any:
+    """The rule, built from the run's seed (identical weights on every rank), checked
+    against the task's needs and initialised ``--init-from`` a checkpoint."""
+    from nca.rules import create_rule
+
+    seed_everything(seed)
+    if resolved is None:
+        return None
+    built = create_rule(resolved.name, resolved.config)
+    task.check_rule(built)
+    if init_from is not None:
+        _initialise(built, init_from, resolved.name)
+    return built
+
+
+def _run_record(task: Any, resolved: ResolvedRule | None, seed: int) -> dict[str, Any]:
+    """What ``config.json`` holds (and a resume compares): rule, task and seed."""
+    rule = None
+    if resolved is not None:
+        rule = {"name": resolved.name, "config": config_to_dict(resolved.config)}
+    return {
+        "rule": rule,
+        "task": {"name": task.name, "config": config_to_dict(task.config)},
         "seed": seed,
         "defaults": {"task": config_to_dict(type(task.config)())} if _defaults_ok(task) else {},
     }
-    env = distributed_env()
-    if env["world_size"] > 1:
-        device = init_distributed(device, env["local_rank"])
-    main = env["rank"] == 0
+
+
+class _TrainerHolder:
+    """The trainer a run directory is opened for, once it exists."""
+
+    trainer: Any = None
+
+
+@contextlib.contextmanager
+def _run_directory(
+    run: RunContext,
+    record: dict[str, Any],
+    console: Any,
+    init_from: str | Path | None,
+    announcement: str,
+    config_class: type,
+) -> Iterator[_TrainerHolder]:
+    """Lock (rank 0), check and write the run directory; remove it again if the run
+    fails before its first checkpoint."""
+    run_dir = Path(run.run_dir)
     created = not run_dir.exists()
-    lock = None
-    trainer = None
+    lock = RunDirLock(run_dir).acquire() if run.is_main else None  # one process per run
+    holder = _TrainerHolder()
     try:
-        if main:  # one process per run directory (a second one fails here, in one line)
-            lock = RunDirLock(run_dir).acquire()
-        check_run_dir(run_dir, resolved, resume=resume)
+        check_run_dir(run_dir, record, resume=run.resume, task_config_class=config_class)
         barrier()  # every rank checked the run dir before rank 0 writes into it
-        if main:
-            _remove_orphans(run_dir, console)
-        seed_everything(seed)  # same on every rank: identical initial weights
-        built = None
-        if rule is not None:
-            built = create_rule(rule, rule_config)
-            task.check_rule(built)
-            if init_from is not None:
-                _initialise(built, init_from, rule)
-        run = RunContext(
-            run_dir,
-            seed=seed,
-            device=device,
-            resume=resume,
-            quiet=quiet,
-            stop_after=stop_after,
-            **env,
-        )
-        console = console or _console(not run.is_main)
         if run.is_main:
-            stored = {k: v for k, v in resolved.items() if k != "defaults"}
+            _remove_orphans(run_dir, console)
+            stored = {k: v for k, v in record.items() if k != "defaults"}
             if init_from is not None:
                 stored["init_from"] = str(init_from)
-            write_resolved_config(run_dir, {**stored, "device": device})
-            ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
-            console.print(
-                f"Training [bold]{rule or task.source_label(task.config)}[/bold] on "
-                f"[bold]{task_name}[/bold] ({device}{ranks}, seed {seed}) -> {run_dir}"
-            )
+            write_resolved_config(run_dir, {**stored, "device": run.device})
+            console.print(announcement)
         barrier()
-        trainer = Trainer(task, built, run, task_name=task_name, console=console)
-        return trainer.run_training()
+        yield holder
     except BaseException:
-        # a run that failed before its first checkpoint leaves no directory behind
+        trainer = holder.trainer
         nothing_kept = trainer is None or trainer.saved_at is None
-        if main and created and nothing_kept and not (run_dir / CHECKPOINT).exists():
+        if run.is_main and created and nothing_kept and not (run_dir / CHECKPOINT).exists():
             if lock is not None:
                 lock.release()
+                lock = None
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
         if lock is not None:
             lock.release()
-        shutdown_distributed()
+
+
+def _announcement(task: Any, resolved: ResolvedRule | None, run: RunContext) -> str:
+    label = resolved.name if resolved is not None else task.source_label(task.config)
+    ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
+    return (
+        f"Training [bold]{label}[/bold] on [bold]{task.name}[/bold] ({run.device}{ranks}, "
+        f"seed {run.seed}) -> {run.run_dir}"
+    )
 
 
 def _remove_orphans(run_dir: Path, console: Any) -> None:
@@ -248,43 +340,3 @@ def _defaults_ok(task: Any) -> bool:
     except (TypeError, ValueError):  # a config with required fields has no defaults
         return False
     return True
-
-
-def preset_rule_defaults(task: Any, rule: str) -> dict[str, Any]:
-    """The rule-config defaults of the preset ``task`` was created with (``create_task``),
-    for the fields rule ``rule`` has and its own preset does not set."""
-    import dataclasses
-
-    from nca.rules import RULES, split_rule_name
-    from nca.tasks import preset_rule_values
-
-    family, rule_preset = split_rule_name(rule)
-    cls = RULES.load(family)
-    fields = {f.name for f in dataclasses.fields(cls.config_class)}
-    own = set(cls.presets.get(rule_preset, {})) if rule_preset else set()
-    values = preset_rule_values(type(task), getattr(task, "preset", None), family, fields)
-    return {k: v for k, v in values.items() if k not in own}
-
-
-def evaluate_checkpoint(task: Any, checkpoint: str | Path, run: Any) -> dict[str, float]:
-    """Score the model stored in ``checkpoint`` with ``task.evaluate``.
-
-    Raises:
-        ValueError: the checkpoint was written by another task.
-    """
-    from nca.checkpoint import load_checkpoint, load_rule
-
-    data = load_checkpoint(checkpoint)
-    stored = (data.get("task") or {}).get("name")
-    if stored != task.name:
-        raise ValueError(
-            f"{checkpoint} was written by task {stored!r}, not {task.name!r}; evaluate it "
-            f"with its own task"
-        )
-    rule = load_rule(data) if data.get("rule") else None
-    model = task.build_model(rule, run)
-    if rule is None:
-        model.load_state_dict(data["model"])
-    model = model.to(torch.device(run.device)).eval()
-    with torch.no_grad():
-        return dict(task.evaluate(model, run))

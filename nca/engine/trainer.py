@@ -203,7 +203,19 @@ class Trainer:
                 f"feed-forward rule); leave sparse_update unset"
             )
         for automaton in automata:
-            automaton.use_sparse_update(True)
+            try:
+                automaton.use_sparse_update(True)
+            except ValueError as err:
+                from nca.rules import get_rule_class, list_rules
+
+                able = [
+                    n for n in list_rules(kind="ca") if get_rule_class(n).supports("sparse_update")
+                ]
+                reason = str(err).split(" (", 1)[0]
+                raise ValueError(
+                    f"{reason}: it lacks the 'sparse_update' capability; rules that can: "
+                    f"{', '.join(able) or 'none'}"
+                ) from None
 
     def _compile_steps(self) -> None:
         """``compile=True``: compile the step of every automaton in the task's model."""

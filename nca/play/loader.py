@@ -57,15 +57,14 @@ def load_play_target(source: str | Path, *, device: str = "cpu") -> PlayTarget:
     Raises:
         ValueError: the run's task has no viewer, or its model is not a CA (one line).
     """
-    from nca.analysis.task_experiments import load_task_model
     from nca.checkpoint import find_checkpoint, load_checkpoint
-    from nca.tasks import TASKS, Task
+    from nca.tasks import TASKS, Task, load_run
 
     checkpoint = find_checkpoint(source)
     name = (load_checkpoint(checkpoint).get("task") or {}).get("name")
     if name in TASKS and TASKS.load(name).playground is Task.playground:
         raise ValueError(f"task {name!r} has no interactive viewer (nca play needs a live grid)")
-    task, model = load_task_model(checkpoint, device=device)
-    target = PlayTarget(task, model, checkpoint, device)
+    stored = load_run(checkpoint, device=device)
+    target = PlayTarget(stored.task, stored.model, checkpoint, device)
     target.playground()  # fail now (e.g. a feed-forward rule), not in the first tab
     return target

@@ -10,6 +10,8 @@ from nca.rules.base import (
     check_rule_class,
     parameter_count,
 )
+from nca.rules.loading import load_rule
+from nca.rules.needs import RuleNeeds, rule_mismatch
 from nca.rules.registry import (
     RULES,
     RuleInfo,
@@ -31,13 +33,16 @@ __all__ = [
     "Rule",
     "RuleInfo",
     "RuleKind",
+    "RuleNeeds",
     "check_rule_class",
     "create_rule",
     "get_rule_class",
     "list_rules",
+    "load_rule",
     "parameter_count",
     "register_rule",
     "resolve_rule_config",
     "rule_info",
+    "rule_mismatch",
     "split_rule_name",
 ]

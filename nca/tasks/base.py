@@ -13,11 +13,13 @@ import dataclasses
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nca.rules.base import RULE_KINDS, Rule
+from nca.engine.config import TrainerConfig
+from nca.engine.rule_config import PRESET_RULE_KEY
+from nca.engine.run import RunContext
+from nca.rules import RULE_KINDS, Rule, RuleNeeds, rule_mismatch
 
 #: Options of ``nca train`` itself; a task cannot reuse these names as CLI options.
 RESERVED_OPTIONS = frozenset(
@@ -40,48 +42,6 @@ RESERVED_OPTIONS = frozenset(
 )
 
 
-@dataclass
-class RunContext:
-    """Where and how a task runs.
-
-    Attributes:
-        run_dir: Directory for the resolved config, metrics, pictures, checkpoints.
-        seed: Seed of the run; per-rank generators derive from it (``seed + rank``
-            where ranks must differ, e.g. data order and masks).
-        device: Torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-        resume: Continue from the latest checkpoint in ``run_dir`` if there is one.
-        quiet: No progress bars (also implied when stdout is not a terminal).
-        rank: Global rank of this process (0 without torch.distributed).
-        world_size: Number of processes.
-        local_rank: Rank on this machine (selects the GPU).
-        stop_after: Stop after this many iterations in this invocation (checkpointed);
-            continue later with ``resume``. ``None``: run to the end.
-        report: Where an evaluation writes its report file; ``None``: the task's
-            default in ``run_dir`` (``nca eval`` picks a new file each time, so a later
-            evaluation never replaces an earlier one).
-    """
-
-    run_dir: Path
-    seed: int = 0
-    device: str = "cpu"
-    resume: bool = False
-    quiet: bool = False
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    stop_after: int | None = None
-    report: Path | None = None
-
-    def report_path(self, default: str) -> Path:
-        """:attr:`report`, or ``run_dir / default``."""
-        return Path(self.report) if self.report is not None else Path(self.run_dir) / default
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process writes checkpoints, pictures and logs (rank 0)."""
-        return self.rank == 0
-
-
 class Task(ABC):
     """Base of task plugins: data, an objective and an evaluation.
 
@@ -97,13 +57,20 @@ class Task(ABC):
         * :meth:`objective` — the batch's named losses under the model;
         * :meth:`evaluate` — final metrics of a trained model.
 
+    The rule: :meth:`rule_needs` declares what the task needs of a rule's layout
+    (channels in and out, grid size, one cell per pixel); the engine turns the needs
+    into rule settings (:meth:`rule_settings`, the one hook for the rule's config)
+    and checks every rule it builds or loads against them (:meth:`check_rule`).
+
     Optional: :meth:`build_model` (default: the rule as an
-    :class:`~nca.core.ImageModel`), :meth:`make_pool` and :meth:`after_step` (a
-    sample pool), :meth:`validation` and :meth:`pictures` (periodic), and
-    :meth:`total_iterations`.
+    :class:`~nca.core.ImageModel`; grid tasks configure a :class:`~nca.core.GridModel`),
+    :meth:`make_pool` and :meth:`after_step` (a sample pool), :meth:`validation` and
+    :meth:`pictures` (periodic), and :meth:`total_iterations`.
 
     Class attributes:
-        name: Registered name (informative; the entry-point name is authoritative).
+        name: Default name. :func:`nca.tasks.create_task` sets an instance's ``name``
+            to the name it was registered under, which is the one recorded in
+            checkpoints and compared by ``nca eval``.
         config_class: The task's config dataclass (extends ``TrainerConfig``).
         cli_options: Config fields offered as ``nca train --field-name`` options.
         rule_kinds: Rule kinds this task can train (``"ca"``, ``"feedforward"``).
@@ -150,6 +117,8 @@ class Task(ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        #: The name checkpoints record (the registered name under ``create_task``).
+        self.name: str = type(self).name
         #: The preset the config came from (set by :func:`nca.tasks.create_task`); its
         #: rule defaults apply when :func:`nca.launch` builds the rule from its name.
         self.preset: str | None = None
@@ -165,24 +134,36 @@ class Task(ABC):
         input run exists); raise with a clear message otherwise."""
         return None
 
-    def rule_settings(self, fields: set[str]) -> dict[str, Any]:
-        """Rule config values the task's data decides (e.g. ``image_channels``,
-        ``image_size``), among the rule's ``fields``. They are applied before the rule's
-        config is validated; a user value that contradicts one is an error."""
-        return {}
+    def rule_needs(self) -> RuleNeeds:
+        """What this task needs of a rule's layout (default: nothing)."""
+        return RuleNeeds()
 
-    def adapt_rule_config(self, rule_config: Any) -> Any:
-        """Adjust a rule's config to the task's data before the rule is built (e.g. set
-        ``image_channels`` for an RGB dataset). Returns the (possibly new) config."""
-        return rule_config
+    def rule_settings(self, fields: set[str]) -> dict[str, Any]:
+        """Rule config values the task decides, among the rule's config ``fields``.
+
+        The default is what :meth:`rule_needs` decides (``image_channels``,
+        ``input_channels``, ``image_size``). They apply before the rule's config is
+        validated, on every path that builds a rule (``nca train``, :func:`nca.launch`);
+        a user value that contradicts one is an error.
+        """
+        return self.rule_needs().settings(fields)
 
     def check_rule(self, rule: Rule) -> None:
-        """Raise :class:`ValueError` if this task cannot train ``rule``."""
-        if rule.kind not in self.rule_kinds:
-            raise ValueError(
-                f"task {self.name!r} cannot train {rule.kind} rule {rule.rule_name!r}; "
-                f"it supports: {', '.join(sorted(self.rule_kinds))}"
+        """Raise :class:`ValueError` (one line) if this task cannot train ``rule``: a
+        rule kind it does not train, or a layout short of :meth:`rule_needs`."""
+        name = getattr(rule, "rule_name", None) or type(rule).__name__
+        kind = getattr(rule, "kind", None)
+        if kind not in self.rule_kinds:
+            why = f"it trains {' and '.join(sorted(self.rule_kinds))} rules only"
+        else:
+            problems = rule_mismatch(rule, self.rule_needs())
+            if not problems:
+                return
+            why = (
+                f"{'; '.join(problems)} (the task sets image_channels, input_channels and "
+                f"image_size on the rules that have those options)"
             )
+        raise ValueError(f"task {self.name!r} cannot train {kind} rule {name!r}: {why}")
 
     # ------------------------------------------------------------ the model
     def build_model(self, rule: Rule | None, run: RunContext) -> Any:
@@ -277,20 +258,47 @@ def check_task_class(obj: Any) -> None:
     if inspect.isabstract(obj):
         missing = ", ".join(sorted(obj.__abstractmethods__))
         raise TypeError(f"{obj.__name__} does not implement: {missing}")
+    if hasattr(obj, "adapt_rule_config"):
+        raise TypeError(
+            f"{obj.__name__}.adapt_rule_config is no longer called: declare the task's needs "
+            f"in rule_needs() and extra rule values in rule_settings(fields)"
+        )
+    _check_config_class(obj)
+    _check_cli_options(obj)
+    _check_presets(obj)
+    bad_streams = {k: v for k, v in obj.streams.items() if v not in ("cpu", "device")}
+    if bad_streams:
+        raise TypeError(f"{obj.__name__}.streams must map names to 'cpu' or 'device'")
+    best = obj.best_metric
+    if best is not None and (
+        not isinstance(best, tuple) or len(best) != 2 or best[1] not in ("min", "max")
+    ):
+        raise TypeError(f"{obj.__name__}.best_metric must be (metric, 'min' | 'max'), got {best!r}")
+    not_methods = {
+        name: method
+        for name, method in obj.experiments.items()
+        if not callable(getattr(obj, method, None))
+    }
+    if not_methods:
+        raise TypeError(f"{obj.__name__}.experiments names missing methods: {not_methods}")
+    bad_kinds = set(obj.rule_kinds) - set(RULE_KINDS)
+    if bad_kinds:
+        raise TypeError(f"{obj.__name__}.rule_kinds has unknown kinds {sorted(bad_kinds)}")
+
+
+def _check_config_class(obj: type) -> None:
     config_class = getattr(obj, "config_class", None)
     if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)):
         raise TypeError(f"{obj.__name__}.config_class must be a dataclass, got {config_class!r}")
-    from nca.engine.config import TrainerConfig
-
     if not issubclass(config_class, TrainerConfig):
         raise TypeError(
             f"{obj.__name__}.config_class {config_class.__name__} must extend "
             f"nca.engine.TrainerConfig (the engine's iterations, lr, ... settings)"
         )
-    bad_streams = {k: v for k, v in obj.streams.items() if v not in ("cpu", "device")}
-    if bad_streams:
-        raise TypeError(f"{obj.__name__}.streams must map names to 'cpu' or 'device'")
-    fields = {f.name for f in dataclasses.fields(config_class)}
+
+
+def _check_cli_options(obj: type) -> None:
+    fields = {f.name for f in dataclasses.fields(obj.config_class)}
     clashing = set(obj.cli_options) & RESERVED_OPTIONS
     if clashing:
         raise TypeError(
@@ -307,21 +315,12 @@ def check_task_class(obj: Any) -> None:
     }
     if bad_flags:
         raise TypeError(f"{obj.__name__}.cli_flags must map cli_options to '--flags': {bad_flags}")
+
+
+def _check_presets(obj: type) -> None:
     unknown_presets = set(obj.default_presets.values()) - set(obj.presets)
     if unknown_presets:
         raise TypeError(f"{obj.__name__}.default_presets names unknown presets {unknown_presets}")
-    best = obj.best_metric
-    if best is not None and (
-        not isinstance(best, tuple) or len(best) != 2 or best[1] not in ("min", "max")
-    ):
-        raise TypeError(f"{obj.__name__}.best_metric must be (metric, 'min' | 'max'), got {best!r}")
-    not_methods = {
-        name: method
-        for name, method in obj.experiments.items()
-        if not callable(getattr(obj, method, None))
-    }
-    if not_methods:
-        raise TypeError(f"{obj.__name__}.experiments names missing methods: {not_methods}")
     for preset, values in obj.presets.items():
         rule_part = values.get(PRESET_RULE_KEY, {})
         if not isinstance(rule_part, Mapping) or not all(
@@ -331,31 +330,3 @@ def check_task_class(obj: Any) -> None:
                 f"{obj.__name__}.presets[{preset!r}]['rule'] must map '*' or rule names to "
                 f"field defaults, got {rule_part!r}"
             )
-    bad_kinds = set(obj.rule_kinds) - set(RULE_KINDS)
-    if bad_kinds:
-        raise TypeError(f"{obj.__name__}.rule_kinds has unknown kinds {sorted(bad_kinds)}")
-
-
-#: Key of a task preset's defaults for the rule's config.
-PRESET_RULE_KEY = "rule"
-
-
-def preset_task_values(task_class: type, preset: str) -> dict[str, Any]:
-    """The task-config part of a preset (without its rule defaults)."""
-    return {k: v for k, v in task_class.presets[preset].items() if k != PRESET_RULE_KEY}
-
-
-def preset_rule_values(
-    task_class: type, preset: str | None, rule_name: str, fields: set[str]
-) -> dict[str, Any]:
-    """Defaults a task preset gives the config of rule ``rule_name`` (fields it has).
-
-    ``"*"`` entries apply to every rule that has the field; an entry under the rule's
-    own name wins over them.
-    """
-    if preset is None or preset not in task_class.presets:
-        return {}
-    part = task_class.presets[preset].get(PRESET_RULE_KEY, {})
-    values = {k: v for k, v in part.get("*", {}).items() if k in fields}
-    values.update(part.get(rule_name, {}))
-    return values

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nca.config import FieldSpec, build_config, config_fields
+from nca.engine.rule_config import preset_task_values
 from nca.registry import PluginRegistry, UnknownPluginError
-from nca.tasks.base import Task, check_task_class, preset_task_values
+from nca.tasks.base import Task, check_task_class
 
 TASKS: PluginRegistry[type[Task]] = PluginRegistry("nca.tasks", "task", check_task_class)
 
@@ -50,6 +51,7 @@ def create_task(name: str, *, preset: str | None = None, **overrides: Any) -> Ta
     """
     cls, config = resolve_task_config(name, overrides, preset=preset)
     task = cls(config)
+    task.name = name  # the registered name wins: checkpoints record it, `nca eval` finds it
     task.preset = preset
     return task
 

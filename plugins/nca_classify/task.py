@@ -13,6 +13,7 @@ import torch
 from nca import (
     ImageSet,
     Losses,
+    RuleNeeds,
     RunContext,
     SeedPool,
     Task,
@@ -106,28 +107,11 @@ class ClassifyTask(Task):
     _last_validation = None
 
     # ------------------------------------------------------------- the rule
-    def rule_settings(self, fields: set[str]) -> dict:
-        """One pixel in, 10 logits out (and the digits' size, for rules that need it)."""
-        settings = {"image_channels": CLASSES, "input_channels": 1}
-        if "image_size" in fields:
-            settings["image_size"] = (self.config.image_size, self.config.image_size)
-        return {k: v for k, v in settings.items() if k in fields}
-
-    def check_rule(self, rule) -> None:
-        super().check_rule(rule)
-        layout = rule.layout
-        if layout.input_channels != 1 or layout.output_channels != CLASSES:
-            raise ValueError(
-                f"rule {rule.rule_name!r} cannot classify digits: its cells take "
-                f"{layout.input_channels} input and {layout.output_channels} output "
-                f"channel(s); classify needs 1 (the pixel) and {CLASSES} (the logits), set by "
-                f"the task on rules with image_channels and input_channels options"
-            )
-        if layout.patch_size != (1, 1):
-            raise ValueError(
-                f"rule {rule.rule_name!r} has {layout.patch_size} patches; classify needs one "
-                f"cell per pixel (patch_size 1x1)"
-            )
+    def rule_needs(self) -> RuleNeeds:
+        """One pixel in, 10 logits out, one cell per pixel, on the digits' grid."""
+        size = (self.config.image_size, self.config.image_size)
+        return RuleNeeds(input_channels=1, output_channels=CLASSES, image_size=size,
+                         cell_per_pixel=True)  # fmt: skip
 
     def validate(self) -> None:
         cfg = self.config

@@ -7,10 +7,19 @@ authors' release decides. The ``paper`` preset selects the release's protocol
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from nca import OCTAVE_STEPS, PAPER_UPDATE_RATE, OctaveSteps, TrainerConfig
+from nca import (
+    OCTAVE_STEPS,
+    PAPER_UPDATE_RATE,
+    OctaveSteps,
+    TrainerConfig,
+    UnknownPluginError,
+    default_image_size,
+)
 from nca_denoise.masking import COVERAGES, Coverage, CurriculumOrder
 
 #: The paper's minibatch size ``b`` (§4), by dataset; 32 for every other one.
@@ -35,7 +44,8 @@ class DenoiseConfig(TrainerConfig):
         download: Let a missing dataset be downloaded (where its source allows it).
         image_size: Side of the (square) images after resampling (landcover: the crop
             side, at most the tile size); unset: the dataset's size in the paper (32, 64
-            for tiny-imagenet).
+            for tiny-imagenet), resolved when the config is built, so ``config.json``
+            records the size used.
         train_subset: Use only the first N training images.
         eval_subset: Evaluate on the first N test images (paper: the whole split).
         batch_size: Batch size ``b``; unset: the paper's, 32 (8 for ``tiny-imagenet``, §4).
@@ -56,7 +66,8 @@ class DenoiseConfig(TrainerConfig):
             depends on it: 32, the paper's ``b`` (the release's test batch size is set
             in configs that are not public).
         eval_octaves: Fusion/mitosis octaves at evaluation; unset: ``octaves``, as the
-            release evaluates a model with the octaves it was trained with (Fig. 5).
+            release evaluates a model with the octaves it was trained with (Fig. 5),
+            resolved when the config is built.
         update_rate: Cell update probability σ (paper: 0.5), in training and evaluation.
         pool_size: Sample-pool capacity ``N_P`` (paper: 1024); 0 disables the pool.
         reconstruction_weight: ``α``, weight of the L1 loss (authors' code: 100).
@@ -138,8 +149,14 @@ class DenoiseConfig(TrainerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.batch_size is None:  # resolved once, so config.json records the value used
+        # resolved once, so config.json records the values used
+        if self.batch_size is None:
             self.batch_size = PAPER_BATCH_SIZES.get(self.dataset, 32)
+        if self.eval_octaves is None:
+            self.eval_octaves = self.octaves
+        # an unknown dataset keeps image_size unset: the task's validate() names it
+        with contextlib.suppress(UnknownPluginError):
+            self.image_size = self.image_size or default_image_size(self.dataset)
         positive = (
             "batch_size",
             "steps_min",
@@ -187,12 +204,14 @@ class DenoiseConfig(TrainerConfig):
 
     @property
     def test_octaves(self) -> int:
-        """Octaves of the evaluation: ``eval_octaves``, or the training ``octaves``."""
-        return self.octaves if self.eval_octaves is None else self.eval_octaves
+        """Deprecated name of :attr:`eval_octaves`."""
+        warnings.warn(
+            "DenoiseConfig.test_octaves is deprecated: use eval_octaves", DeprecationWarning, 2
+        )
+        return self.eval_octaves
 
     @property
     def size(self) -> int:
-        """The image side used: ``image_size``, or the dataset's default."""
-        from nca import default_image_size
-
-        return self.image_size or default_image_size(self.dataset)
+        """Deprecated name of :attr:`image_size`."""
+        warnings.warn("DenoiseConfig.size is deprecated: use image_size", DeprecationWarning, 2)
+        return self.image_size

@@ -13,6 +13,7 @@ from nca import (
     ImageModel,
     ImageSet,
     Losses,
+    RuleNeeds,
     RunContext,
     SamplePool,
     Task,
@@ -142,33 +143,20 @@ class DenoiseTask(Task):
     }
 
     # ------------------------------------------------------------ the rule
-    def rule_settings(self, fields: set[str]) -> dict:
-        """Image channels of the dataset and (for rules that size themselves, such as
-        learned positional embeddings) the image size."""
-        settings = {}
-        if "image_channels" in fields:
-            settings["image_channels"] = dataset_source(self.config.dataset).channels()
-        if "image_size" in fields:
-            settings["image_size"] = (self.config.size, self.config.size)
-        return settings
-
-    def adapt_rule_config(self, rule_config):
-        """Match the rule to the data: image channels and (for learned PEs) the image size."""
-        changes = {}
+    def rule_needs(self) -> RuleNeeds:
+        """The dataset's channels in and out, at the image size."""
         channels = dataset_source(self.config.dataset).channels()
-        fields = {f.name for f in dataclasses.fields(rule_config)}
-        if getattr(rule_config, "image_channels", channels) != channels:
-            changes["image_channels"] = channels
-        if "image_size" in fields:
-            size = (self.config.size, self.config.size)
-            if tuple(rule_config.image_size) != size:
-                changes["image_size"] = size
-        most = max(self.config.octaves, self.config.test_octaves)
-        if most and "patch_size" in fields:  # cells are patches of pixels
-            p_h, p_w = rule_config.patch_size
-            grid = (self.config.size // p_h, self.config.size // p_w)
-            check_octaves_fit(grid, most)
-        return dataclasses.replace(rule_config, **changes) if changes else rule_config
+        size = (self.config.image_size, self.config.image_size)
+        return RuleNeeds(input_channels=channels, output_channels=channels, image_size=size)
+
+    def check_rule(self, rule) -> None:
+        """Also: the cell grid (pixels / patch size) holds the fusion/mitosis octaves."""
+        super().check_rule(rule)
+        most = max(self.config.octaves, self.config.eval_octaves)
+        layout = getattr(rule, "layout", None)
+        if most and layout is not None:  # cells are patches of pixels
+            p_h, p_w = layout.patch_size
+            check_octaves_fit((self.config.image_size // p_h, self.config.image_size // p_w), most)
 
     def validate(self) -> None:
         """Fail before the run directory exists: unknown or missing dataset, fusion/mitosis
@@ -178,12 +166,12 @@ class DenoiseTask(Task):
         # a float32 batch of one-channel images is the least a step holds (the cell grid
         # and the activations are larger still): catches sizes that can never fit
         check_fits_in_memory(
-            max(cfg.batch_size, cfg.eval_batch_size) * cfg.size**2 * 4,
+            max(cfg.batch_size, cfg.eval_batch_size) * cfg.image_size**2 * 4,
             f"a batch of {max(cfg.batch_size, cfg.eval_batch_size)} images of "
-            f"{cfg.size}x{cfg.size}",
+            f"{cfg.image_size}x{cfg.image_size}",
             "lower --image-size or --batch-size / eval_batch_size",
         )
-        source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.size)
+        source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.image_size)
         if cfg.eval_split not in source.splits:
             raise ValueError(
                 f"eval_split={cfg.eval_split} but {cfg.dataset} has no such split; valid: "
@@ -191,24 +179,24 @@ class DenoiseTask(Task):
             )
         for octaves, steps, what in (
             (cfg.octaves, cfg.steps_min, "raise steps_min or lower octaves"),
-            (cfg.test_octaves, cfg.eval_steps, "raise eval_steps or lower eval_octaves"),
+            (cfg.eval_octaves, cfg.eval_steps, "raise eval_steps or lower eval_octaves"),
         ):
             if octaves:
                 try:
                     octave_plan(steps, octaves, cfg.octave_steps)
                 except ValueError as err:
                     raise ValueError(f"{err}; {what}") from None
-                check_octaves_fit((cfg.size, cfg.size), octaves)
+                check_octaves_fit((cfg.image_size, cfg.image_size), octaves)
 
     # ------------------------------------------------------------- helpers
     def _lpips(self, device):
         if self.config.lpips == "off":
             return None, "LPIPS off"
         smallest = LPIPS_MIN_SIZE[self.config.lpips_net]
-        if self.config.size < smallest:
+        if self.config.image_size < smallest:
             message = (
                 f"LPIPS-{self.config.lpips_net} needs images of at least {smallest}x{smallest} "
-                f"(its backbone pools them away), got {self.config.size}"
+                f"(its backbone pools them away), got {self.config.image_size}"
             )
             if self.config.lpips == "on":
                 raise ValueError(message + "; set lpips=off or a larger image_size")
@@ -224,7 +212,7 @@ class DenoiseTask(Task):
     def _split(self, split: str):
         cfg = self.config
         return load_images(
-            cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.size
+            cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.image_size
         )
 
     def _validation_split(self) -> str:
@@ -242,7 +230,7 @@ class DenoiseTask(Task):
         else:
             label = f"evaluating {len(test)} {cfg.eval_split} images (authors' protocol)"
             total = len(test)
-        octaves = cfg.test_octaves if model.is_ca else 0
+        octaves = cfg.eval_octaves if model.is_ca else 0
         with progress_bar(label, total, console=console, quiet=quiet, unit="images") as advance:
             result = evaluate_model(
                 model,
@@ -267,7 +255,8 @@ class DenoiseTask(Task):
         if cfg.eval_protocol == "authors":
             batches = f", {sum(result.batches.values())} batches of {cfg.authors_batch_size}"
         result.notes.append(
-            f"{len(test)} {cfg.eval_split} images of {cfg.dataset} at {cfg.size}x{cfg.size}"
+            f"{len(test)} {cfg.eval_split} images of {cfg.dataset} at "
+            f"{cfg.image_size}x{cfg.image_size}"
             + steps
             + batches
             + (f"; LPIPS-{cfg.lpips_net}" if lpips_model else "")
@@ -358,16 +347,6 @@ class DenoiseTask(Task):
         return DenoisePlayground(model, images.to(device), labels, self.corrupt)
 
     # ------------------------------------------------------------- training
-    def build_model(self, rule, run: RunContext) -> ImageModel:
-        channels = dataset_source(self.config.dataset).channels()
-        if channels != getattr(rule.config, "image_channels", channels):
-            raise ValueError(
-                f"{self.config.dataset} has {channels} channel(s) but the rule has "
-                f"image_channels={rule.config.image_channels}; set "
-                f"-o rule.image_channels={channels}"
-            )
-        return super().build_model(rule, run)
-
     def train_data(self, run: RunContext) -> DenoiseData:
         cfg = self.config
         if cfg.lpips == "on":  # fail before training, not after
@@ -391,8 +370,9 @@ class DenoiseTask(Task):
     def describe(self, data: DenoiseData) -> str:
         cfg = self.config
         return (
-            f"{len(data.train)} training images ({cfg.dataset}, {cfg.size}x{cfg.size}), "
-            f"{cfg.iterations} iterations of batch {cfg.batch_size}"
+            f"{len(data.train)} training images ({cfg.dataset}, "
+            f"{cfg.image_size}x{cfg.image_size}), {cfg.iterations} iterations of batch "
+            f"{cfg.batch_size}"
         )
 
     def make_pool(self, model: ImageModel, generator) -> SamplePool | None:
@@ -492,7 +472,7 @@ class DenoiseTask(Task):
                 coverage_mode=cfg.coverage,
             )
         steps = make_generator(1, state.device)
-        octaves = cfg.test_octaves if model.is_ca else 0
+        octaves = cfg.eval_octaves if model.is_ca else 0
         output = model.run(masked, steps=cfg.eval_steps, generator=steps, octaves=octaves)
         return masked, output.images.float(), target
 

@@ -14,6 +14,7 @@ from nca import (
     AliveMasking,
     CellularAutomaton,
     Losses,
+    RuleNeeds,
     RunContext,
     SeedPool,
     Task,
@@ -157,26 +158,15 @@ class GrowTask(Task):
     _last_validation = None
 
     # ------------------------------------------------------------- the rule
-    def rule_settings(self, fields: set[str]) -> dict:
-        """RGBA outputs and (for rules that can have none) no input channels."""
-        settings = {"image_channels": 4, "input_channels": 0}
-        return {k: v for k, v in settings.items() if k in fields}
+    def rule_needs(self) -> RuleNeeds:
+        """No inputs, RGBA outputs, one cell per pixel, on the padded target's grid."""
+        size = tuple(self._load_target().shape[-2:])
+        return RuleNeeds(input_channels=0, output_channels=4, image_size=size,
+                         cell_per_pixel=True)  # fmt: skip
 
-    def check_rule(self, rule) -> None:
-        super().check_rule(rule)
-        layout = rule.layout
-        if layout.input_channels or layout.output_channels != 4:
-            raise ValueError(
-                f"rule {rule.rule_name!r} cannot grow from a seed: its cells take "
-                f"{layout.input_channels} input and {layout.output_channels} output "
-                f"channel(s); grow needs no inputs and RGBA outputs (set by the task on "
-                f"rules with image_channels and input_channels options)"
-            )
-        if layout.patch_size != (1, 1):
-            raise ValueError(
-                f"rule {rule.rule_name!r} has {layout.patch_size} patches; grow needs one "
-                f"cell per pixel (patch_size 1x1)"
-            )
+    def _load_target(self) -> torch.Tensor:
+        cfg = self.config
+        return load_target(cfg.target, cfg.target_size, cfg.target_padding)
 
     def validate(self) -> None:
         load_target(self.config.target, self.config.target_size, self.config.target_padding)

@@ -14,6 +14,7 @@ from nca import (
     CellularAutomaton,
     GradientMode,
     Losses,
+    RuleNeeds,
     RunContext,
     SeedPool,
     Task,
@@ -144,25 +145,9 @@ class TextureTask(Task):
     _last_validation = None
 
     # ------------------------------------------------------------- the rule
-    def rule_settings(self, fields: set[str]) -> dict:
-        settings = {"image_channels": 3, "input_channels": 0}
-        return {k: v for k, v in settings.items() if k in fields}
-
-    def check_rule(self, rule) -> None:
-        super().check_rule(rule)
-        layout = rule.layout
-        if layout.input_channels or layout.output_channels != 3:
-            raise ValueError(
-                f"rule {rule.rule_name!r} cannot grow a texture: its cells take "
-                f"{layout.input_channels} input and {layout.output_channels} output "
-                f"channel(s); texture needs no inputs and RGB outputs (set by the task on "
-                f"rules with image_channels and input_channels options)"
-            )
-        if layout.patch_size != (1, 1):
-            raise ValueError(
-                f"rule {rule.rule_name!r} has {layout.patch_size} patches; texture needs one "
-                f"cell per pixel (patch_size 1x1)"
-            )
+    def rule_needs(self) -> RuleNeeds:
+        """No inputs, RGB outputs, one cell per pixel (grids of any size)."""
+        return RuleNeeds(input_channels=0, output_channels=3, cell_per_pixel=True)
 
     def validate(self) -> None:
         if self.config.gradient == "fixed-point":

@@ -69,7 +69,9 @@ def test_a_synchronous_step_stays_dense(name, monkeypatch):
 @pytest.mark.parametrize("name", sorted(set(CA_RULES) - set(SPARSE)))
 def test_rules_without_the_capability_refuse_it(name):
     rule = _small(name)
-    with pytest.raises(ValueError, match=f"rule '{name}' cannot compute a sparse update.*vitca"):
+    with pytest.raises(
+        ValueError, match=f"rule '{name}' cannot compute a sparse update.*capability"
+    ):
         CellularAutomaton(rule, sparse_update=True)
     ca = CellularAutomaton(rule)
     with pytest.raises(TypeError, match="must be True or False"):

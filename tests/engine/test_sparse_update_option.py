@@ -35,7 +35,8 @@ def test_sparse_update_trains_like_dense(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [(["--rule", "convca", "--task", "grow", "--preset", "quick"],
-      "rule 'convca' cannot compute a sparse update"),
+      "rule 'convca' cannot compute a sparse update: it lacks the 'sparse_update' "
+      "capability; rules that can: vitca"),
      (["--rule", "vitca", "--task", "probe", "--features", "pixels"],
       "sparse_update=true would do nothing"),
      (["--rule", "unet", "--task", "denoise", "--preset", "quick"],

@@ -247,8 +247,9 @@ def test_features_are_channels_first(name):
 
 
 def test_load_rule_round_trip(tmp_path):
-    from nca.checkpoint import find_checkpoint, load_rule, run_dir_of, save_checkpoint
+    from nca.checkpoint import find_checkpoint, run_dir_of, save_checkpoint
     from nca.config import config_to_dict
+    from nca.rules import load_rule
 
     rule = activate(
         create_rule("vitca", embed_dim=16, heads=2, hidden_channels=4, patch_size=(2, 2))

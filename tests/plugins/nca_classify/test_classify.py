@@ -167,7 +167,11 @@ def test_every_ca_rule_self_classifies(tmp_path, name):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--rule", "vitca", "-o", "rule.patch_size=2x2"], "classify needs one cell per pixel"),
+        (
+            ["--rule", "vitca", "-o", "rule.patch_size=2x2"],
+            "task 'classify' cannot train ca rule 'vitca': its cells are 2x2 pixel patches, the "
+            "task needs one cell per pixel",
+        ),
         (["--rule", "unet"], "task 'classify' cannot train feedforward rule 'unet'"),
         (["--rule", "convca", "--dataset", "cifar10"], "classify needs 1-channel digits"),
         (["--rule", "convca", "-o", "loss=hinge"], "is not one of"),

@@ -327,7 +327,7 @@ def test_augmentation_can_be_switched_off(tmp_path):
 
 
 def test_python_api_gets_the_presets_rule_defaults_too(tmp_path):
-    from nca.engine.launch import preset_rule_defaults
+    from nca.engine.rule_config import preset_rule_defaults
     from nca.tasks import create_task
 
     task = create_task("denoise", preset="paper")

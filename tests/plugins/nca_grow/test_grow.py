@@ -143,7 +143,11 @@ def test_evaluation_reports_growth_persistence_and_regeneration(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--rule", "vitca", "-o", "rule.patch_size=2x2"], "grow needs one cell per pixel"),
+        (
+            ["--rule", "vitca", "-o", "rule.patch_size=2x2"],
+            "task 'grow' cannot train ca rule 'vitca': its cells are 2x2 pixel patches, the "
+            "task needs one cell per pixel",
+        ),
         (["--rule", "unet"], "task 'grow' cannot train feedforward rule 'unet'"),
         (["--rule", "convca", "--target", "nowhere.png"], "neither a default target"),
         (["--rule", "convca", "-o", "experiment=growin"], "is not one of"),

@@ -165,7 +165,11 @@ def test_every_ca_rule_grows_a_texture(tmp_path, random_vgg, name):
     ("extra", "message"),
     [
         (["--rule", "unet"], "task 'texture' cannot train feedforward rule 'unet'"),
-        (["--rule", "vitca", "-o", "rule.patch_size=2x2"], "texture needs one cell per pixel"),
+        (
+            ["--rule", "vitca", "-o", "rule.patch_size=2x2"],
+            "task 'texture' cannot train ca rule 'vitca': its cells are 2x2 pixel patches, the "
+            "task needs one cell per pixel",
+        ),
         (["--rule", "convca", "--target", "nowhere.png"], "neither a default texture"),
         (["--rule", "convca", "-o", "grid_size=8"], "grid_size must be >= 16"),
     ],

@@ -1,0 +1,50 @@
+"""An evaluation's report: a table on the console and a JSON file next to the run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from nca.engine.run import RunContext
+
+
+def write_report(
+    run: RunContext,
+    title: str,
+    metrics: Mapping[str, float],
+    *,
+    details: Mapping[str, Any] | None = None,
+    number_format: str = ".3f",
+    filename: str = "eval.json",
+) -> Path | None:
+    """Print ``metrics`` as a table (main rank) and write them, after ``details``, to
+    ``run.report_path(filename)``.
+
+    Args:
+        run: The run (its main rank writes; ``run.report`` overrides the file).
+        title: The table's title.
+        metrics: Metric name -> value.
+        details: What the numbers were measured on (written before them, not shown).
+        number_format: Format spec of the values in the table (``.3f``, ``.4g``).
+        filename: The report's name in the run directory.
+
+    Returns:
+        The report's path (main rank), else ``None``.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, format(value, number_format) if isinstance(value, float) else str(value))
+    Console(quiet=not run.is_main, highlight=False).print(table)
+    if not run.is_main:
+        return None
+    path = run.report_path(filename)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**(details or {}), **metrics}, indent=2) + "\n")
+    return path
