@@ -56,7 +56,7 @@ def hand_written(iterations: int) -> float:
 
     from nca import (
         CellularAutomaton,
-        SamplePool,
+        ShufflePool,
         create_rule,
         load_images,
         make_generator,
@@ -70,7 +70,7 @@ def hand_written(iterations: int) -> float:
     train = load_images("embedded-mnist", "train", image_size=16).subset(512)
     optimizer = torch.optim.AdamW(rule.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations + 1)
-    g, pool, b = make_generator(0), SamplePool(256, generator=make_generator(1)), 16
+    g, pool, b = make_generator(0), ShufflePool(256, generator=make_generator(1)), 16
 
     def step(i: int) -> None:
         start = int(torch.randint(0, len(train) - b + 1, (1,), generator=g))

@@ -13,7 +13,7 @@ import torch
 
 from nca import (
     CellularAutomaton,
-    SamplePool,
+    ShufflePool,
     create_rule,
     damage,
     make_generator,
@@ -28,7 +28,7 @@ def main(size: int = 32, steps: int = 16, batch: int = 4) -> dict[str, float]:
     rule = create_rule("convca", hidden_channels=8, mlp_channels=32)
     ca = CellularAutomaton(rule, update_rate=0.5)  # σ = 50 % (paper §3.1)
     optimizer = torch.optim.AdamW(rule.parameters(), lr=1e-3)
-    pool = SamplePool(capacity=64, generator=make_generator(1))
+    pool = ShufflePool(capacity=64, generator=make_generator(1))
 
     images = torch.rand(batch, 1, size, size, generator=g)
     cells = ca.seed(images)  # output 0.5, hidden 0, input = images

@@ -21,7 +21,9 @@ _EXPORTS = {
     "CellularAutomaton": "nca.core",
     "Playground": "nca.play.playground",
     "PlayChoice": "nca.play.playground",
-    "SamplePool": "nca.core",
+    "ShufflePool": "nca.core",
+    "GridModel": "nca.core",
+    "BlankSeed": "nca.core",
     "PoolBatch": "nca.core",
     "RolloutResult": "nca.core",
     "seed": "nca.core",
@@ -37,7 +39,7 @@ _EXPORTS = {
     "living_mask": "nca.core",
     "circle_damage": "nca.core",
     "single_cell_seed": "nca.core",
-    "SeedPool": "nca.core",
+    "SlotPool": "nca.core",
     "image_overflow": "nca.core",
     "OCTAVE_STEPS": "nca.core",
     "OctaveSteps": "nca.core",
@@ -64,6 +66,12 @@ _EXPORTS = {
     "TrainerConfig": "nca.engine",
     "TrainState": "nca.engine",
     "Losses": "nca.engine",
+    "Validation": "nca.engine",
+    "Optimizer": "nca.engine",
+    "Schedule": "nca.engine",
+    "write_report": "nca.engine",
+    "load_trained_model": "nca.engine",
+    "resolve_task_rule": "nca.engine",
     "RandomStreams": "nca.engine",
     "TrainingDiverged": "nca.engine",
     "launch": "nca.engine",
@@ -130,7 +138,18 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
+#: Earlier public names, still importable with a warning: old name -> new name.
+_DEPRECATED = {"SamplePool": "ShufflePool", "SeedPool": "SlotPool"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        warnings.warn(
+            f"nca.{name} is deprecated: use nca.{_DEPRECATED[name]}", DeprecationWarning, 2
+        )
+        return __getattr__(_DEPRECATED[name])
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
@@ -143,32 +162,46 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nca.analysis import save_animation, save_curves, save_grid
+    from nca.analysis import (
+        save_animation,
+        save_curves,
+        save_grid,
+    )
     from nca.checkpoint import (
         find_checkpoint,
         load_checkpoint,
         run_dir_of,
         save_checkpoint,
     )
-    from nca.config import ConfigError, build_config, config_to_dict
+    from nca.config import (
+        ConfigError,
+        build_config,
+        config_to_dict,
+    )
     from nca.core import (
         GRADIENT_MODES,
         OCTAVE_STEPS,
         PAPER_POOL_CAPACITY,
         PAPER_UPDATE_RATE,
+        AliveMasking,
+        BlankSeed,
         CellLayout,
         CellularAutomaton,
         FixedPointConfig,
         FixedPointStats,
         GradientMode,
+        GridModel,
         ImageModel,
         ModelOutput,
         OctaveSteps,
         PoolBatch,
         RolloutResult,
         SampleGenerators,
-        SamplePool,
+        ShufflePool,
+        SlotPool,
         apply_update,
+        check_octaves_fit,
+        circle_damage,
         damage,
         derive_seed,
         draw_update_mask,
@@ -178,6 +211,7 @@ if TYPE_CHECKING:  # pragma: no cover
         fuse,
         image_overflow,
         inject,
+        living_mask,
         make_generator,
         mitosis,
         normalize_gradients_,
@@ -186,26 +220,66 @@ if TYPE_CHECKING:  # pragma: no cover
         paper_checkpoint_segments,
         rollout,
         seed,
+        single_cell_seed,
+    )
+    from nca.data import (
+        BadImageFile,
+        DatasetSource,
+        DatasetUnavailable,
+        ImageSet,
+        dataset_source,
+        default_image_size,
+        list_datasets,
+        load_images,
+        register_dataset,
     )
     from nca.engine import (
         Losses,
+        Optimizer,
         RandomStreams,
+        RunContext,
+        Schedule,
         Trainer,
         TrainerConfig,
         TrainingDiverged,
         TrainState,
+        Validation,
         barrier,
         evaluate_checkpoint,
         launch,
+        load_trained_model,
+        resolve_task_rule,
+        write_report,
     )
-    from nca.errors import NCAError
-    from nca.metrics import batch_psnr, psnr, ssim
-    from nca.registry import PluginError, UnknownPluginError
+    from nca.errors import (
+        NCAError,
+    )
+    from nca.metrics import (
+        batch_psnr,
+        psnr,
+        ssim,
+    )
+    from nca.play.playground import (
+        PlayChoice,
+        Playground,
+    )
+    from nca.progress import (
+        progress_bar,
+    )
+    from nca.registry import (
+        PluginError,
+        UnknownPluginError,
+    )
+    from nca.resources import (
+        check_fits_in_memory,
+        writable_folder,
+    )
     from nca.rules import (
         CAPABILITIES,
         CARule,
         FeedForwardRule,
         Rule,
+        RuleNeeds,
         create_rule,
         get_rule_class,
         list_rules,
@@ -215,13 +289,17 @@ if TYPE_CHECKING:  # pragma: no cover
         resolve_rule_config,
         rule_info,
     )
-    from nca.run_log import RunLog
+    from nca.run_log import (
+        RunLog,
+    )
     from nca.tasks import (
-        RunContext,
+        StoredRun,
         Task,
         create_task,
         get_task_class,
         list_tasks,
+        load_run,
+        load_subject,
         register_task,
         task_info,
     )

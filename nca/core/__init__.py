@@ -23,18 +23,20 @@ from nca.core.fusion import (
     octave_plan,
 )
 from nca.core.gradients import GRADIENT_NORM_EPS, normalize_gradients_
+from nca.core.grid_model import BLANK_SEEDS, BlankSeed, GridModel
 from nca.core.image_model import ImageModel, ModelOutput
 from nca.core.layout import GROUPS, UPDATABLE_GROUPS, CellLayout
 from nca.core.losses import OverflowLosses, image_overflow, overflow_losses
-from nca.core.pool import PAPER_POOL_CAPACITY, PoolBatch, SamplePool
 from nca.core.random import SampleGenerators, derive_seed, make_generator
 from nca.core.rollout import RolloutResult, paper_checkpoint_segments, rollout
 from nca.core.seed import CELL_INITS, CellInit, inject, seed, single_cell_seed
-from nca.core.seed_pool import SeedPool
+from nca.core.shuffle_pool import PAPER_POOL_CAPACITY, PoolBatch, ShufflePool
+from nca.core.slot_pool import SlotPool
 from nca.core.update import apply_update, draw_update_mask, firing_rows, scatter_rows
 
 __all__ = [
     "ALIVE_THRESHOLD",
+    "BLANK_SEEDS",
     "CELL_INITS",
     "GRADIENT_MODES",
     "GRADIENT_NORM_EPS",
@@ -44,12 +46,14 @@ __all__ = [
     "PAPER_UPDATE_RATE",
     "UPDATABLE_GROUPS",
     "AliveMasking",
+    "BlankSeed",
     "CellInit",
     "CellLayout",
     "CellularAutomaton",
     "FixedPointConfig",
     "FixedPointStats",
     "GradientMode",
+    "GridModel",
     "ImageModel",
     "ModelOutput",
     "OctaveSteps",
@@ -58,8 +62,8 @@ __all__ = [
     "PoolBatch",
     "RolloutResult",
     "SampleGenerators",
-    "SamplePool",
-    "SeedPool",
+    "ShufflePool",
+    "SlotPool",
     "UpdateRuleLike",
     "apply_update",
     "check_octaves_fit",
@@ -86,3 +90,16 @@ __all__ = [
     "seed",
     "single_cell_seed",
 ]
+
+#: Earlier names of the two pools (kept importable, with a warning).
+DEPRECATED = {"SamplePool": "ShufflePool", "SeedPool": "SlotPool"}
+
+
+def __getattr__(name: str):
+    if name in DEPRECATED:
+        import warnings
+
+        new = DEPRECATED[name]
+        warnings.warn(f"nca.core.{name} is deprecated: use {new}", DeprecationWarning, 2)
+        return globals()[new]
+    raise AttributeError(f"module 'nca.core' has no attribute {name!r}")

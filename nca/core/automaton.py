@@ -199,9 +199,21 @@ class CellularAutomaton(nn.Module):
         updated = apply_update(self.layout, cells, update, mask, noise)
         if self.alive is None:
             return updated
-        keep = self.alive.mask(cells) & self.alive.mask(updated)  # alive before and after
+        return self.clear_dead(updated, self.alive.mask(cells) & self.alive.mask(updated))
+
+    def clear_dead(self, cells: torch.Tensor, alive: torch.Tensor | None = None) -> torch.Tensor:
+        """``cells`` with every updatable channel of the dead cells set to 0.
+
+        Args:
+            cells: ``(B, C, H', W')``.
+            alive: Boolean ``(B, 1, H', W')`` of the living cells; default: the living-cell
+                masking's view of ``cells`` (a step passes "alive before and after").
+        """
+        if self.alive is None:
+            return cells
+        keep = self.alive.mask(cells) if alive is None else alive
         start = self.layout.updatable_slice.start
-        return torch.cat([updated[:, :start], updated[:, start:] * keep], dim=1)
+        return torch.cat([cells[:, :start], cells[:, start:] * keep], dim=1)
 
     def forward(
         self,

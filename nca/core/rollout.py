@@ -79,6 +79,55 @@ def _run_steps(
     return run(cells, start, stop)
 
 
+def _check_arguments(
+    layout: CellLayout,
+    cells: torch.Tensor,
+    steps: int,
+    rate: float,
+    checkpoint_segments: int,
+    octaves: int,
+    return_states: bool,
+    update_noise: float,
+) -> float:
+    """Refuse bad rollout arguments in one line; returns the checked rate."""
+    layout.check_cells(cells)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    for name, value in (("checkpoint_segments", checkpoint_segments), ("octaves", octaves)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if isinstance(update_noise, bool) or not update_noise >= 0:
+        raise ValueError(f"update_noise must be >= 0, got {update_noise!r}")
+    check_octaves_fit(cells.shape[-2:], octaves)
+    if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
+        raise ValueError(
+            "return_states records every step, which gradient checkpointing avoids storing; "
+            "use one or the other (or record states under torch.no_grad())"
+        )
+    return check_update_rate(rate)
+
+
+def _draw(
+    layout: CellLayout,
+    cells: torch.Tensor,
+    count: int,
+    rate: float,
+    generator: torch.Generator | SampleGenerators | None,
+    update_noise: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """The update masks of ``count`` steps, then (with ``update_noise``) their residual
+    noise, drawn in that order from ``generator`` outside any checkpointed region."""
+    masks = [draw_update_mask(cells, rate, generator) for _ in range(count)]
+    if not update_noise:
+        return masks, None
+    shape = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
+    noises = [
+        normal(shape, generator=generator, device=cells.device, dtype=cells.dtype) * update_noise
+        for _ in range(count)
+    ]
+    return masks, noises
+
+
 def rollout(
     step: StepFn,
     layout: CellLayout,
@@ -126,36 +175,15 @@ def rollout(
     Returns:
         :class:`RolloutResult` with the final grid and, if requested, the states.
     """
-    layout.check_cells(cells)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    for name, value in (("checkpoint_segments", checkpoint_segments), ("octaves", octaves)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    rate = check_update_rate(rate)
-    if isinstance(update_noise, bool) or not update_noise >= 0:
-        raise ValueError(f"update_noise must be >= 0, got {update_noise!r}")
-    check_octaves_fit(cells.shape[-2:], octaves)
-    if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
-        raise ValueError(
-            "return_states records every step, which gradient checkpointing avoids storing; "
-            "use one or the other (or record states under torch.no_grad())"
-        )
+    rate = _check_arguments(
+        layout, cells, steps, rate, checkpoint_segments, octaves, return_states, update_noise
+    )
     states: list[torch.Tensor] | None = [] if return_states else None
-
     stash: list[torch.Tensor] = []
     fixed = layout.fixed_slice
     for phase in octave_plan(steps, octaves, octave_steps):
         if phase.kind == "steps":
-            masks = [draw_update_mask(cells, rate, generator) for _ in range(phase.steps)]
-            noises = None
-            if update_noise:
-                shape = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
-                noises = [
-                    normal(shape, generator=generator, device=cells.device, dtype=cells.dtype)
-                    * update_noise
-                    for _ in range(phase.steps)
-                ]
+            masks, noises = _draw(layout, cells, phase.steps, rate, generator, update_noise)
             # Only the main run is checkpointed, as in the authors' code; the
             # 2-step runs around fusion and mitosis are cheap.
             segments = checkpoint_segments if phase.main else 0

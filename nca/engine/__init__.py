@@ -6,7 +6,7 @@ checkpoints with exact resume, random streams, deferred Ctrl-C, the NaN stop,
 ``stop_after``, data parallelism under torchrun, the metrics log and progress.
 """
 
-from nca.engine.config import TrainerConfig
+from nca.engine.config import EvalCheckpoint, Optimizer, Schedule, TrainerConfig
 from nca.engine.distributed import barrier, distributed_env, is_distributed, mean_over_ranks
 from nca.engine.evaluation import evaluate_checkpoint, load_trained_model
 from nca.engine.launch import (
@@ -17,23 +17,37 @@ from nca.engine.launch import (
     write_resolved_config,
 )
 from nca.engine.optim import build_optimizer, build_schedule
+from nca.engine.report import write_report
 from nca.engine.rule_config import ResolvedRule, RuleConfigConflict, resolve_task_rule
 from nca.engine.run import RunContext
 from nca.engine.streams import RandomStreams
-from nca.engine.trainer import CHECKSUM_ENV, Losses, Trainer, TrainingDiverged, TrainState
+from nca.engine.trainer import (
+    CHECKSUM_ENV,
+    CheckpointedPool,
+    Losses,
+    Trainer,
+    TrainingDiverged,
+    TrainState,
+    Validation,
+)
 
 __all__ = [
     "CHECKSUM_ENV",
+    "CheckpointedPool",
+    "EvalCheckpoint",
     "Losses",
+    "Optimizer",
     "RandomStreams",
     "ResolvedRule",
     "RuleConfigConflict",
     "RunContext",
     "RunDirError",
+    "Schedule",
     "TrainState",
     "Trainer",
     "TrainerConfig",
     "TrainingDiverged",
+    "Validation",
     "barrier",
     "build_optimizer",
     "build_schedule",
@@ -46,5 +60,6 @@ __all__ = [
     "mean_over_ranks",
     "resolve_task_rule",
     "seed_everything",
+    "write_report",
     "write_resolved_config",
 ]

@@ -16,17 +16,19 @@ def write_report(
     metrics: Mapping[str, float],
     *,
     details: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
     number_format: str = ".3f",
     filename: str = "eval.json",
 ) -> Path | None:
-    """Print ``metrics`` as a table (main rank) and write them, after ``details``, to
-    ``run.report_path(filename)``.
+    """Print ``metrics`` as a table (main rank) and write them, between ``details`` and
+    ``extra``, to ``run.report_path(filename)``.
 
     Args:
         run: The run (its main rank writes; ``run.report`` overrides the file).
         title: The table's title.
         metrics: Metric name -> value.
         details: What the numbers were measured on (written before them, not shown).
+        extra: Written after them, not shown (e.g. per-step curves).
         number_format: Format spec of the values in the table (``.3f``, ``.4g``).
         filename: The report's name in the run directory.
 
@@ -46,5 +48,6 @@ def write_report(
         return None
     path = run.report_path(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**(details or {}), **metrics}, indent=2) + "\n")
+    report = {**(details or {}), **metrics, **(extra or {})}
+    path.write_text(json.dumps(report, indent=2) + "\n")
     return path

@@ -26,11 +26,11 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -75,6 +75,31 @@ class Losses:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
     outputs: Any = None
     info: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Validation:
+    """What a task's periodic validation returns.
+
+    Attributes:
+        metrics: Named numbers, logged (and compared for ``best_metric``).
+        samples: What the task's :meth:`~nca.tasks.Task.pictures` draws (e.g. the grown
+            grids), handed to it by the engine; ``None``: nothing.
+    """
+
+    metrics: Mapping[str, float]
+    samples: Any = None
+
+
+@runtime_checkable
+class CheckpointedPool(Protocol):
+    """What the engine needs of a task's pool: to checkpoint it with the run (per rank)
+    and restore it on resume (:class:`~nca.core.SlotPool` and
+    :class:`~nca.core.ShufflePool` are two). The task samples and refills it."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: Mapping) -> None: ...
 
 
 @dataclass
@@ -169,7 +194,13 @@ class Trainer:
         self.scheduler = build_schedule(self.optimizer, config, self.iterations)
         placements = {**task.streams, "pool": "cpu"}
         self.streams = RandomStreams(run.seed, run.rank, self.device, placements)
-        self.pool = task.make_pool(self.model, self.streams.pool)
+        self.pool = task.make_pool(self.model, self.data, self.streams.pool)
+        if self.pool is not None and not isinstance(self.pool, CheckpointedPool):
+            raise TypeError(
+                f"{type(task).__name__}.make_pool returned a {type(self.pool).__name__}, "
+                f"which has no state_dict()/load_state_dict(): the engine checkpoints the pool "
+                f"(use nca.SlotPool or nca.ShufflePool, or add the two methods)"
+            )
         self.iteration = 0
         self.record_checksums = os.environ.get(CHECKSUM_ENV) == "1"
         self.checksums: list[float] = []
@@ -424,10 +455,14 @@ class Trainer:
         try:
             with torch.no_grad():
                 state = self.state(i)
-                metrics = dict(self.task.validation(self.model, state))
-                self.task.pictures(self.model, state, Path(self.run.run_dir) / "samples")
+                result = self.task.validation(self.model, state)
+                if not isinstance(result, Validation):
+                    result = Validation(dict(result))
+                folder = Path(self.run.run_dir) / "samples"
+                self.task.pictures(self.model, state, folder, result.samples)
         finally:
             self.model.train(was_training)
+        metrics = dict(result.metrics)
         if metrics:
             log.write(i, metrics, kind="validation")
             self._keep_best(metrics, i)

@@ -207,23 +207,41 @@ class Task(ABC):
         """Optimiser steps of the run (default: ``config.iterations``)."""
         return self.config.iterations
 
-    def make_pool(self, model: Any, generator: Any) -> Any:
-        """A :class:`nca.core.SamplePool` for ``model`` (shuffled with ``generator``), or
-        ``None``.
-        The engine checkpoints it per rank; the task reads and fills it in
-        :meth:`sample_batch` and :meth:`after_step`."""
+    def make_pool(self, model: Any, data: Any, generator: Any) -> Any:
+        """The run's pool of grids, or ``None`` (default: none).
+
+        Anything with ``state_dict()`` and ``load_state_dict()`` (the engine checkpoints
+        it per rank and restores it on resume): a :class:`nca.core.SlotPool` (fixed
+        slots, written back in place: the Growing NCA pool) or a
+        :class:`nca.core.ShufflePool` (append, shuffle, truncate: the ViTCA pool). The
+        task samples it in :meth:`sample_batch` and refills it in :meth:`after_step`.
+
+        Args:
+            model: The model from :meth:`build_model` (e.g. to seed the grids).
+            data: The training data from :meth:`train_data`.
+            generator: The CPU generator the pool shuffles or samples with.
+        """
         return None
 
     def after_step(self, batch: Any, losses: Any, state: Any) -> None:
         """Called after each optimiser step (e.g. to return grids to the pool)."""
         return None
 
-    def validation(self, model: Any, state: Any) -> Mapping[str, float]:
-        """Metrics logged every ``validate_every`` iterations (main rank, no grad)."""
+    def validation(self, model: Any, state: Any) -> Any:
+        """Every ``validate_every`` iterations (main rank, eval mode, no grad): a
+        :class:`nca.engine.Validation` (metrics, and samples for :meth:`pictures`), or
+        just a mapping of metrics."""
         return {}
 
-    def pictures(self, model: Any, state: Any, folder: Path) -> None:
-        """Write sample pictures to ``folder`` every ``validate_every`` (main rank)."""
+    def pictures(self, model: Any, state: Any, folder: Path, samples: Any) -> None:
+        """Write sample pictures to ``folder`` after each validation (main rank).
+
+        Args:
+            model: The model being trained.
+            state: The iteration's :class:`nca.engine.TrainState`.
+            folder: Where pictures go (``RUN/samples``).
+            samples: The validation's ``samples`` (``None`` if it returned plain metrics).
+        """
         return None
 
     def describe(self, data: Any) -> str:

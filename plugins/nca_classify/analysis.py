@@ -6,8 +6,16 @@ from pathlib import Path
 
 import torch
 
-from nca import ImageSet, make_generator, save_animation, save_curves, save_grid
-from nca_classify.model import ClassifyModel, Tally, class_map
+from nca import (
+    GridModel,
+    ImageSet,
+    make_generator,
+    save_animation,
+    save_curves,
+    save_grid,
+    write_report,
+)
+from nca_classify.model import Tally, class_map
 
 
 def mutation_partners(count: int, generator: torch.Generator) -> torch.Tensor:
@@ -24,7 +32,7 @@ def mutation_partners(count: int, generator: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def rollout_tally(
-    model: ClassifyModel,
+    model: GridModel,
     split: ImageSet,
     count: int,
     steps: int,
@@ -43,18 +51,18 @@ def rollout_tally(
     for start in range(0, count, batch_size):
         index = torch.arange(start, min(start + batch_size, count))
         images, labels = split.batch(index, device), split.labels[index].to(device)
-        cells = model.seed(images)
+        cells = model.seed_with(images)
         for t in range(steps):
             cells = model.run(cells, 1, generator=updates)
-            tally.add(t, model.logits(cells), model.alive(cells), labels)
+            tally.add(t, model.output(cells), model.alive(cells), labels)
         if partners is None:
             continue
         swap = partners[index]
-        cells = model.mutate(cells, split.batch(swap, device))
+        cells = model.inject(cells, split.batch(swap, device))
         labels = split.labels[swap].to(device)
         for t in range(steps, 2 * steps):
             cells = model.run(cells, 1, generator=updates)
-            tally.add(t, model.logits(cells), model.alive(cells), labels)
+            tally.add(t, model.output(cells), model.alive(cells), labels)
     return tally
 
 
@@ -84,7 +92,7 @@ def summary(curves: dict[str, list[float]], train_steps: int, steps: int) -> dic
 
 
 def class_map_rollout(
-    model: ClassifyModel,
+    model: GridModel,
     split: ImageSet,
     out: Path,
     *,
@@ -107,13 +115,13 @@ def class_map_rollout(
     updates = make_generator(seed + 1, device)
     tally, frames = Tally(steps), []
     with torch.no_grad():
-        cells = model.seed(images)
+        cells = model.seed_with(images)
         for t in range(1, steps + 1):
             if swap is not None and t == mutate_at:
-                cells = model.mutate(cells, split.batch(swap, device))
+                cells = model.inject(cells, split.batch(swap, device))
                 labels = split.labels[swap].to(device)
             cells = model.run(cells, 1, generator=updates)
-            tally.add(t - 1, model.logits(cells), model.alive(cells), labels)
+            tally.add(t - 1, model.output(cells), model.alive(cells), labels)
             frames.append(class_map(model, cells).cpu())
     every = max(1, steps // 100)
     shown = list(range(0, steps, every))
@@ -144,3 +152,27 @@ def persistence_plot(curves: dict[str, list[float]], train_steps: int, out: Path
         "agreement_T": curves["agreement"][t],
         "agreement_end": curves["agreement"][-1],
     }
+
+
+@torch.no_grad()
+def evaluate(model: GridModel, split: ImageSet, config, run) -> dict[str, float]:
+    """The task's evaluation (see :meth:`ClassifyTask.evaluate`): the summary of
+    :func:`rollout_tally` over ``eval_count`` digits, reported with its curves."""
+    cfg = config
+    device = torch.device(run.device)
+    count = len(split) if cfg.eval_count == 0 else min(cfg.eval_count, len(split))
+    tally = rollout_tally(
+        model, split, count, cfg.eval_steps, cfg.eval_batch_size, device, seed=2024
+    )
+    curves = tally.curves()
+    result = summary(curves, cfg.steps, cfg.eval_steps)
+    dataset = cfg.eval_dataset or cfg.dataset
+    title = (
+        f"classify evaluation ({count} {cfg.eval_split} digits of {dataset}; mutation after "
+        f"step {cfg.eval_steps})"
+    )
+    details = {"dataset": dataset, "split": cfg.eval_split, "digits": count, "T": cfg.steps,
+               "mutation_after": cfg.eval_steps}  # fmt: skip
+    write_report(run, title, result, details=details, extra={"curves": curves},
+                 number_format=".2f")  # fmt: skip
+    return result

@@ -1,81 +1,16 @@
-"""The self-classifying automaton: a digit's pixels are its living cells, and each one
-holds 10 class logits in its output channels."""
+"""The self-classifying automaton's losses, votes and pictures: a digit's pixels are its
+living cells, and each one holds 10 class logits in its output channels (the task's
+:class:`nca.GridModel` reads them with ``output``)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from nca import AliveMasking, CellularAutomaton
+from nca import GridModel
 
 #: MNIST's classes.
 CLASSES = 10
-
-
-class ClassifyModel(nn.Module):
-    """A CA rule whose cells read one pixel and write 10 class logits.
-
-    Cells whose pixel is at most ``alive_threshold`` are dead: their state stays 0
-    (they still show their zeros to living neighbours).
-
-    Args:
-        rule: A CA rule with 1 input channel (the pixel) and 10 output channels.
-        update_rate: Cell fire rate σ.
-        update_noise: Std of the residual noise added to every update before masking.
-        alive_threshold: Pixel value above which a cell is alive.
-    """
-
-    def __init__(
-        self, rule: nn.Module, update_rate: float, update_noise: float, alive_threshold: float
-    ) -> None:
-        super().__init__()
-        self.rule = rule
-        self.pixel_channel = rule.layout.slice("input").start
-        self.alive_threshold = alive_threshold
-        self.automaton = CellularAutomaton(
-            rule,
-            update_rate=update_rate,
-            alive=AliveMasking(self.pixel_channel, alive_threshold, neighbourhood=False),
-            update_noise=update_noise,
-        )
-        self.is_ca = True
-
-    @property
-    def name(self) -> str:
-        return getattr(self.rule, "rule_name", None) or type(self.rule).__name__
-
-    @property
-    def layout(self):
-        return self.rule.layout
-
-    def seed(self, images: torch.Tensor) -> torch.Tensor:
-        """Grids ``(B, C, H, W)`` of digits ``(B, 1, H, W)``: the pixel as input, every
-        other state channel 0 (as in the article)."""
-        images = images.to(next(self.rule.parameters()).dtype)
-        cells = self.automaton.seed(images)
-        cells[:, self.layout.updatable_slice] = 0
-        return cells
-
-    def mutate(self, cells: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """Swap the digits of live grids for ``images``, keeping each cell's state where
-        the new digit is alive and clearing it elsewhere (the article's mutation)."""
-        cells = self.automaton.inject(cells, images.to(cells.dtype))
-        keep = self.alive(cells).to(cells.dtype)
-        start = self.layout.updatable_slice.start
-        return torch.cat([cells[:, :start], cells[:, start:] * keep], dim=1)
-
-    def run(self, cells, steps: int, generator=None):
-        """``steps`` updates of ``cells``; returns the final grids."""
-        return self.automaton(cells, steps, generator=generator).cells
-
-    def logits(self, cells: torch.Tensor) -> torch.Tensor:
-        """Per-cell class logits ``(B, 10, H, W)``."""
-        return self.layout.image(cells, "output")
-
-    def alive(self, cells: torch.Tensor) -> torch.Tensor:
-        """Living cells ``(B, 1, H, W)`` (boolean)."""
-        return cells[:, self.pixel_channel : self.pixel_channel + 1] > self.alive_threshold
 
 
 def one_hot_targets(alive: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -158,10 +93,10 @@ PALETTE = torch.tensor(
 )  # fmt: skip
 
 
-def class_map(model: ClassifyModel, cells: torch.Tensor) -> torch.Tensor:
+def class_map(model: GridModel, cells: torch.Tensor) -> torch.Tensor:
     """RGB ``(B, 3, H, W)``: each living cell in its predicted class's colour, shaded by
     its pixel; dead cells white."""
-    pixel = cells[:, model.pixel_channel : model.pixel_channel + 1].float().clamp(0, 1)
-    colour = PALETTE.to(cells.device)[model.logits(cells).argmax(1)].permute(0, 3, 1, 2)
+    pixel = model.layout.group(cells, "input").float().clamp(0, 1)
+    colour = PALETTE.to(cells.device)[model.output(cells).argmax(1)].permute(0, 3, 1, 2)
     shade = pixel * model.alive(cells)
     return 1 - shade * (1 - colour)

@@ -13,7 +13,7 @@ class ClassifyPlayground(Playground):
     (the article's mutation: cells keep their state where the new digit is alive).
 
     Args:
-        model: The task's :class:`~nca_classify.model.ClassifyModel`.
+        model: The task's :class:`~nca.core.GridModel`.
         images: Test digits ``(N, 1, H, W)`` in [0, 1].
         labels: Their classes ``(N,)``.
     """
@@ -29,7 +29,7 @@ class ClassifyPlayground(Playground):
         return self.images[self.index : self.index + 1]
 
     def seed(self) -> torch.Tensor:
-        return self.model.seed(self._digit())
+        return self.model.seed_with(self._digit())
 
     def render(self, cells: torch.Tensor) -> torch.Tensor:
         return class_map(self.model, cells)[0]
@@ -42,4 +42,4 @@ class ClassifyPlayground(Playground):
         if name not in choices:
             return super().choose(name, value, cells)
         self.index = self.check_option(choices[name], value)
-        return self.model.mutate(cells, self._digit())
+        return self.model.inject(cells, self._digit())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -15,9 +16,10 @@ from nca import (
     Losses,
     RuleNeeds,
     RunContext,
-    SamplePool,
+    ShufflePool,
     Task,
     TrainState,
+    Validation,
     check_fits_in_memory,
     check_octaves_fit,
     dataset_source,
@@ -44,10 +46,12 @@ class DenoiseData:
         train: This rank's training images (its shard under torchrun).
         validation: Images of the periodic validation (the ``val`` split where the
             dataset has one, else ``test``, as in the release).
+        curriculum: The masking curriculum the batches draw their noise from.
     """
 
     train: ImageSet
     validation: ImageSet
+    curriculum: Curriculum
 
 
 @dataclass
@@ -132,7 +136,6 @@ class DenoiseTask(Task):
     default_presets = {"cpu": "quick"}
     #: data order and T, noise masks, CA update masks (on the device)
     streams = {"data": "cpu", "mask": "cpu", "steps": "device"}
-    _last_validation = None
     best_metric = ("reconstruction", "min")
     preset_descriptions = {
         "paper": "the paper's settings (32x32, 100K iterations of batch 32, T ~ U{8,32}, "
@@ -214,6 +217,11 @@ class DenoiseTask(Task):
         return load_images(
             cfg.dataset, split, root=cfg.data_root, download=cfg.download, image_size=cfg.image_size
         )
+
+    @cached_property
+    def validation_images(self) -> ImageSet:
+        """The first ``validation_size`` images of the validation split."""
+        return self._split(self._validation_split()).subset(self.config.validation_size)
 
     def _validation_split(self) -> str:
         """``val`` where the dataset has one (Tiny ImageNet), else ``test`` (the release)."""
@@ -360,12 +368,11 @@ class DenoiseTask(Task):
             )
         if run.world_size > 1:
             train = train.shard(run.rank, run.world_size)
-        validation = self._split(self._validation_split()).subset(cfg.validation_size)
-        self._curriculum = Curriculum(
+        validation = self.validation_images
+        curriculum = Curriculum(
             cfg.curriculum_start, cfg.curriculum_end, cfg.curriculum, cfg.curriculum_order
         )
-        self._validation_images = validation
-        return DenoiseData(train, validation)
+        return DenoiseData(train, validation, curriculum)
 
     def describe(self, data: DenoiseData) -> str:
         cfg = self.config
@@ -375,9 +382,9 @@ class DenoiseTask(Task):
             f"{cfg.batch_size}"
         )
 
-    def make_pool(self, model: ImageModel, generator) -> SamplePool | None:
+    def make_pool(self, model: ImageModel, data: DenoiseData, generator) -> ShufflePool | None:
         if model.is_ca and self.config.pool_size:
-            return SamplePool(
+            return ShufflePool(
                 self.config.pool_size,
                 generator=generator,
                 replace_sampled=self.config.pool_replace_sampled,
@@ -406,7 +413,7 @@ class DenoiseTask(Task):
             entries = pool.sample(b)
             inputs, targets = entries.cells.to(state.device), entries.targets.to(state.device)
         else:
-            config = self._curriculum.sample(i, streams.mask)
+            config = data.curriculum.sample(i, streams.mask)
             inputs = mask_images(
                 targets,
                 config,
@@ -458,7 +465,7 @@ class DenoiseTask(Task):
         """The validation images, image ``k`` masked with configuration ``k mod 9`` (all
         nine in use, as the release validates with all of them), fixed masks."""
         cfg = self.config
-        images = self._validation_images
+        images = self.validation_images
         target = images.batch(torch.arange(len(images)), state.device)
         generator = make_generator(0)
         masked = torch.empty_like(target)
@@ -476,11 +483,11 @@ class DenoiseTask(Task):
         output = model.run(masked, steps=cfg.eval_steps, generator=steps, octaves=octaves)
         return masked, output.images.float(), target
 
-    def validation(self, model: ImageModel, state: TrainState) -> dict[str, float]:
+    def validation(self, model: ImageModel, state: TrainState) -> Validation:
         """L1 reconstruction error (``reconstruction``, which ``best.pt`` minimises, like
         the release's best checkpoint) and PSNR of the validation images under all nine
         configurations; PSNR of the 1x1/50 % ones."""
-        masked, output, target = self._last_validation = self._validation_batch(model, state)
+        masked, output, target = self._validation_batch(model, state)
         values = psnr(output, target)
         inputs = psnr(masked, target)
         metrics = {
@@ -492,14 +499,13 @@ class DenoiseTask(Task):
             middle = torch.arange(1, len(target), len(CONFIGURATIONS), device=target.device)
             metrics["psnr_1x1_50"] = float(values[middle].mean())
             metrics["input_psnr_1x1_50"] = float(inputs[middle].mean())
-        return metrics
+        return Validation(metrics, samples=(masked, output, target))
 
-    def pictures(self, model: ImageModel, state: TrainState, folder: Path) -> None:
+    def pictures(self, model: ImageModel, state: TrainState, folder: Path, samples) -> None:
         """Rows: masked input | output | target of the validation images."""
         from torchvision.utils import save_image
 
-        masked, output, target = self._last_validation or self._validation_batch(model, state)
-        self._last_validation = None
+        masked, output, target = samples
         n = min(8, len(target))
         rows = torch.cat([masked[:n], output[:n], target[:n]]).clamp(0, 1)
         folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def trajectory(model, cells: torch.Tensor, steps: int, generator, events=None):
             if events and t in events:
                 cells = events[t](cells)
             cells = model.run(cells, 1, generator=generator)
-            frames.append(model.rgba(cells).float().clamp(0, 1))
+            frames.append(model.output(cells).float().clamp(0, 1))
     return frames, cells
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nca import TrainerConfig
+from nca import Optimizer, Schedule, TrainerConfig
 
 Experiment = Literal["growing", "persistent", "regenerating"]
 EXPERIMENTS: tuple[str, ...] = ("growing", "persistent", "regenerating")
@@ -41,10 +41,10 @@ class GrowConfig(TrainerConfig):
     """
 
     iterations: int = 8000
-    optimizer: Literal["adamw", "adam", "sgd"] = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = 2e-3
     weight_decay: float = 0.0
-    lr_schedule: Literal["cosine", "constant", "step"] = "step"
+    lr_schedule: Schedule = "step"
     lr_milestones: tuple[int, ...] = (2000,)
     lr_gamma: float = 0.1
     log_every: int = 50
@@ -96,3 +96,32 @@ class GrowConfig(TrainerConfig):
             raise ValueError(f"alive_threshold must be in [0, 1), got {self.alive_threshold}")
         if self.validation_steps is not None and self.validation_steps < 1:
             raise ValueError(f"validation_steps must be >= 1 or unset, got {self.validation_steps}")
+
+
+#: The article's model: 12 hidden channels, identity + Sobel perception, a 128-wide MLP.
+_ARTICLE_RULE = {"convca": {"hidden_channels": 12, "laplacian": False}}
+PRESETS = {
+    # the article's settings are the config defaults
+    "paper": {"rule": _ARTICLE_RULE},
+    # CPU: a 20-pixel lizard with 6 cells of padding, short rollouts; regenerating
+    "quick": {
+        "target_size": 20,
+        "target_padding": 6,
+        "iterations": 1000,
+        "batch_size": 4,
+        "steps_min": 32,
+        "steps_max": 48,
+        "lr_milestones": (800,),
+        "validate_every": 250,
+        "checkpoint_every": 250,
+        "log_every": 25,
+        "eval_repeats": 4,
+        "rule": _ARTICLE_RULE,
+    },
+}
+PRESET_DESCRIPTIONS = {
+    "paper": "the article's settings: 40-pixel target padded by 16, 8000 iterations of "
+    "batch 8, T ~ U{64,96}, pool 1024, the regenerating experiment",
+    "quick": "a 20-pixel target padded by 6, 1000 iterations of batch 4, T ~ U{32,48}, "
+    "the regenerating experiment: about 3.5 minutes on 2 CPU cores",
+}

@@ -12,7 +12,7 @@ class GrowPlayground(Playground):
     """A grow model's grid, seeded with one live cell in the centre.
 
     Args:
-        model: The task's :class:`~nca_grow.task.GrowModel`.
+        model: The task's :class:`~nca.core.GridModel`.
         size: Grid ``(H, W)`` (the training target's padded size).
     """
 
@@ -26,4 +26,4 @@ class GrowPlayground(Playground):
         return self.model.seed(1, self.size, device)
 
     def render(self, cells: torch.Tensor) -> torch.Tensor:
-        return on_white(self.model.rgba(cells).float().clamp(0, 1))[0]
+        return on_white(self.model.output(cells).float().clamp(0, 1))[0]

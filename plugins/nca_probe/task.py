@@ -7,17 +7,18 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from nca import (
-    PAPER_UPDATE_RATE,
     ImageModel,
     Losses,
     RunContext,
     Task,
     TrainState,
     barrier,
+    create_task,
     default_image_size,
     derive_seed,
     find_checkpoint,
@@ -67,6 +68,48 @@ class ProbeData:
     epoch: int | None = None
 
 
+@dataclass
+class FrozenSource:
+    """The model a probe reads.
+
+    Attributes:
+        checkpoint: The source checkpoint (``None``: raw pixels without a source).
+        trained: The typed config of the denoise run that trained it (``None``: none).
+        model: The frozen rule as an image model (``None``: raw pixels).
+    """
+
+    checkpoint: Path | None
+    trained: Any
+    model: ImageModel | None
+
+
+@dataclass
+class FeatureReading:
+    """How the features are read: data, size, CA steps, and the cache.
+
+    Attributes:
+        dataset: Dataset probed.
+        size: Image side.
+        root: Data root.
+        steps: CA steps of the extraction.
+        cache_dir: Where features are cached (``None``: not cached).
+        cache_key: Rule settings that are part of the cache key.
+        tokens: ViT tokens probed (``None``: not a ViT choice).
+        channels: Image channels the model was trained on (``None``: pixels).
+        per_epoch: Training features are recomputed every epoch.
+    """
+
+    dataset: str
+    size: int
+    root: str
+    steps: int
+    cache_dir: Path | None
+    cache_key: dict
+    tokens: str | None
+    channels: int | None
+    per_epoch: bool
+
+
 class ProbeTask(Task):
     """Linear probe of a frozen denoising-pretrained model, or raw-pixel references."""
 
@@ -111,20 +154,20 @@ class ProbeTask(Task):
         path = Path(config.source)
         return (path.parent.parent.name if path.suffix == ".pt" else path.name) or "model"
 
-    def _trained_with(self) -> tuple[Path | None, dict]:
-        """The source checkpoint and the denoise settings it was trained with."""
+    def _trained_with(self) -> tuple[Path | None, Any]:
+        """The source checkpoint and the typed config of the denoise run that wrote it
+        (``(None, None)`` without a source)."""
         cfg = self.config
         if not cfg.source:
-            return None, {}
+            return None, None
         checkpoint = find_checkpoint(cfg.source)
-        data = load_checkpoint(checkpoint)
-        stored = data.get("task") or {}
+        stored = load_checkpoint(checkpoint).get("task") or {}
         if stored.get("name") != "denoise":
             raise ValueError(
                 f"{checkpoint} was trained by task {stored.get('name')!r}; the probe reads "
                 f"models pretrained with the denoise task (nca train --task denoise)"
             )
-        return checkpoint, stored.get("config", {})
+        return checkpoint, create_task("denoise", **stored.get("config", {})).config
 
     def _rule_overrides(self, checkpoint: Path, rule_name: str) -> dict:
         """Rule config values the probe sets on the source rule (``vit_features``)."""
@@ -181,123 +224,135 @@ class ProbeTask(Task):
             return self._data
         from rich.console import Console
 
-        cfg = self.config
         console = Console(quiet=not run.is_main, highlight=False)
-        device = torch.device(run.device)
+        source = self._source(torch.device(run.device))
+        reading = self._reading(source, run, console)
+        splits, classes = {}, 0
+        for split, subset in (
+            ("train", self.config.train_subset),
+            ("test", self.config.eval_subset),
+        ):
+            images, count = self._split_images(split, subset, reading, source)
+            classes = max(classes, count)
+            splits[split] = self._features(split, images, reading, source, run, console)
+        self._data = self._probe_data(splits, classes, reading, source, run)
+        return self._data
+
+    def _source(self, device: torch.device) -> FrozenSource:
+        """The frozen model to probe (``features=model``) with the settings it was trained
+        with: its σ and its evaluation's fusion/mitosis octaves."""
         checkpoint, trained = self._trained_with()
-        frozen = None
-        if cfg.features == "model":
-            rule = self._load_source(checkpoint).to(device)
-            for param in rule.parameters():
-                param.requires_grad_(False)
-            # the source run's fusion/mitosis octaves, as its evaluation used them
-            octaves = trained.get("eval_octaves")
-            octaves = int(trained.get("octaves", 0) if octaves is None else octaves)
-            frozen = ImageModel(
-                rule,
-                update_rate=float(trained.get("update_rate", PAPER_UPDATE_RATE)),
-                octaves=octaves,
-                octave_steps=trained.get("octave_steps", "total"),
-            ).eval()
-        dataset = cfg.dataset or trained.get("dataset") or "embedded-mnist"
-        size = cfg.image_size or trained.get("image_size") or default_image_size(dataset)
-        root = cfg.data_root or trained.get("data_root") or "data"
-        steps = cfg.feature_steps or int(trained.get("eval_steps", 64))
-        cache_dir = run_dir_of(checkpoint) if frozen is not None else Path(run.run_dir)
+        if self.config.features != "model":
+            return FrozenSource(checkpoint, trained, None)
+        rule = self._load_source(checkpoint).to(device)
+        for param in rule.parameters():
+            param.requires_grad_(False)
+        model = ImageModel(
+            rule,
+            update_rate=trained.update_rate,
+            octaves=trained.eval_octaves,
+            octave_steps=trained.octave_steps,
+        ).eval()
+        return FrozenSource(checkpoint, trained, model)
+
+    def _reading(self, source: FrozenSource, run: RunContext, console) -> FeatureReading:
+        """What is read (data, size, steps) and where the features are cached."""
+        cfg, trained, frozen = self.config, source.trained, source.model
+        dataset = cfg.dataset or getattr(trained, "dataset", None) or "embedded-mnist"
+        size = cfg.image_size or getattr(trained, "image_size", None) or default_image_size(dataset)
+        root = cfg.data_root or getattr(trained, "data_root", None) or "data"
+        steps = cfg.feature_steps or getattr(trained, "eval_steps", 64)
+        cache_dir = run_dir_of(source.checkpoint) if frozen is not None else Path(run.run_dir)
         cache_dir = cache_dir / "probe_features"
-        can_cache = writable_folder(cache_dir)
+        can_cache = frozen is not None and writable_folder(cache_dir)
         if frozen is not None and not can_cache:
             console.print(
                 f"[yellow]{cache_dir} is not writable (a read-only source run): features are "
                 f"computed without caching[/yellow]"
             )
         rule_config = getattr(getattr(frozen, "rule", None), "config", None)
-        channels = getattr(rule_config, "image_channels", None)
         # ViT: which tokens are probed (part of the cache key; absent for other rules)
-        rule_features = getattr(rule_config, "probe_tokens", None)
-        rule_settings = {} if rule_features is None else {"rule_features": rule_features}
+        tokens = getattr(rule_config, "probe_tokens", None)
+        key = {} if tokens is None else {"rule_features": tokens}
         if frozen is not None and frozen.is_ca and frozen.octaves:  # part of the cache key
-            rule_settings.update(octaves=frozen.octaves, octave_steps=frozen.octave_steps)
-        # CA models with features_per_epoch: training features recomputed every epoch
-        per_epoch = cfg.features_per_epoch and frozen is not None and frozen.is_ca
+            key.update(octaves=frozen.octaves, octave_steps=frozen.octave_steps)
+        return FeatureReading(
+            dataset, size, root, steps, cache_dir if can_cache else None, key, tokens,
+            getattr(rule_config, "image_channels", None),
+            # CA models with features_per_epoch: training features recomputed every epoch
+            cfg.features_per_epoch and frozen is not None and frozen.is_ca,
+        )  # fmt: skip
 
-        splits, classes = {}, 0
-        for split, subset in (("train", cfg.train_subset), ("test", cfg.eval_subset)):
-            name = cfg.eval_split if split == "test" else split
-            full = load_images(dataset, name, root=root, download=cfg.download, image_size=size)
-            if bool((full.labels < 0).any()):
-                raise ValueError(
-                    f"{dataset}'s {name} split has no labels (Tiny ImageNet's test images); "
-                    f"a probe needs them: use -o eval_split=val"
-                )
-            classes = max(classes, int(full.labels.max()) + 1)  # from the whole split
-            images = full.subset(subset)
-            if channels is not None and images.channels != channels:
-                raise ValueError(
-                    f"{dataset} has {images.channels} channel(s) but the model in "
-                    f"{checkpoint} was trained on {channels}; probe it on data like its own"
-                )
+    def _split_images(self, split: str, subset, reading: FeatureReading, source: FrozenSource):
+        """The images of one split (its first ``subset``) and its number of classes."""
+        name = self.config.eval_split if split == "test" else split
+        full = load_images(reading.dataset, name, root=reading.root, download=self.config.download,
+                           image_size=reading.size)  # fmt: skip
+        if bool((full.labels < 0).any()):
+            raise ValueError(
+                f"{reading.dataset}'s {name} split has no labels (Tiny ImageNet's test images); "
+                f"a probe needs them: use -o eval_split=val"
+            )
+        images = full.subset(subset)
+        if reading.channels is not None and images.channels != reading.channels:
+            raise ValueError(
+                f"{reading.dataset} has {images.channels} channel(s) but the model in "
+                f"{source.checkpoint} was trained on {reading.channels}; probe it on data like "
+                f"its own"
+            )
+        return images, int(full.labels.max()) + 1  # classes from the whole split
 
-            def compute(images=images, split=split):
-                with progress_bar(
-                    f"{split} features", len(images), console=console, quiet=run.quiet
-                ) as advance:
-                    feats = extract(
-                        frozen,
-                        lambda i: images.batch(i, device),
-                        len(images),
-                        steps=steps,
-                        pooled=cfg.pooled,
-                        batch_size=cfg.feature_batch_size,
-                        device=device,
-                        progress=advance,
-                    )
-                return feats, images.labels
+    def _features(self, split, images, reading, source, run, console):
+        """``(features, labels, from_cache, images)`` of one split."""
+        cfg, frozen, device = self.config, source.model, torch.device(run.device)
 
-            if per_epoch and split == "train":
-                feats, labels, hit = None, images.labels, False  # filled every epoch
-                train_images = images
-            elif frozen is None or not can_cache:
-                feats, labels = compute()
-                hit = False
-            else:
-                key = cache_key(
-                    checkpoint,
-                    split=split,
-                    data=tensor_digest(images.images, images.labels),
-                    steps=steps,
-                    pooled=cfg.pooled,
-                    update_rate=frozen.update_rate,
-                    device=device.type,
-                    **rule_settings,
-                )
-                path = cache_dir / f"{split}-{key}.pt"
-                if run.is_main:
-                    feats, labels, hit = cached(path, compute)
-                barrier()  # rank 0 wrote the cache; the other ranks read it
-                if not run.is_main:
-                    feats, labels, hit = cached(path, compute)
-            splits[split] = (feats, labels, hit)
+        def compute():
+            with progress_bar(
+                f"{split} features", len(images), console=console, quiet=run.quiet
+            ) as advance:
+                feats = extract(frozen, lambda i: images.batch(i, device), len(images),
+                                steps=reading.steps, pooled=cfg.pooled,
+                                batch_size=cfg.feature_batch_size, device=device,
+                                progress=advance)  # fmt: skip
+            return feats, images.labels
 
-        train_x, train_y, hit = splits["train"]
-        if per_epoch:  # this rank's rows are filled at the start of every epoch
-            train_x = torch.zeros((len(train_y), splits["test"][0].shape[1]), dtype=torch.float16)
+        if reading.per_epoch and split == "train":
+            return None, images.labels, False, images  # filled every epoch
+        if reading.cache_dir is None:
+            return (*compute(), False, images)
+        key = cache_key(
+            source.checkpoint, split=split, data=tensor_digest(images.images, images.labels),
+            steps=reading.steps, pooled=cfg.pooled, update_rate=frozen.update_rate,
+            device=device.type, **reading.cache_key,
+        )  # fmt: skip
+        path = reading.cache_dir / f"{split}-{key}.pt"
+        if run.is_main:
+            feats, labels, hit = cached(path, compute)
+        barrier()  # rank 0 wrote the cache; the other ranks read it
+        if not run.is_main:
+            feats, labels, hit = cached(path, compute)
+        return feats, labels, hit, images
+
+    def _probe_data(self, splits, classes, reading, source, run) -> ProbeData:
+        train_x, train_y, hit, train_images = splits["train"]
+        test_x, test_y, _, _ = splits["test"]
+        if reading.per_epoch:  # this rank's rows are filled at the start of every epoch
+            train_x = torch.zeros((len(train_y), test_x.shape[1]), dtype=torch.float16)
+            device = torch.device(run.device)
+            self._epoch_source = (source.model, train_images, reading.steps, device)
         # each rank trains on its own shard, all of one size (equal steps on every rank)
         usable = len(train_x) // run.world_size * run.world_size
         shard = torch.arange(run.rank, usable, run.world_size)
+        frozen = source.model
         meta = {
-            "model": self.source_label(cfg) if frozen is None else frozen.name,
-            "source": str(checkpoint) if checkpoint else None,
-            "dataset": dataset,
-            "image_size": size,
-            **({} if rule_features is None else {"vit_features": rule_features}),
+            "model": self.source_label(self.config) if frozen is None else frozen.name,
+            "source": str(source.checkpoint) if source.checkpoint else None,
+            "dataset": reading.dataset,
+            "image_size": reading.size,
+            **({} if reading.tokens is None else {"vit_features": reading.tokens}),
         }
-        self._data = ProbeData(
-            train_x, train_y, *splits["test"][:2], classes, shard, hit, meta, per_epoch
-        )
-        if per_epoch:
-            self._epoch_source = (frozen, train_images, steps, device)
-        return self._data
+        return ProbeData(train_x, train_y, test_x, test_y, classes, shard, hit, meta,
+                         reading.per_epoch)  # fmt: skip
 
     def epoch_features(self, data: ProbeData, epoch: int, seed: int) -> None:
         """Recompute this rank's training features for ``epoch`` (``features_per_epoch``).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nca import TrainerConfig
+from nca import Optimizer, Schedule, TrainerConfig
 
 STYLE_LOSSES: tuple[str, ...] = ("gram", "ot")
 
@@ -44,10 +44,10 @@ class TextureConfig(TrainerConfig):
     """
 
     iterations: int = 4000
-    optimizer: Literal["adamw", "adam", "sgd"] = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    lr_schedule: Literal["cosine", "constant", "step"] = "step"
+    lr_schedule: Schedule = "step"
     lr_milestones: tuple[int, ...] = (2000,)
     lr_gamma: float = 0.3
     log_every: int = 50
@@ -92,3 +92,37 @@ class TextureConfig(TrainerConfig):
             raise ValueError(f"overflow_weight must be >= 0, got {self.overflow_weight}")
         if not 0 < self.update_rate <= 1:
             raise ValueError(f"update_rate must be in (0, 1], got {self.update_rate}")
+
+
+#: The notebook's model: 12 channels (RGB + 9), identity/Sobel/Laplacian perception on a
+#: torus, a 96-wide MLP. Attention and U-Net rules: position-free, wrapping borders.
+_RULE_DEFAULTS = {
+    "convca": {"hidden_channels": 9, "mlp_channels": 96, "padding": "circular"},
+    "vitca": {"hidden_channels": 9, "positional": "none", "border": "circular"},
+    "unetca": {"hidden_channels": 9},
+}
+PRESETS = {
+    "paper": {"rule": _RULE_DEFAULTS},
+    "quick": {
+        "target_size": 48,
+        "grid_size": 48,
+        "eval_size": 64,
+        "iterations": 300,
+        "lr": 2e-3,
+        "lr_milestones": (200,),
+        "steps_min": 24,
+        "steps_max": 48,
+        "pool_size": 64,
+        "eval_steps": 192,
+        "validate_every": 100,
+        "checkpoint_every": 100,
+        "log_every": 10,
+        "rule": _RULE_DEFAULTS,
+    },
+}
+PRESET_DESCRIPTIONS = {
+    "paper": "the notebook's settings: a 128-pixel target on a 128x128 torus, 4,000 "
+    "iterations of batch 4, T ~ U{32,95}, pool 256, Gram loss of VGG16 relu1_1-5_1",
+    "quick": "a 48-pixel target on a 48x48 torus, 300 iterations of batch 4, "
+    "T ~ U{24,48}: a few minutes on 2 CPU cores",
+}

@@ -11,7 +11,7 @@ class TexturePlayground(Playground):
     """A texture model's grid of side ``size``, seeded empty as in training.
 
     Args:
-        model: The task's :class:`~nca_texture.task.TextureModel`.
+        model: The task's :class:`~nca.core.GridModel`.
         size: Grid side (the task's evaluation size).
     """
 
@@ -24,4 +24,4 @@ class TexturePlayground(Playground):
         return self.model.seed(1, self.size, next(self.model.parameters()).device)
 
     def render(self, cells: torch.Tensor) -> torch.Tensor:
-        return self.model.rgb(cells)[0].clamp(0, 1)
+        return self.model.output(cells)[0].clamp(0, 1)

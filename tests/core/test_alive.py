@@ -9,7 +9,7 @@ from nca import (
     AliveMasking,
     CellLayout,
     CellularAutomaton,
-    SeedPool,
+    SlotPool,
     circle_damage,
     living_mask,
     single_cell_seed,
@@ -67,14 +67,14 @@ def test_alive_masking_keeps_only_cells_alive_before_and_after_the_update():
 
 def test_seed_pool_samples_distinct_entries_and_writes_them_back():
     seed = single_cell_seed(LAYOUT, 1, (4, 4), alive_from=3)[0]
-    pool = SeedPool(seed, 16, torch.Generator().manual_seed(0))
+    pool = SlotPool(seed, 16, torch.Generator().manual_seed(0))
     indices, cells = pool.sample(8)
     assert len(set(indices.tolist())) == 8 and torch.equal(cells[0], seed)
     pool.commit(indices, cells + 1)
     assert torch.equal(pool.cells[indices], cells + 1)
     untouched = sorted(set(range(16)) - set(indices.tolist()))
     assert torch.equal(pool.cells[untouched], seed.expand(8, -1, -1, -1))
-    restored = SeedPool(seed, 1)
+    restored = SlotPool(seed, 1)
     restored.load_state_dict(pool.state_dict())
     assert torch.equal(restored.cells, pool.cells)
     assert torch.equal(restored.sample(4)[0], pool.sample(4)[0])  # the generator too
@@ -104,15 +104,15 @@ def test_alive_masking_on_the_cell_itself_uses_no_neighbourhood():
 
 def test_seed_pool_from_grids_keeps_labels_through_commit_and_state():
     grids = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 2, 2, 2).clone()
-    pool = SeedPool.from_grids(grids, torch.Generator().manual_seed(0), torch.tensor([3, 1, 4, 1]))
+    pool = SlotPool.from_grids(grids, torch.Generator().manual_seed(0), torch.tensor([3, 1, 4, 1]))
     indices, cells = pool.sample(2)
     assert torch.equal(cells[:, 0, 0, 0], indices.float())
     pool.commit(indices, cells + 10, torch.tensor([9, 9]))
     assert torch.all(pool.labels[indices] == 9)
-    restored = SeedPool(grids[0], 4)
+    restored = SlotPool(grids[0], 4)
     restored.load_state_dict(pool.state_dict())
     assert torch.equal(restored.labels, pool.labels) and torch.equal(restored.cells, pool.cells)
     with pytest.raises(ValueError, match="labels must have shape"):
-        SeedPool.from_grids(grids, labels=torch.tensor([1, 2]))
+        SlotPool.from_grids(grids, labels=torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="has no labels"):
-        SeedPool(grids[0], 4).commit(indices, cells, torch.tensor([1, 2]))
+        SlotPool(grids[0], 4).commit(indices, cells, torch.tensor([1, 2]))

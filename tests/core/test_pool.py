@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nca.checkpoint import load_checkpoint, save_checkpoint
-from nca.core import PAPER_POOL_CAPACITY, SamplePool
+from nca.core import PAPER_POOL_CAPACITY, ShufflePool
 
 
 def _batch(start, n=4):
@@ -16,11 +16,11 @@ def _batch(start, n=4):
 
 def test_paper_capacity():
     assert PAPER_POOL_CAPACITY == 1024
-    assert SamplePool().capacity == 1024
+    assert ShufflePool().capacity == 1024
 
 
 def test_add_keeps_entries_aligned_and_truncates():
-    pool = SamplePool(capacity=10, generator=torch.Generator().manual_seed(0))
+    pool = ShufflePool(capacity=10, generator=torch.Generator().manual_seed(0))
     for start in range(0, 16, 4):
         pool.add(*_batch(start))
     assert len(pool) == 10
@@ -34,7 +34,7 @@ def test_add_keeps_entries_aligned_and_truncates():
 
 
 def test_sample_returns_the_first_entries_without_removing_them():
-    pool = SamplePool(capacity=8, generator=torch.Generator().manual_seed(0))
+    pool = ShufflePool(capacity=8, generator=torch.Generator().manual_seed(0))
     pool.add(*_batch(0, 8))
     first = pool.sample(3)
     again = pool.sample(3)
@@ -45,7 +45,7 @@ def test_sample_returns_the_first_entries_without_removing_them():
 
 
 def test_replace_sampled_removes_them():
-    pool = SamplePool(capacity=8, generator=torch.Generator().manual_seed(0), replace_sampled=True)
+    pool = ShufflePool(capacity=8, generator=torch.Generator().manual_seed(0), replace_sampled=True)
     pool.add(*_batch(0, 8))
     taken = pool.sample(3).extras["label"]
     assert len(pool) == 5
@@ -54,7 +54,7 @@ def test_replace_sampled_removes_them():
 
 def test_shuffle_is_seeded():
     def order(seed):
-        pool = SamplePool(capacity=16, generator=torch.Generator().manual_seed(seed))
+        pool = ShufflePool(capacity=16, generator=torch.Generator().manual_seed(seed))
         pool.add(*_batch(0, 16))
         return pool.sample(16).extras["label"].tolist()
 
@@ -64,10 +64,10 @@ def test_shuffle_is_seeded():
 
 
 def test_state_dict_round_trip_through_a_safe_checkpoint(tmp_path):
-    pool = SamplePool(capacity=6, generator=torch.Generator().manual_seed(0))
+    pool = ShufflePool(capacity=6, generator=torch.Generator().manual_seed(0))
     pool.add(*_batch(0, 6))
     path = save_checkpoint(tmp_path / "pool.pt", {"pool": pool.state_dict()})
-    restored = SamplePool(capacity=1)
+    restored = ShufflePool(capacity=1)
     restored.load_state_dict(load_checkpoint(path)["pool"])
     assert len(restored) == 6 and restored.capacity == 6
     a, b = pool.sample(6), restored.sample(6)
@@ -79,7 +79,7 @@ def test_state_dict_round_trip_through_a_safe_checkpoint(tmp_path):
 
 
 def test_bad_use():
-    pool = SamplePool(capacity=4)
+    pool = ShufflePool(capacity=4)
     with pytest.raises(ValueError, match="cannot sample 2 entries from a pool holding 0"):
         pool.sample(2)
     cells, targets, extras = _batch(0)
@@ -89,11 +89,11 @@ def test_bad_use():
     with pytest.raises(ValueError, match="extras keys changed"):
         pool.add(cells, targets)
     with pytest.raises(ValueError, match="pool capacity must be a positive integer"):
-        SamplePool(capacity=0)
+        ShufflePool(capacity=0)
 
 
 def test_failed_add_leaves_the_pool_intact():
-    pool = SamplePool(capacity=4, generator=torch.Generator().manual_seed(0))
+    pool = ShufflePool(capacity=4, generator=torch.Generator().manual_seed(0))
     cells, targets, extras = _batch(0)
     pool.add(cells, targets, extras)
     before = pool.sample(4)
@@ -117,11 +117,11 @@ def test_pool_rejects_non_cpu_generators(kind):
     else:  # what the check reads of a generator: its device
         generator = types.SimpleNamespace(device=torch.device("cuda"))
     with pytest.raises(ValueError, match="must be a CPU generator, got cuda"):
-        SamplePool(4, generator=generator)
+        ShufflePool(4, generator=generator)
 
 
 def test_pool_rejects_foreign_states_and_bad_batch_sizes():
-    with pytest.raises(ValueError, match="not a SamplePool state"):
-        SamplePool().load_state_dict({"weights": 1})
+    with pytest.raises(ValueError, match="not a ShufflePool state"):
+        ShufflePool().load_state_dict({"weights": 1})
     with pytest.raises(TypeError, match="batch_size must be an integer"):
-        SamplePool().sample(2.5)
+        ShufflePool().sample(2.5)

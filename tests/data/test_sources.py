@@ -84,9 +84,9 @@ def test_tiny_imagenet_layout(tmp_path):
 def test_default_sizes():
     from nca_denoise.config import DenoiseConfig
 
-    assert DenoiseConfig().size == 32
-    assert DenoiseConfig(dataset="tiny-imagenet").size == 64
-    assert DenoiseConfig(dataset="tiny-imagenet", image_size=32).size == 32
+    assert DenoiseConfig().image_size == 32
+    assert DenoiseConfig(dataset="tiny-imagenet").image_size == 64
+    assert DenoiseConfig(dataset="tiny-imagenet", image_size=32).image_size == 32
 
 
 def test_grayscale_folder_stays_single_channel(tmp_path):

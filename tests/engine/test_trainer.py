@@ -20,7 +20,7 @@ from nca import (
     Losses,
     RandomStreams,
     RunLog,
-    SamplePool,
+    ShufflePool,
     Task,
     Trainer,
     TrainerConfig,
@@ -75,9 +75,9 @@ class EchoTask(Task):
         images = coarse.repeat_interleave(2, -1).repeat_interleave(2, -2)
         return images[run.rank :: run.world_size]
 
-    def make_pool(self, model, generator):
+    def make_pool(self, model, data, generator):
         return (
-            SamplePool(self.config.pool_size, generator=generator)
+            ShufflePool(self.config.pool_size, generator=generator)
             if self.config.pool_size
             else None
         )

@@ -109,7 +109,7 @@ def test_classify_choice_mutates_the_digit(make_run):
     options = session.state()["choices"][0]["options"]
     session.advance(2)
     session.choose("image", options[1])
-    pixel = session.cells[:, session.playground.model.pixel_channel]
+    pixel = session.cells[:, session.layout.slice("input").start]
     assert torch.equal(pixel, session.playground.images[1, 0][None])
 
 

@@ -112,3 +112,23 @@ def test_launch_gives_a_bare_rule_name_the_tasks_settings(tmp_path, random_vgg, 
     task = create_task(task_name, **_task_values(task_name, random_vgg))
     metrics = launch(task, rule="convca", run_dir=tmp_path / "run", quiet=True)
     _check_trained(tmp_path / "run", task_name, "convca", metrics)
+
+
+@pytest.mark.parametrize("rule_name", ["convca", "unet"])
+def test_probe_trains_through_launch_and_the_cli(tmp_path, rule_name):
+    """The probe trains no rule: it reads one, through either entry point."""
+    source = tmp_path / "source"
+    denoise = create_task("denoise", **SMALL_TASKS["denoise"], **ENGINE)
+    launch(denoise, rule=rule_name, rule_options=_small_rule(rule_name), run_dir=source,
+           quiet=True)  # fmt: skip
+    probe = dict(train_subset=32, eval_subset=16, epochs=1, batch_size=16, feature_steps=2)
+    metrics = launch(create_task("probe", source=str(source), **probe), run_dir=tmp_path / "a",
+                     quiet=True)  # fmt: skip
+    assert 0 <= metrics["eval_test_accuracy"] <= 100
+    assert load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["task"]["name"] == "probe"
+    args = ["train", "--task", "probe", "--from", str(source), "--run-dir", str(tmp_path / "b")]
+    options = [a for k, v in probe.items() for a in ("-o", f"{k}={v}")]
+    result = CliRunner().invoke(cli, [*args, *options, "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b" / "probe.json").read_text())
+    assert report["test_accuracy"] == pytest.approx(metrics["eval_test_accuracy"])

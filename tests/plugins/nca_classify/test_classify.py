@@ -49,7 +49,7 @@ def test_dead_cells_never_change_and_living_ones_learn_logits(tmp_path):
     trainer = _trainer(tmp_path)
     model = trainer.model
     images = trainer.data.train.batch(torch.arange(2))
-    cells = model.seed(images)
+    cells = model.seed_with(images)
     assert cells[:, model.layout.updatable_slice].abs().sum() == 0  # the article's zero state
     with torch.no_grad():
         model.rule.update_mlp[-1].weight.normal_()  # make the rule do something
@@ -63,12 +63,12 @@ def test_dead_cells_never_change_and_living_ones_learn_logits(tmp_path):
 def test_mutation_keeps_states_where_the_new_digit_lives(tmp_path):
     trainer = _trainer(tmp_path)
     model = trainer.model
-    cells = model.seed(trainer.data.train.batch(torch.arange(1)))
+    cells = model.seed_with(trainer.data.train.batch(torch.arange(1)))
     cells[:, model.layout.updatable_slice] = 1.0
     new = trainer.data.train.batch(torch.arange(1, 2))
-    mutated = model.mutate(cells, new)
+    mutated = model.inject(cells, new)
     state = mutated[:, model.layout.updatable_slice]
-    assert torch.equal(mutated[:, model.pixel_channel : model.pixel_channel + 1], new)
+    assert torch.equal(mutated[:, 0:1], new)
     assert torch.equal(state[:, :1] == 1, new > 0.1) and torch.all(state[:, :1][new <= 0.1] == 0)
 
 
@@ -122,8 +122,8 @@ def test_mutating_batches_reseed_a_quarter_and_mutate_another(tmp_path):
     alive = model.alive(batch.cells).float().expand_as(state)
     assert torch.equal(state[2:-2], alive[2:-2])  # kept as they were
     assert torch.all(state[-2:] <= alive[-2:])  # mutated: states kept under the new digit only
-    pixels = batch.cells[:, model.pixel_channel]
-    assert not torch.equal(pixels[-2:], pool.cells[batch.indices[-2:], model.pixel_channel])
+    pixels = batch.cells[:, 0]
+    assert not torch.equal(pixels[-2:], pool.cells[batch.indices[-2:], 0])
 
 
 @pytest.mark.parametrize("experiment", ["naive", "mutating"])

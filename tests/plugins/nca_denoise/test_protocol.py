@@ -267,9 +267,9 @@ def test_validation_covers_all_nine_configurations_and_best_pt_is_kept(tmp_path)
     from nca import load_checkpoint
 
     trainer = _trainer(tmp_path, iterations=4, validate_every=2)
-    metrics = trainer.task.validation(trainer.model, trainer.state(1))
-    assert {"reconstruction", "psnr", "psnr_1x1_50"} <= set(metrics)
-    masked, _, target = trainer.task._validation_batch(trainer.model, trainer.state(1))
+    validation = trainer.task.validation(trainer.model, trainer.state(1))
+    assert {"reconstruction", "psnr", "psnr_1x1_50"} <= set(validation.metrics)
+    masked, _, target = validation.samples  # what the pictures draw
     changed = (masked != target).flatten(1).float().mean(1)
     # image k gets configuration k mod 9: coverages 25, 50, 75 % in turn
     assert changed[:3].tolist() == pytest.approx([0.25, 0.5, 0.75], abs=1e-6)
@@ -289,7 +289,7 @@ def test_paper_preset_selects_the_authors_protocol():
     assert config.coverage == "bernoulli" and config.octave_steps == "coarsest"
     assert config.batch_size == 32 and config.lpips == "on"
     _, tiny = resolve_task_config("denoise", {"dataset": "tiny-imagenet"}, preset="paper")
-    assert tiny.batch_size == 8 and tiny.size == 64  # §4: b = 8 for Tiny ImageNet
+    assert tiny.batch_size == 8 and tiny.image_size == 64  # §4: b = 8 for Tiny ImageNet
     _, default = resolve_task_config("denoise")
     assert default.eval_protocol == "full" and default.batch_sampling == "contiguous"
     fields = {"init", "zero_last_layer", "pos_embedding_std", "heads"}
@@ -355,3 +355,38 @@ def test_python_api_gets_the_presets_rule_defaults_too(tmp_path):
 
     rule = json.loads((tmp_path / "run" / "config.json").read_text())["rule"]["config"]
     assert rule["init"] == "pytorch" and rule["zero_last_layer"] is False
+
+
+def test_old_config_names_are_resolved_values_and_warn():
+    config = DenoiseConfig(octaves=1)
+    assert config.image_size == 32 and config.eval_octaves == 1  # resolved when built
+    with pytest.warns(DeprecationWarning, match="use image_size"):
+        assert config.size == 32
+    with pytest.warns(DeprecationWarning, match="use eval_octaves"):
+        assert config.test_octaves == 1
+
+
+def test_a_run_whose_config_left_image_size_unset_resumes(tmp_path):
+    """Older runs that used the dataset's default size stored image_size: null (and
+    eval_octaves: null for the training octaves); the resolved values compare equal."""
+    import json
+
+    from click.testing import CliRunner
+
+    from nca.cli import cli
+
+    run = tmp_path / "run"
+    args = ["train", "--task", "denoise", "--rule", "convca", "--preset", "quick", "-q"]
+    args += ["-o", "iterations=2", "-o", "eval_subset=2", "-o", "rule.hidden_channels=2"]
+    args += ["-o", "image_size=32", "--run-dir", str(run), "--device", "cpu"]  # the default
+    assert CliRunner().invoke(cli, [*args, "--stop-after", "1"]).exit_code == 0
+    stored = json.loads((run / "config.json").read_text())
+    stored["task"]["config"].update(image_size=None, eval_octaves=None)
+    (run / "config.json").write_text(json.dumps(stored))
+    resumed = CliRunner().invoke(cli, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed from iteration 1" in resumed.output
+    stored["task"]["config"].update(image_size=16, lr=0.5)  # a real change is still refused
+    (run / "config.json").write_text(json.dumps(stored))
+    refused = CliRunner().invoke(cli, [*args, "--resume"])
+    assert refused.exit_code != 0 and "changed: task.image_size, task.lr" in refused.output

@@ -1,11 +1,12 @@
 """Denoise training on the engine: Algorithm 1 behaviour, resume equivalence, Ctrl-C,
 NaN stop, bf16, augmentation drawn from the data stream."""
 
+import dataclasses
+
 import pytest
 import torch
 from nca_denoise import DenoiseTask
 from nca_denoise.config import DenoiseConfig
-from nca_denoise.task import DenoiseData
 
 from nca import (
     RunContext,
@@ -54,7 +55,8 @@ class _OnImages(DenoiseTask):
         self._train = train
 
     def train_data(self, run):
-        return DenoiseData(self._train, super().train_data(run).validation)
+        data = super().train_data(run)
+        return dataclasses.replace(data, train=self._train)
 
 
 def _trainer(tmp_path, train_set, config, seed=0, rule="vitca", **rule_overrides):

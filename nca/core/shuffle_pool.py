@@ -1,9 +1,11 @@
-"""Sample pool of cell grids for "pool sampling" training (paper §3.1, Alg. 1).
+"""The ViTCA paper's sample pool: append, shuffle, truncate (paper §3.1, Alg. 1).
 
 Algorithm 1 reads the first ``b`` grids of the pool (line 6), and after the
 optimiser step appends the updated grids with their targets, shuffles the pool
-and keeps the first ``N_P`` entries (lines 25-26). Per-sample extras (labels,
-indices, ...) travel with their grid.
+and keeps the first ``N_P`` entries (lines 25-26): entries are replaced by chance,
+not in place. Per-sample extras (labels, indices, ...) travel with their grid. The
+other pool, :class:`~nca.core.slot_pool.SlotPool`, writes grids back to the slots they
+were read from.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ PAPER_POOL_CAPACITY = 1024
 
 @dataclass
 class PoolBatch:
-    """Entries read from a :class:`SamplePool`.
+    """Entries read from a :class:`ShufflePool`.
 
     Attributes:
         cells: ``(b, C, H', W')`` grids.
@@ -32,8 +34,9 @@ class PoolBatch:
     extras: dict[str, torch.Tensor]
 
 
-class SamplePool:
-    """Fixed-capacity pool of cell grids with their targets.
+class ShufflePool:
+    """Fixed-capacity pool of cell grids with their targets, refreshed by appending,
+    shuffling and truncating (the ViTCA paper's pool; formerly ``SamplePool``).
 
     Args:
         capacity: Maximum number of entries ``N_P``.
@@ -155,7 +158,7 @@ class SamplePool:
         """Restore what :meth:`state_dict` saved."""
         if "capacity" not in state:
             raise ValueError(
-                f"not a SamplePool state (keys: {sorted(state)}); expected one from state_dict()"
+                f"not a ShufflePool state (keys: {sorted(state)}); expected one from state_dict()"
             )
         self.capacity = int(state["capacity"])
         self.replace_sampled = bool(state.get("replace_sampled", False))

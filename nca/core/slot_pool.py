@@ -1,10 +1,11 @@
-"""A fixed-size pool of grids, sampled by index and written back (Mordvintsev et al., 2020).
+"""A pool of fixed slots, sampled by index and written back in place (Mordvintsev et
+al., 2020).
 
 The *Growing Neural Cellular Automata* pool starts as ``N`` copies of the seed. Each
-iteration samples ``b`` distinct entries, the task may replace some of them (the
+iteration samples ``b`` distinct slots, the task may replace some of their grids (the
 highest-loss one by the seed, the lowest-loss ones damaged), the rule runs on the batch,
-and the results are written back to the same entries. The ViTCA paper's
-:class:`~nca.core.pool.SamplePool` (append, shuffle, truncate) is the other pool kind.
+and the results are written back to the same slots. The ViTCA paper's
+:class:`~nca.core.shuffle_pool.ShufflePool` (append, shuffle, truncate) is the other pool.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Mapping
 import torch
 
 
-class SeedPool:
-    """``capacity`` grids, initialised with one seed grid (or with given grids:
+class SlotPool:
+    """``capacity`` slots of grids, sampled by index and written back in place
+    (formerly ``SeedPool``), initialised with one seed grid (or with given grids:
     :meth:`from_grids`), each with an optional integer label.
 
     Args:
@@ -37,7 +39,7 @@ class SeedPool:
         grids: torch.Tensor,
         generator: torch.Generator | None = None,
         labels: torch.Tensor | None = None,
-    ) -> SeedPool:
+    ) -> SlotPool:
         """A pool whose entries start as ``grids (N, C, H', W')``, labelled ``labels (N,)``."""
         if grids.ndim != 4 or len(grids) < 1:
             raise ValueError(f"grids must be (N, C, H', W') with N >= 1, got {tuple(grids.shape)}")
@@ -103,7 +105,7 @@ class SeedPool:
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what :meth:`state_dict` saved."""
         if "cells" not in state or "capacity" not in state:
-            raise ValueError(f"not a SeedPool state (keys: {sorted(state)})")
+            raise ValueError(f"not a SlotPool state (keys: {sorted(state)})")
         self.capacity = int(state["capacity"])
         self.cells = state["cells"].cpu()
         self.labels = state["labels"].cpu() if "labels" in state else None
