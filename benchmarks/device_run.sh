@@ -168,6 +168,6 @@ args=("$results")
 DEVICE_CHECK_DEADLINE=$deadline bash benchmarks/device_check.sh "${args[@]}"
 status=$?
 echo "device_run: the parts of $results:"
-grep -E '^(## |exit |not run)' "$results" | sed 's/^/    /'
+awk '/^```/ { quoted = !quoted; next } !quoted && /^(## |exit |not run)/ { print "    " $0 }' "$results"
 echo "device_run: device_check exit $status; $SECONDS s of the $budget s budget used"
 exit "$status"
