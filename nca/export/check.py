@@ -116,11 +116,26 @@ def check_export(
         ValueError: Bad ``steps``, ``atol`` or ``batch``.
     """
     require("onnxruntime")
-    import numpy as np
-    import onnxruntime
-
     automaton = automaton_of(model)
+    counts = _check_arguments(steps, atol, batch)
+    path = Path(path)
+    session, (graph_batch, _, grid_h, grid_w) = _session(path, automaton)
+    generator = torch.Generator().manual_seed(seed)
+    if cells is None:
+        batch = graph_batch if isinstance(graph_batch, int) else batch
+        cells = check_state(automaton, batch, (grid_h, grid_w), generator)
+    automaton.layout.check_cells(cells)
+    batch = cells.shape[0]
+    errors, magnitudes = _replay(automaton, session, cells, counts, generator)
     name = rule_name(automaton)
+    report = CheckReport(path, name, errors, float(atol), batch, seed, magnitudes)
+    if raise_on_failure and not report.ok:
+        raise ExportError(report.failure())
+    return report
+
+
+def _check_arguments(steps: Sequence[int], atol: float, batch: int) -> list[int]:
+    """The sorted distinct step counts; bad arguments refused in one line."""
     counts = sorted(set(steps))
     if not counts or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
         raise ValueError(f"steps must be positive integers, got {tuple(steps)!r}")
@@ -128,44 +143,48 @@ def check_export(
         raise ValueError(f"atol must be a finite number >= 0, got {atol!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    return counts
 
-    path = Path(path)
+
+def _session(path: Path, automaton: nn.Module):
+    """An onnxruntime CPU session of ``path`` and its cells input's shape, checked
+    against the automaton's layout."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     inputs = {i.name: i.shape for i in session.get_inputs()}
     if tuple(inputs) != INPUT_NAMES:
         raise ExportError(f"{path} takes inputs {list(inputs)}, not {list(INPUT_NAMES)}")
-    graph_batch, channels, grid_h, grid_w = inputs["cells"]
-    if channels != automaton.layout.cell_channels:
+    shape = inputs["cells"]
+    if shape[1] != automaton.layout.cell_channels:
         raise ExportError(
-            f"{path} takes {channels}-channel cells but rule {name!r} has "
+            f"{path} takes {shape[1]}-channel cells but rule {rule_name(automaton)!r} has "
             f"{automaton.layout.cell_channels} ({automaton.layout.describe()})"
         )
-    generator = torch.Generator().manual_seed(seed)
-    if cells is None:
-        batch = graph_batch if isinstance(graph_batch, int) else batch
-        cells = check_state(automaton, batch, (grid_h, grid_w), generator)
-    automaton.layout.check_cells(cells)
-    batch = cells.shape[0]
+    return session, shape
+
+
+@torch.no_grad()
+def _replay(
+    automaton: nn.Module, session, cells: torch.Tensor, counts: list[int], generator
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Both runtimes chain their own output with the same masks; the largest error and
+    cell magnitude after each of ``counts`` steps."""
+    import numpy as np
 
     errors: dict[int, float] = {}
     magnitudes: dict[int, float] = {}
-    reference = cells
-    exported = cells.float().numpy()
-    with torch.no_grad():
-        for step in range(1, counts[-1] + 1):
-            mask = draw_update_mask(reference, automaton.update_rate, generator)
-            if mask is None:  # σ = 1: every cell fires
-                mask = torch.ones_like(reference[:, :1])
-            reference = automaton.step(reference, mask, None)
-            feed = {"cells": exported, "mask": mask.float().numpy()}
-            exported = session.run(None, feed)[0]
-            if step in counts:
-                diff = np.abs(exported.astype(np.float64) - reference.double().numpy())
-                errors[step] = float(diff.max()) if np.isfinite(diff).all() else math.nan
-                magnitudes[step] = float(reference.abs().max())
-    report = CheckReport(path, name, errors, float(atol), batch, seed, magnitudes)
-    if raise_on_failure and not report.ok:
-        raise ExportError(report.failure())
-    return report
+    reference, exported = cells, cells.float().numpy()
+    for step in range(1, counts[-1] + 1):
+        mask = draw_update_mask(reference, automaton.update_rate, generator)
+        if mask is None:  # σ = 1: every cell fires
+            mask = torch.ones_like(reference[:, :1])
+        reference = automaton.step(reference, mask, None)
+        exported = session.run(None, {"cells": exported, "mask": mask.float().numpy()})[0]
+        if step in counts:
+            diff = np.abs(exported.astype(np.float64) - reference.double().numpy())
+            errors[step] = float(diff.max()) if np.isfinite(diff).all() else math.nan
+            magnitudes[step] = float(reference.abs().max())
+    return errors, magnitudes
