@@ -66,8 +66,8 @@ class StepModule(nn.Module):
             ``(B, C, H', W')``: ``cells + mask * rule(cells)`` on the output and hidden
             channels, then living-cell masking if the automaton has it.
         """
-        # _step, not step: a torch.compile'd step (compile_step) does not export
-        return self.automaton._step(cells, mask, None)
+        # not step(): a torch.compile'd step (compile_step) does not export
+        return self.automaton.eager_step(cells, mask)
 
 
 @dataclass
