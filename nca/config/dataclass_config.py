@@ -325,8 +325,3 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(config)
-
-
-def config_kwargs(config: Any) -> dict[str, Any]:
-    """Shallow field dict of a config, for ``cls(**config_kwargs(cfg))``."""
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
