@@ -10,13 +10,14 @@ share one source.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import inspect
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -135,85 +136,120 @@ def coerce(value: Any, tp: Any, where: str = "value") -> Any:
     Raises:
         ConfigError: naming ``where``, the value and the expected type.
     """
-    origin = get_origin(tp)
     if tp is Any:
         return value
+    origin = get_origin(tp)
     if origin is Literal:
-        choices = get_args(tp)
-        for choice in choices:
-            if value == choice or (isinstance(value, str) and value == str(choice)):
-                return choice
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(repr(c) for c in choices)}")
+        return _coerce_literal(value, tp, where)
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if type(None) in args and (
-            value is None or (isinstance(value, str) and value.lower() in _NONE_WORDS)
-        ):
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg, where)
-            except ConfigError as err:
-                errors.append(err)
-        raise _fail(where, value, type_name(tp))
+        return _coerce_union(value, tp, where)
     if origin in (tuple, list):
-        items = _split_sequence(value)
-        if items is None:
-            raise _fail(where, value, type_name(tp))
-        args = get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(items) != len(args):
-                raise _fail(where, value, f"{type_name(tp)} ({len(args)} values)")
-            pairs = enumerate(zip(items, args, strict=True))
-            out = [coerce(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
-        else:
-            item_tp = args[0] if args else Any
-            out = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(items)]
-        return tuple(out) if origin is tuple else out
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, Mapping):
-            raise _fail(where, value, f"a table of {tp.__name__} fields")
-        return build_config(tp, value, where=where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE_WORDS | _FALSE_WORDS:
-            return value.lower() in _TRUE_WORDS
-        raise _fail(where, value, "a boolean (true/false)")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.strip().replace("_", ""))
-            except ValueError:
-                pass
-        raise _fail(where, value, "an integer")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise _fail(where, value, "a number")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise _fail(where, value, "a string")
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise _fail(where, value, "a path")
+        return _coerce_sequence(value, tp, where)
+    if _is_config_class(tp):
+        return _coerce_config(value, tp, where)
+    if isinstance(tp, type) and tp in _SCALARS:
+        return _SCALARS[tp](value, where)
     if isinstance(tp, type) and isinstance(value, tp):
         return value
     raise _fail(where, value, type_name(tp))
+
+
+def _coerce_literal(value: Any, tp: Any, where: str) -> Any:
+    choices = get_args(tp)
+    for choice in choices:
+        if value == choice or (isinstance(value, str) and value == str(choice)):
+            return choice
+    raise ConfigError(f"{where}: {value!r} is not one of {', '.join(repr(c) for c in choices)}")
+
+
+def _coerce_union(value: Any, tp: Any, where: str) -> Any:
+    """The first member type ``value`` converts to (``none``/``null`` for ``None``)."""
+    args = get_args(tp)
+    if type(None) in args and (
+        value is None or (isinstance(value, str) and value.lower() in _NONE_WORDS)
+    ):
+        return None
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return coerce(value, arg, where)
+        except ConfigError:
+            pass  # the error names the union, not the member that came closest
+    raise _fail(where, value, type_name(tp))
+
+
+def _coerce_sequence(value: Any, tp: Any, where: str) -> tuple | list:
+    """A list, ``tuple[X, ...]`` or fixed-length tuple, from a sequence or ``"3x3"``/``"3,5"``."""
+    items = _split_sequence(value)
+    if items is None:
+        raise _fail(where, value, type_name(tp))
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(items) != len(args):
+            raise _fail(where, value, f"{type_name(tp)} ({len(args)} values)")
+        pairs = enumerate(zip(items, args, strict=True))
+        out = [coerce(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
+    else:
+        item_tp = args[0] if args else Any
+        out = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(items)]
+    return tuple(out) if origin is tuple else out
+
+
+def _coerce_config(value: Any, tp: type, where: str) -> Any:
+    if isinstance(value, tp):
+        return value
+    if not isinstance(value, Mapping):
+        raise _fail(where, value, f"a table of {tp.__name__} fields")
+    return build_config(tp, value, where=where)
+
+
+def _coerce_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.lower() in _TRUE_WORDS
+    raise _fail(where, value, "a boolean (true/false)")
+
+
+def _coerce_int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return int(value.strip().replace("_", ""))
+    raise _fail(where, value, "an integer")
+
+
+def _coerce_float(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+    raise _fail(where, value, "a number")
+
+
+def _coerce_str(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise _fail(where, value, "a string")
+
+
+def _coerce_path(value: Any, where: str) -> Path:
+    if isinstance(value, (str, Path)):
+        return Path(value)
+    raise _fail(where, value, "a path")
+
+
+#: Converters of the plain annotations, ``(value, where) -> value``.
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {
+    bool: _coerce_bool,
+    int: _coerce_int,
+    float: _coerce_float,
+    str: _coerce_str,
+    Path: _coerce_path,
+}
 
 
 def unknown_key_error(key: str, known: list[str], where: str) -> ConfigError:
@@ -289,8 +325,3 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(config)
-
-
-def config_kwargs(config: Any) -> dict[str, Any]:
-    """Shallow field dict of a config, for ``cls(**config_kwargs(cfg))``."""
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}

@@ -133,7 +133,7 @@ class CellularAutomaton(nn.Module):
             The :class:`~nca.core.compiled.CompiledStep` now used by this automaton.
         """
         name = getattr(self.rule, "rule_name", type(self.rule).__name__)
-        self._compiled = CompiledStep(self._step, name, mode, memory_budget)
+        self._compiled = CompiledStep(self.eager_step, name, mode, memory_budget)
         return self._compiled
 
     def _check_dtype(self, tensor: torch.Tensor, what: str) -> None:
@@ -187,11 +187,22 @@ class CellularAutomaton(nn.Module):
         compiled = self.__dict__.get("_compiled")
         if compiled is not None:
             return compiled(cells, mask, noise)
-        return self._step(cells, mask, noise)
+        return self.eager_step(cells, mask, noise)
 
-    def _step(
-        self, cells: torch.Tensor, mask: torch.Tensor | None, noise: torch.Tensor | None
+    def eager_step(
+        self, cells: torch.Tensor, mask: torch.Tensor | None, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """The step without ``torch.compile``, for export and tracing: what :meth:`step`
+        runs, or compiles after :meth:`compile_step` (a compiled step does not export).
+
+        Args:
+            cells: ``(B, C, H', W')``.
+            mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` (synchronous).
+            noise: ``(B, C_o·P_H·P_W + C_h, H', W')`` residual noise, or ``None``.
+
+        Returns:
+            ``(B, C, H', W')``: the updated grid, after living-cell masking if any.
+        """
         if self.sparse_update and mask is not None:
             update = self.rule(cells, firing=mask)
         else:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from nca.errors import NCAError
 
 LOCK_NAME = ".lock"
+#: The holder's pid sits next to the lock, not in it: filelock 3 empties the lock file
+#: when another process tries to take it, and Windows does not let it be read.
+OWNER_NAME = ".lock.pid"
 
 
 class RunDirLocked(NCAError):
@@ -15,11 +20,11 @@ class RunDirLocked(NCAError):
 
 
 class RunDirLock:
-    """An exclusive ``flock`` on ``RUN/.lock``, holding the owner's pid.
+    """An exclusive OS lock on ``RUN/.lock``, the owner's pid in ``RUN/.lock.pid``.
 
-    The operating system drops the lock when its process dies (even by ``kill -9``),
-    so a crashed run never blocks the next one. On systems without ``fcntl`` the
-    lock is a no-op.
+    :class:`filelock.FileLock` takes it (``flock`` on POSIX, ``msvcrt.locking`` on
+    Windows). The operating system drops the lock when its process dies (even by
+    ``kill -9``), so a crashed run never blocks the next one.
 
     Args:
         run_dir: The run directory (created if needed).
@@ -27,36 +32,42 @@ class RunDirLock:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / LOCK_NAME
-        self._handle = None
+        self.owner_path = self.path.with_name(OWNER_NAME)
+        self._lock: FileLock | None = None
 
     def acquire(self) -> RunDirLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
+        """Take the lock now, without waiting.
+
+        Raises:
+            RunDirLocked: Another process holds it (one line naming the run directory
+                and that process's pid).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        lock = FileLock(str(self.path), timeout=0)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
+            lock.acquire()
+        except Timeout:
             raise RunDirLocked(
-                f"run directory {str(self.path.parent)!r} is in use by process {owner} "
+                f"run directory {str(self.path.parent)!r} is in use by process {self._owner()} "
                 f"(it holds {self.path}); wait for that run to end or stop it"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._handle = handle
+        self.owner_path.write_text(str(os.getpid()))
+        self._lock = lock
         return self
 
+    def _owner(self) -> str:
+        """The holder's pid as it wrote it (``unknown`` until it has)."""
+        try:
+            return self.owner_path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
     def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()  # closing the file drops the flock
-            self._handle = None
+        """Drop the lock; a no-op when it is not held."""
+        if self._lock is not None:
+            self.owner_path.unlink(missing_ok=True)  # while held: not the next owner's pid
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunDirLock:
         return self.acquire()

@@ -66,8 +66,8 @@ class StepModule(nn.Module):
             ``(B, C, H', W')``: ``cells + mask * rule(cells)`` on the output and hidden
             channels, then living-cell masking if the automaton has it.
         """
-        # _step, not step: a torch.compile'd step (compile_step) does not export
-        return self.automaton._step(cells, mask, None)
+        # not step(): a torch.compile'd step (compile_step) does not export
+        return self.automaton.eager_step(cells, mask)
 
 
 @dataclass
@@ -352,61 +352,104 @@ def export_step(
     """
     automaton = automaton_of(model)
     name = rule_name(automaton)
+    grid = _check_request(automaton, path, height, width, batch, exporters, overwrite)
+    own = attention_backend(automaton.rule)
+    backends = _backends(name, own, attention)
+    failures: list[str] = []
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")  # never a half-written `path`
+    try:
+        for exporter, backend, module, dynamic in _attempts(
+            automaton, exporters, backends, dynamic_batch
+        ):
+            failure = _try_export(module, partial, exporter, backend, dynamic, batch, grid, opset)
+            if failure is not None:
+                failures.append(failure)
+                continue
+            notes = _notes(automaton, own, backend, dynamic_batch, dynamic, batch, failures)
+            used, inputs, outputs = _finish(partial, _metadata(automaton, name, backend))
+            os.replace(partial, path)
+            return ExportReport(
+                path, name, exporter, used, inputs, outputs, "float32", backend, notes
+            )
+    finally:
+        partial.unlink(missing_ok=True)
+    raise ExportError(f"rule {name!r} does not export to ONNX: " + "; ".join(failures))
+
+
+def _check_request(
+    automaton: CellularAutomaton,
+    path: str | os.PathLike,
+    height: int,
+    width: int,
+    batch: int,
+    exporters: Sequence[Exporter],
+    overwrite: bool,
+) -> tuple[int, int]:
+    """Refuse bad sizes, exporters or an existing file; returns the cell grid ``(H', W')``."""
     height, width = _check_size("height", height), _check_size("width", width)
-    batch = _check_size("batch", batch)
+    _check_size("batch", batch)
     grid = automaton.layout.cell_grid_size((height, width))
     unknown = [e for e in exporters if e not in EXPORTERS]
     if unknown or not exporters:
         raise ValueError(f"unknown exporters {unknown or '(none)'}; valid: {', '.join(EXPORTERS)}")
     require("onnx", *(["onnxscript"] if "dynamo" in exporters else []))
-    path = Path(path)
-    if path.exists() and not overwrite:
+    if Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass another path (or overwrite=True)")
+    return grid
 
-    own = attention_backend(automaton.rule)
+
+def _backends(name: str, own: str | None, attention: str | None) -> list[str | None]:
+    """Attention backends to try: ``attention`` if asked, else the rule's own and then
+    the fallback (``[None]``: the rule has no attention)."""
     if attention is not None:
         if own is None:
             raise ValueError(f"rule {name!r} has no attention layers; leave attention unset")
-        backends = [attention]
-    else:
-        backends = [own] + ([FALLBACK_BACKEND] if own not in (None, FALLBACK_BACKEND) else [])
-    channels = automaton.layout.cell_channels
-    failures: list[str] = []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")  # never a half-written `path`
+        return [attention]
+    return [own] + ([FALLBACK_BACKEND] if own not in (None, FALLBACK_BACKEND) else [])
+
+
+def _attempts(
+    automaton: CellularAutomaton,
+    exporters: Sequence[Exporter],
+    backends: list[str | None],
+    dynamic_batch: bool,
+) -> Iterator[tuple[Exporter, str | None, StepModule, bool]]:
+    """``(exporter, backend, step module, dynamic batch)`` in the order they are tried."""
+    for exporter in exporters:
+        for backend in backends:
+            module = StepModule(_export_copy(automaton, backend)).eval()
+            for dynamic in (True, False) if dynamic_batch else (False,):
+                yield exporter, backend, module, dynamic
+
+
+def _try_export(
+    module: StepModule,
+    path: Path,
+    exporter: Exporter,
+    backend: str | None,
+    dynamic: bool,
+    batch: int,
+    grid: tuple[int, int],
+    opset: int | None,
+) -> str | None:
+    """Export ``module`` to ``path``; ``None``, or one line saying why it failed."""
+    # torch.export specialises axes of size 1: trace a dynamic batch with 2
+    size = max(batch, 2) if dynamic else batch
+    channels = module.automaton.layout.cell_channels
+    values = torch.Generator().manual_seed(0)  # a local generator: the global RNG is left alone
+    example = (torch.rand(size, channels, *grid, generator=values), torch.ones(size, 1, *grid))
     try:
-        for exporter in exporters:
-            for backend in backends:
-                clone = _export_copy(automaton, backend)
-                module = StepModule(clone).eval()
-                # torch.export specialises axes of size 1: trace a dynamic batch with 2
-                for dynamic in (True, False) if dynamic_batch else (False,):
-                    size = max(batch, 2) if dynamic else batch
-                    # a local generator: exporting leaves the global RNG alone
-                    values = torch.Generator().manual_seed(0)
-                    example = (
-                        torch.rand(size, channels, *grid, generator=values),
-                        torch.ones(size, 1, *grid),
-                    )
-                    try:
-                        _torch_export(module, example, partial, exporter, dynamic, opset)
-                    except Exception as err:  # the exporters raise anything
-                        where = [f"{backend} backend"] if backend else []
-                        where += ["dynamic batch"] if dynamic else []
-                        failures.append(
-                            exporter + (f" ({', '.join(where)})" if where else "")
-                            + f": {type(err).__name__}: {_first_line(err)}"
-                        )  # fmt: skip
-                        continue
-                    notes = _notes(automaton, own, backend, dynamic_batch, dynamic, batch, failures)
-                    used, inputs, outputs = _finish(partial, _metadata(automaton, name, backend))
-                    os.replace(partial, path)
-                    return ExportReport(
-                        path, name, exporter, used, inputs, outputs, "float32", backend, notes
-                    )
-    finally:
-        partial.unlink(missing_ok=True)
-    raise ExportError(f"rule {name!r} does not export to ONNX: " + "; ".join(failures))
+        _torch_export(module, example, path, exporter, dynamic, opset)
+    except Exception as err:  # the exporters raise anything
+        where = [f"{backend} backend"] if backend else []
+        where += ["dynamic batch"] if dynamic else []
+        return (
+            exporter + (f" ({', '.join(where)})" if where else "")
+            + f": {type(err).__name__}: {_first_line(err)}"
+        )  # fmt: skip
+    return None
 
 
 def _notes(
@@ -418,6 +461,7 @@ def _notes(
     batch: int,
     failures: list[str],
 ) -> list[str]:
+    """What a user of the file should know (:attr:`ExportReport.notes`)."""
     notes = []
     if backend != own:
         why = f"the rule's own backend {own!r} does not export" if failures else "as asked"

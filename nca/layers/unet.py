@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nca.layers.init import initialise_
-
 #: Widths of the decoder tail (dec_conv1a, dec_conv1b), fixed as in Noise2Noise.
 TAIL_WIDTHS = (64, 32)
 LEAKY_SLOPE = 0.1
@@ -110,9 +108,3 @@ class UNet(nn.Module):
         h = F.interpolate(h, scale_factor=2, mode="nearest")
         h = self.tail(torch.cat([h, skips.pop()], dim=1))
         return self.out_conv(h)
-
-
-def he_init_(module: nn.Module) -> None:
-    """He (Kaiming-normal, LeakyReLU 0.1 gain) weights and zero biases for every conv
-    (:func:`nca.layers.init.initialise_` with ``init="he"`` and the U-Net's slope)."""
-    initialise_(module, "he", negative_slope=LEAKY_SLOPE)

@@ -56,57 +56,157 @@ def _asset(name: str) -> bytes:
 
 
 class _Connection:
-    """One tab: its session, and whether it has changed since the last frame."""
+    """One tab: its session, whether it has changed since the last frame, its frame rate."""
 
     def __init__(self, session: PlaySession) -> None:
         self.session = session
         self.dirty = True
         self.wake = asyncio.Event()
         self.fps = 0.0
+        self._last_frame: float | None = None
+
+    def changed(self) -> None:
+        """A command changed the tab: draw it (at once if the loop is idle)."""
+        self.dirty = True
+        self.wake.set()
+
+    def frame_sent(self, running: bool) -> None:
+        """Update the frame rate, an average over about 10 frames while running."""
+        now = time.perf_counter()
+        if running and self._last_frame is not None:
+            rate = 1.0 / max(now - self._last_frame, 1e-6)
+            self.fps = 0.9 * (self.fps or rate) + 0.1 * rate
+        self._last_frame = now if running else None
+
+    async def idle(self) -> None:
+        """Wait (paused) until a command changes the tab, or a second passes."""
+        self.fps = 0.0
+        self.wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=1.0)
 
 
-def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: int = 0) -> Any:
-    """The aiohttp application serving ``target``.
+async def _json_errors(request, handler):
+    """Middleware: HTTP errors as JSON ``{"error": "404 Not Found: GET /path"}``."""
+    web, _ = _aiohttp()
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return web.json_response(
+            {"error": f"{error.status} {error.reason}: {request.method} {request.path}"},
+            status=error.status,
+        )
+
+
+class _Viewer:
+    """The application's state (the run, each tab's loop settings, the open tabs) and
+    its request handlers.
 
     Args:
         target: The loaded run.
         max_fps: Frame-rate cap of each tab's loop.
         seed: Seed of each tab's update masks and noise brush.
     """
-    web, msg_type = _aiohttp()
-    if not max_fps > 0:
-        raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
-    connections: set[_Connection] = set()
 
-    @web.middleware
-    async def json_errors(request, handler):
-        try:
-            return await handler(request)
-        except web.HTTPException as error:
-            if error.status < 400:
-                raise
-            return web.json_response(
-                {"error": f"{error.status} {error.reason}: {request.method} {request.path}"},
-                status=error.status,
-            )
+    def __init__(self, target: PlayTarget, max_fps: float, seed: int) -> None:
+        self.web, self.msg_type = _aiohttp()
+        if not max_fps > 0:
+            raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
+        self.target = target
+        self.period = 1.0 / max_fps
+        self.seed = seed
+        self.connections: set[_Connection] = set()
 
-    async def index(request):
-        return web.Response(body=_asset("index.html"), content_type="text/html",
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+    def application(self) -> Any:
+        """The aiohttp application: the page, its assets, ``/api/info`` and ``/ws``."""
+        web = self.web
+        app = web.Application(middlewares=[web.middleware(_json_errors)])
+        app[connections_key()] = self.connections
+        app.add_routes([
+            web.get("/", self.index),
+            web.get("/static/{name}", self.static),
+            web.get("/api/info", self.info),
+            web.get("/ws", self.websocket),
+        ])  # fmt: skip
+        return app
 
-    async def static(request):
+    async def index(self, request):
+        return self.web.Response(body=_asset("index.html"), content_type="text/html",
+                                 headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    async def static(self, request):
         name = request.match_info["name"]
         if name not in STATIC_FILES:
-            raise web.HTTPNotFound()
-        return web.Response(body=_asset(name), content_type=STATIC_FILES[name],
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+            raise self.web.HTTPNotFound()
+        return self.web.Response(body=_asset(name), content_type=STATIC_FILES[name],
+                                 headers={"Cache-Control": "no-store"})  # fmt: skip
 
-    async def info(request):
-        return web.json_response({**target.describe(), "tabs": len(connections)})
+    async def info(self, request):
+        return self.web.json_response({**self.target.describe(), "tabs": len(self.connections)})
 
-    async def simulate(ws, connection: _Connection) -> None:
-        session, period = connection.session, 1.0 / max_fps
-        last = None
+    async def websocket(self, request):
+        """One tab: its session and simulation loop, and its commands until it closes."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            # another site open in the browser must not drive this viewer
+            raise self.web.HTTPForbidden(reason=f"origin {origin} is not this viewer's")
+        ws = self.web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 16)
+        await ws.prepare(request)
+        session = await self._open_session(ws)
+        if session is None:
+            return ws
+        connection = _Connection(session)
+        self.connections.add(connection)
+        state = await asyncio.to_thread(session.state)  # its lock may wait on a frame
+        await ws.send_json({**state, "run": self.target.describe()})
+        loop_task = asyncio.create_task(self.run_simulation(ws, connection))
+        try:
+            async for message in ws:
+                if message.type == self.msg_type.TEXT:
+                    await self._command(ws, connection, message.data)
+                elif message.type == self.msg_type.BINARY:
+                    await ws.send_json({"type": "error", "message": "commands are JSON text"})
+                elif message.type == self.msg_type.ERROR:
+                    break
+        finally:
+            loop_task.cancel()
+            self.connections.discard(connection)
+        return ws
+
+    async def _open_session(self, ws) -> PlaySession | None:
+        """A new tab's session, or ``None`` once the page was told why there is none."""
+        try:
+            playground = await asyncio.to_thread(self.target.playground)
+            return await asyncio.to_thread(
+                PlaySession, playground, self.target.model_lock, self.seed
+            )
+        except Exception as error:  # a task that cannot build a grid: tell the page
+            await ws.send_json({"type": "error", "message": f"cannot start: {error}"})
+            await ws.close()
+            return None
+
+    async def _command(self, ws, connection: _Connection, text: str) -> None:
+        """Apply one command of the page, then send the tab's state back."""
+        session = connection.session
+        try:
+            kind, fields = parse_command(text)
+            await asyncio.to_thread(apply_command, session, kind, fields)
+        except BadCommand as error:
+            await ws.send_json({"type": "error", "message": str(error)})
+        except Exception as error:  # a bug, not a bad request: log it
+            log.exception("nca play: a command failed")
+            await ws.send_json({"type": "error", "message": f"the command failed: "
+                                f"{type(error).__name__}: {error}"})  # fmt: skip
+        else:
+            connection.changed()
+        # the state either way: the page puts back a control it was refused
+        await ws.send_json(await asyncio.to_thread(session.state))
+
+    async def simulate(self, ws, connection: _Connection) -> None:
+        """Send a frame whenever the tab runs or changed, at most ``max_fps`` a second."""
+        session = connection.session
         while not ws.closed:
             started = time.perf_counter()
             running = not session.settings.paused
@@ -117,24 +217,16 @@ def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: in
                     await ws.send_bytes(frame)
                 except (ConnectionError, RuntimeError):
                     return  # the tab went away mid-send
-                now = time.perf_counter()
-                if running and last is not None:  # an average over about 10 frames
-                    rate = 1.0 / max(now - last, 1e-6)
-                    previous = connection.fps or rate
-                    connection.fps = 0.9 * previous + 0.1 * rate
-                last = now if running else None
+                connection.frame_sent(running)
             if running:
-                await asyncio.sleep(max(0.0, period - (time.perf_counter() - started)))
+                await asyncio.sleep(max(0.0, self.period - (time.perf_counter() - started)))
             elif not connection.dirty:  # a command during the frame: draw it at once
-                connection.fps = 0.0
-                connection.wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(connection.wake.wait(), timeout=1.0)
+                await connection.idle()
 
-    async def run_simulation(ws, connection: _Connection) -> None:
+    async def run_simulation(self, ws, connection: _Connection) -> None:
         """The loop, reporting a failure to the page (and the log) instead of freezing."""
         try:
-            await simulate(ws, connection)
+            await self.simulate(ws, connection)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -144,60 +236,16 @@ def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: in
                                     f"{type(error).__name__}: {error}"})  # fmt: skip
                 await ws.close()
 
-    async def websocket(request):
-        origin = request.headers.get("Origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.host:
-            # another site open in the browser must not drive this viewer
-            raise web.HTTPForbidden(reason=f"origin {origin} is not this viewer's")
-        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 16)
-        await ws.prepare(request)
-        try:
-            playground = await asyncio.to_thread(target.playground)
-            session = await asyncio.to_thread(PlaySession, playground, target.model_lock, seed)
-        except Exception as error:  # a task that cannot build a grid: tell the page
-            await ws.send_json({"type": "error", "message": f"cannot start: {error}"})
-            await ws.close()
-            return ws
-        connection = _Connection(session)
-        connections.add(connection)
-        state = await asyncio.to_thread(session.state)  # its lock may wait on a frame
-        await ws.send_json({**state, "run": target.describe()})
-        loop_task = asyncio.create_task(run_simulation(ws, connection))
-        try:
-            async for message in ws:
-                if message.type == msg_type.TEXT:
-                    try:
-                        kind, fields = parse_command(message.data)
-                        await asyncio.to_thread(apply_command, session, kind, fields)
-                    except BadCommand as error:
-                        await ws.send_json({"type": "error", "message": str(error)})
-                    except Exception as error:  # a bug, not a bad request: log it
-                        log.exception("nca play: a command failed")
-                        await ws.send_json({"type": "error", "message": f"the command failed: "
-                                            f"{type(error).__name__}: {error}"})  # fmt: skip
-                    else:
-                        connection.dirty = True
-                        connection.wake.set()
-                    # the state either way: the page puts back a control it was refused
-                    await ws.send_json(await asyncio.to_thread(session.state))
-                elif message.type == msg_type.BINARY:
-                    await ws.send_json({"type": "error", "message": "commands are JSON text"})
-                elif message.type == msg_type.ERROR:
-                    break
-        finally:
-            loop_task.cancel()
-            connections.discard(connection)
-        return ws
 
-    app = web.Application(middlewares=[json_errors])
-    app[connections_key()] = connections
-    app.add_routes([
-        web.get("/", index),
-        web.get("/static/{name}", static),
-        web.get("/api/info", info),
-        web.get("/ws", websocket),
-    ])  # fmt: skip
-    return app
+def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: int = 0) -> Any:
+    """The aiohttp application serving ``target``.
+
+    Args:
+        target: The loaded run.
+        max_fps: Frame-rate cap of each tab's loop.
+        seed: Seed of each tab's update masks and noise brush.
+    """
+    return _Viewer(target, max_fps, seed).application()
 
 
 def _tick(session: PlaySession, running: bool, fps: float) -> bytes:

@@ -20,7 +20,6 @@ from nca.play.playground import Playground, as_rgb
 
 View = Literal["output", "hidden", "attention"]
 VIEWS: tuple[str, ...] = ("output", "hidden", "attention")
-DamageMode = Literal["erase", "noise"]
 DAMAGE_MODES: tuple[str, ...] = ("erase", "noise")
 #: Steps per frame the page may ask for.
 MAX_STEPS_PER_FRAME = 64

@@ -133,6 +133,25 @@ def test_a_second_process_on_a_run_directory_is_refused_naming_the_pid(tmp_path)
         pass
 
 
+def test_the_lock_needs_no_fcntl_and_refuses_in_one_line_naming_the_directory(
+    tmp_path, monkeypatch
+):
+    """Without ``fcntl`` (Windows) the lock must still lock, not silently do nothing."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` now fails
+    run_dir = tmp_path / "run"
+    with RunDirLock(run_dir):
+        with pytest.raises(RunDirLocked) as refused:
+            RunDirLock(run_dir).acquire()
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message.startswith(f"run directory {str(run_dir)!r} is in use by process")
+        assert f"process {os.getpid()} " in message
+    lock = RunDirLock(run_dir).acquire()  # released on leaving the block
+    lock.release()
+    lock.release()  # launch may release twice (on failure, then finally)
+    RunDirLock(run_dir).acquire().release()
+
+
 def test_a_second_ctrl_c_mid_iteration_does_not_claim_a_checkpoint(tmp_path):
     out = io.StringIO()
     torch.manual_seed(0)

@@ -242,6 +242,22 @@ def test_nan_loss_stops_with_one_line_naming_the_last_checkpoint(tmp_path):
         early.run_training()
 
 
+def _watch(trainer: Trainer) -> tuple[set[torch.dtype], list[float]]:
+    """What training really does: the dtypes of the rule's outputs in the objective's
+    forward (EchoTask runs the rule nowhere else), and each parameter's gradient norm as
+    the optimiser is about to step (after any gradient normalisation)."""
+    dtypes: set[torch.dtype] = set()
+    norms: list[float] = []
+    trainer.rule.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+
+    def record(optimizer, args, kwargs):
+        for group in optimizer.param_groups:
+            norms.extend(float(p.grad.norm()) for p in group["params"] if p.grad is not None)
+
+    trainer.optimizer.register_step_pre_hook(record)
+    return dtypes, norms
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -252,7 +268,18 @@ def test_nan_loss_stops_with_one_line_naming_the_last_checkpoint(tmp_path):
 )
 def test_optimisers_schedules_and_bf16(tmp_path, options):
     trainer = _trainer(tmp_path, **options)
+    forward_dtypes, gradient_norms = _watch(trainer)
     trainer.run_training()
+    # bf16: the objective's forward really ran under bfloat16 autocast (and only then)
+    bf16 = options.get("bf16", False)
+    assert forward_dtypes == {torch.bfloat16 if bf16 else torch.float32}
+    # normalised: every gradient reaching the optimiser has norm 1 (0: no gradient yet)
+    off_unit = [n for n in gradient_norms if n != 0 and abs(n - 1) > 1e-3]
+    assert len(gradient_norms) == 12 * len(list(trainer.rule.parameters()))
+    if options.get("gradient_normalization", True):
+        assert not off_unit, off_unit
+    else:
+        assert len(off_unit) > len(gradient_norms) / 2  # raw norms are not 1
     kind = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}.get(options.get("optimizer"))
     if kind is not None:
         assert type(trainer.optimizer) is kind

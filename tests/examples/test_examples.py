@@ -10,7 +10,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("[0-9]
 TINY_ARGS = {
     "01_core_rollout.py": ["--size", "8", "--steps", "4"],
     "02_custom_rule.py": ["--iterations", "3"],
-    "03_probe_and_analyze.py": ["--iterations", "2"],
+    "03_probe_and_analyze.py": ["--tiny", "--out", "{tmp}/out"],
     "04_custom_dataset.py": ["--iterations", "3"],
     "05_minimal_task.py": ["--iterations", "3", "--run-dir", "{tmp}/copy"],
 }

@@ -38,6 +38,31 @@ def session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+def plain_rollout(
+    automaton: CellularAutomaton, cells: torch.Tensor, masks: list[torch.Tensor]
+) -> torch.Tensor:
+    """An oracle written here, not the package's step: each ``(B, 1, H', W')`` mask adds
+    ``mask · rule(cells)`` to the output and hidden channels (the last ones) and, with
+    living-cell masking, zeroes them where no alpha in the 3×3 neighbourhood exceeds the
+    threshold before and after the update (Mordvintsev et al. 2020)."""
+    alive = automaton.alive
+    assert alive is None or alive.neighbourhood
+    count = automaton.layout.updatable_channels
+
+    def living(grid):
+        alpha = grid[:, alive.channel : alive.channel + 1]
+        return torch.nn.functional.max_pool2d(alpha, 3, stride=1, padding=1) > alive.threshold
+
+    with torch.no_grad():
+        for mask in masks:
+            fixed, state = cells[:, :-count], cells[:, -count:]
+            state = state + mask * automaton.rule(cells)
+            if alive is not None:
+                state = state * (living(cells) & living(torch.cat([fixed, state], dim=1)))
+            cells = torch.cat([fixed, state], dim=1)
+    return cells
+
+
 @pytest.mark.parametrize("kind", [*KINDS, "vitca-reference"])
 def test_onnxruntime_replays_1_and_32_steps(exported, kind):
     automaton, report = exported[kind]
@@ -45,6 +70,18 @@ def test_onnxruntime_replays_1_and_32_steps(exported, kind):
     check = check_export(automaton, report.path, steps=(1, 32), atol=1e-4)
     assert check.ok and set(check.errors) == {1, 32}
     assert all(error <= 1e-4 for error in check.errors.values()), check.lines()
+    # the same against the plain rollout above, with masks drawn here
+    grid = report.inputs["cells"][2:]
+    generator = torch.Generator().manual_seed(3)
+    cells = check_state(automaton, 2, grid, generator)
+    masks = [(torch.rand(2, 1, *grid, generator=generator) < automaton.update_rate).float()
+             for _ in range(32)]  # fmt: skip
+    run, out = session(report.path), cells.numpy()
+    for count, mask in enumerate(masks, start=1):
+        (out,) = run.run(None, {"cells": out, "mask": mask.numpy()})
+        if count in (1, 32):
+            expected = plain_rollout(automaton, cells, masks[:count])
+            torch.testing.assert_close(torch.from_numpy(out), expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", KINDS)

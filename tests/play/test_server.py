@@ -3,6 +3,7 @@
 import asyncio
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -218,23 +219,42 @@ def test_other_origins_cannot_open_a_socket(viewer):
 def test_a_closed_tab_stops_stepping(viewer, monkeypatch):
     from nca.play.session import PlaySession
 
-    calls = []
+    started, finished = Counter(), Counter()  # advance calls, by session
     advance = PlaySession.advance
-    monkeypatch.setattr(
-        PlaySession, "advance", lambda self, *a: calls.append(1) or advance(self, *a)
-    )
+
+    def counted(self, *args):
+        started[id(self)] += 1
+        try:
+            return advance(self, *args)
+        finally:
+            finished[id(self)] += 1
+
+    monkeypatch.setattr(PlaySession, "advance", counted)
+
+    async def until(condition):  # run() bounds every wait (60 s)
+        while not condition():
+            await asyncio.sleep(0.01)
 
     async def main():
+        await until(lambda: viewer.connections() == 0)  # earlier tests' tabs are gone
         async with aiohttp.ClientSession() as http:
-            ws = await http.ws_connect(f"{viewer.url}ws")
+            closing = await http.ws_connect(f"{viewer.url}ws")
             for _ in range(5):
-                await next_frame(ws)
-            assert len(calls) >= 5
-            await ws.close()
-            await asyncio.sleep(0.3)  # a tick under way may finish
-            stopped = len(calls)
-            await asyncio.sleep(0.6)
-            assert len(calls) == stopped
+                await next_frame(closing)
+            (tab,) = started
+            staying = await http.ws_connect(f"{viewer.url}ws")
+            await next_json(staying, "state")
+            await closing.close()
+            await until(lambda: viewer.connections() == 1)
+            await until(lambda: finished[tab] == started[tab])  # a tick under way may end
+            stopped = started[tab]
+            await until(lambda: len(started) == 2)
+            (other,) = set(started) - {tab}
+            ticks = started[other] + 10
+            while started[other] < ticks:  # the open tab steps on, as a closed one's would
+                await next_frame(staying)
+            assert started[tab] == stopped
+            await staying.close()
 
     run(main())
 

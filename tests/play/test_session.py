@@ -1,6 +1,7 @@
 """PlaySession over every task with a viewer and every registered rule."""
 
 import threading
+import time
 
 import pytest
 import torch
@@ -156,20 +157,41 @@ def test_patches_damage_and_draw_in_image_pixels(make_run):
     assert (session.cells[0, session.layout.updatable_slice][:, disc] == 0).all()
 
 
-def test_sessions_in_threads_do_not_corrupt_each_other(make_run):
-    target = load_play_target(make_run("grow", "convca"))
-    sessions = [PlaySession(target.playground(), target.model_lock, seed=s) for s in (1, 1, 2)]
-    reference = PlaySession(target.playground(), target.model_lock, seed=1)
-    reference.advance(20)
-    threads = [threading.Thread(target=lambda s=s: [s.advance(1) for _ in range(20)])
-               for s in sessions]  # fmt: skip
+def test_sessions_in_threads_do_not_corrupt_each_other(make_run, monkeypatch):
+    """Head masks are each tab's own, set on the shared rule before every step: tabs
+    stepping in threads each see only theirs (the shared model lock keeps them apart)."""
+    target = load_play_target(make_run("denoise", "vitca"))
+    heads = {"masked": [0], "plain": []}
+    steps = 8
+
+    def tab(name, seed=1):
+        session = PlaySession(target.playground(), target.model_lock, seed=seed)
+        session.set_masked_heads(heads[name])
+        return session
+
+    alone = {name: tab(name) for name in heads}
+    for session in alone.values():
+        session.advance(steps)
+    assert not torch.equal(alone["masked"].cells, alone["plain"].cells)  # the mask matters
+    rule = alone["masked"].rule  # the model every tab shares
+    mask_heads = rule.mask_heads
+
+    def slow_mask_heads(indices):  # widen the gap between setting a tab's mask and its step
+        mask_heads(indices)
+        time.sleep(0.002)
+
+    monkeypatch.setattr(rule, "mask_heads", slow_mask_heads)
+    tabs = [(name, tab(name)) for name in ("masked", "plain", "masked", "plain")]
+    other_seed = tab("masked", seed=2)  # its own update masks
+    threads = [threading.Thread(target=lambda s=s: [s.advance(1) for _ in range(steps)])
+               for s in [*(s for _, s in tabs), other_seed]]  # fmt: skip
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert torch.equal(sessions[0].cells, reference.cells)
-    assert torch.equal(sessions[1].cells, reference.cells)
-    assert not torch.equal(sessions[2].cells, reference.cells)
+    for name, session in tabs:
+        assert torch.equal(session.cells, alone[name].cells), name
+    assert not torch.equal(other_seed.cells, alone["masked"].cells)
 
 
 @pytest.mark.parametrize(

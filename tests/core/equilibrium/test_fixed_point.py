@@ -80,12 +80,25 @@ def test_anderson_needs_fewer_evaluations_than_picard_on_a_slow_contraction():
 
 @pytest.mark.parametrize("solver", [picard, anderson])
 def test_solvers_report_divergence(solver):
-    f = lambda z: 2.0 * z + 1.0  # noqa: E731  (expanding: no attracting fixed point)
-    result = solver(f, torch.zeros(2, 4, dtype=torch.float64), tol=1e-6, max_steps=30)
-    if solver is anderson:  # Anderson solves an affine map exactly in a few steps
-        assert result.converged
-    else:
-        assert not result.converged and result.steps == 30
+    # z² + 1 has no real fixed point: z² − z + 1 ≥ (z² + 1) / 2 on every entry, so every
+    # iterate's relative residual is at least 0.5 and no solver may claim convergence
+    f = lambda z: z**2 + 1.0  # noqa: E731
+    z0 = torch.linspace(-2, 2, 8, dtype=torch.float64).view(2, 4)
+    result = solver(f, z0, tol=1e-6, max_steps=30)
+    assert not result.converged
+    assert 0.5 - 1e-9 <= result.residual < math.inf  # its best iterate, not the overflow
+    assert torch.isfinite(result.solution).all() and result.solution.shape == (2, 4)
+    assert len(result.trace) == result.steps <= 30
+
+
+def test_picard_stalls_on_a_repelling_fixed_point_that_anderson_solves():
+    f = lambda z: 2.0 * z + 1.0  # noqa: E731  (its fixed point −1 repels Picard's iterates)
+    z0 = torch.zeros(2, 4, dtype=torch.float64)
+    slow = picard(f, z0, tol=1e-6, max_steps=30)
+    assert not slow.converged and slow.steps == 30
+    fast = anderson(f, z0, tol=1e-6, max_steps=30)  # exact on an affine map in a few steps
+    assert fast.converged and fast.steps < 30
+    torch.testing.assert_close(fast.solution, torch.full_like(z0, -1.0), atol=1e-5, rtol=0)
 
 
 # ------------------------------------------------------- implicit gradient
