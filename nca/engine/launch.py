@@ -166,7 +166,7 @@ def launch(
     console = console or _console(env["rank"] != 0)
     resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
     built = _build_rule(task, resolved, init_from, seed)
-    if resolved is not None and resolved.from_preset and env["rank"] == 0:
+    if resolved is not None and resolved.from_preset:
         console.print(
             f"{task.name}'s {task.preset!r} preset sets "
             + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
