@@ -1,9 +1,9 @@
 """Living-cell masking (Mordvintsev et al., *Growing Neural Cellular Automata*, 2020).
 
-A cell is alive when it, or one of its 8 neighbours, has an alpha above a threshold
-(0.1): ``max_pool3x3(alpha) > 0.1``. After an update, cells that were not alive both
-before and after it are cleared (every updatable channel set to 0), so the pattern can
-only grow at its border and empty space stays empty.
+A cell is alive when it, or one of its 8 neighbours (2 in 1-D, 26 in 3-D), has an alpha
+above a threshold (0.1): ``max_pool3x3(alpha) > 0.1``. After an update, cells that were
+not alive both before and after it are cleared (every updatable channel set to 0), so
+the pattern can only grow at its border and empty space stays empty.
 
 Self-classifying digits (Randazzo et al. 2020) use the cell's own value instead of its
 neighbourhood, on the fixed pixel channel: only the digit's cells (pixel > 0.1) live.
@@ -20,12 +20,19 @@ import torch.nn.functional as F
 ALIVE_THRESHOLD = 0.1
 
 
+#: Max-pooling by the grid's number of spatial dimensions.
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+
 def living_mask(alpha: torch.Tensor, threshold: float = ALIVE_THRESHOLD) -> torch.Tensor:
-    """``(B, 1, H, W)`` alpha -> boolean ``(B, 1, H, W)``: alive where the 3×3
-    neighbourhood's largest alpha exceeds ``threshold``."""
-    if alpha.ndim != 4 or alpha.shape[1] != 1:
-        raise ValueError(f"alpha must have shape (B, 1, H, W), got {tuple(alpha.shape)}")
-    return F.max_pool2d(alpha, kernel_size=3, stride=1, padding=1) > threshold
+    """``(B, 1, *cells)`` alpha -> boolean ``(B, 1, *cells)``: alive where the 3×3 (3 in
+    1-D, 3×3×3 in 3-D) neighbourhood's largest alpha exceeds ``threshold``."""
+    if alpha.ndim not in (3, 4, 5) or alpha.shape[1] != 1:
+        raise ValueError(
+            f"alpha must have shape (B, 1, *cells) with 1 to 3 spatial dimensions, "
+            f"e.g. (B, 1, H, W); got {tuple(alpha.shape)}"
+        )
+    return _MAX_POOL[alpha.ndim - 2](alpha, kernel_size=3, stride=1, padding=1) > threshold
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,9 @@ class AliveMasking:
         channel: Index of alpha among the cell's channels (e.g. the 4th output
             channel of an RGBA layout).
         threshold: Alive threshold (the article: 0.1).
-        neighbourhood: Alive where the 3×3 neighbourhood's largest value exceeds the
-            threshold (growing); ``False``: where the cell's own value does (classifying).
+        neighbourhood: Alive where the 3×3 (3-D: 3×3×3) neighbourhood's largest value
+            exceeds the threshold (growing); ``False``: where the cell's own value does
+            (classifying).
     """
 
     channel: int
@@ -45,7 +53,7 @@ class AliveMasking:
     neighbourhood: bool = True
 
     def mask(self, cells: torch.Tensor) -> torch.Tensor:
-        """Alive cells of ``(B, C, H', W')``: boolean ``(B, 1, H', W')``."""
+        """Alive cells of ``(B, C, *cells)``: boolean ``(B, 1, *cells)``."""
         if not 0 <= self.channel < cells.shape[1]:
             raise ValueError(
                 f"alpha channel {self.channel} is outside the cell's {cells.shape[1]} channels"

@@ -33,12 +33,12 @@ class UpdateRuleLike(Protocol):
 
     layout: CellLayout
 
-    def __call__(self, cells: torch.Tensor) -> torch.Tensor:  # (B,C,H',W') -> (B,C_upd,H',W')
+    def __call__(self, cells: torch.Tensor) -> torch.Tensor:  # (B,C,*cells) -> (B,C_upd,*cells)
         ...
 
     def positional_encoding(
-        self, height: int, width: int, *, device: torch.device, dtype: torch.dtype
-    ) -> torch.Tensor | None:  # (C_γ, H, W) or None
+        self, *size: int, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor | None:  # (C_γ, *size) or None
         ...
 
 
@@ -156,7 +156,7 @@ class CellularAutomaton(nn.Module):
         positional = None
         if self.layout.positional_channels:
             positional = self.rule.positional_encoding(
-                images.shape[-2], images.shape[-1], device=images.device, dtype=images.dtype
+                *images.shape[2:], device=images.device, dtype=images.dtype
             )
         return seed(
             self.layout,

@@ -1,7 +1,8 @@
 """Cell fusion and mitosis (paper App. A.1).
 
-Fusion merges each 2×2 group of cells into one (average pooling, stride 2);
-mitosis duplicates each cell to its right, bottom-right and bottom neighbours.
+Fusion merges each 2×2 group of cells into one (average pooling, stride 2; pairs in 1-D,
+2×2×2 blocks in 3-D); mitosis duplicates each cell to its right, bottom-right and bottom
+neighbours (every neighbour of its block in N-D).
 :func:`octave_plan` lays out the schedule, generalised to ``k`` octaves:
 
     for each octave: 2 steps, stash the fixed channels, fuse
@@ -31,19 +32,26 @@ OctaveSteps = Literal["total", "coarsest"]
 OCTAVE_STEPS: tuple[str, ...] = ("total", "coarsest")
 
 
+#: Average pooling by the grid's number of spatial dimensions.
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
 def fuse(cells: torch.Tensor) -> torch.Tensor:
-    """2×2 average-pool of cells: ``(B, C, H', W') -> (B, C, H'/2, W'/2)``."""
-    height, width = cells.shape[-2:]
-    if height % 2 or width % 2 or height < 2 or width < 2:
-        raise ValueError(
-            f"cannot fuse a {height}x{width} cell grid: fusion needs an even height and width"
-        )
-    return F.avg_pool2d(cells, kernel_size=2, stride=2)
+    """2×2 (N-D: 2^n) average-pool of cells: ``(B, C, H', W') -> (B, C, H'/2, W'/2)``."""
+    size = tuple(cells.shape[2:])
+    if len(size) not in _AVG_POOL:
+        raise ValueError(f"cells must have 1 to 3 spatial dimensions, got {tuple(cells.shape)}")
+    if any(n % 2 or n < 2 for n in size):
+        shown = "x".join(map(str, size))
+        raise ValueError(f"cannot fuse a {shown} cell grid: fusion needs every side even")
+    return _AVG_POOL[len(size)](cells, kernel_size=2, stride=2)
 
 
 def mitosis(cells: torch.Tensor) -> torch.Tensor:
-    """2×2 duplication of cells: ``(B, C, H', W') -> (B, C, 2H', 2W')``."""
-    return cells.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    """2×2 (N-D: 2^n) duplication of cells: ``(B, C, H', W') -> (B, C, 2H', 2W')``."""
+    for dim in range(2, cells.ndim):
+        cells = cells.repeat_interleave(2, dim=dim)
+    return cells
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,12 @@ def octave_plan(steps: int, octaves: int, counting: OctaveSteps = "total") -> li
     return [*down, Phase("steps", coarse_steps, main=True), *up]
 
 
-def check_octaves_fit(grid_size: tuple[int, int], octaves: int) -> None:
+def check_octaves_fit(grid_size: tuple[int, ...], octaves: int) -> None:
     """Raise unless a grid of ``grid_size`` cells can be fused ``octaves`` times."""
     factor = 2**octaves
-    height, width = grid_size
-    if octaves and (height % factor or width % factor):
+    if octaves and any(n % factor for n in grid_size):
+        sides = "height and width" if len(grid_size) == 2 else "every side"
         raise ValueError(
-            f"a {height}x{width} cell grid cannot be fused {octaves} time(s): "
-            f"height and width must be multiples of {factor}"
+            f"a {'x'.join(map(str, grid_size))} cell grid cannot be fused {octaves} time(s): "
+            f"{sides} must be multiples of {factor}"
         )

@@ -28,7 +28,7 @@ BLANK_SEEDS: tuple[str, ...] = ("empty", "single-cell")
 
 
 class GridModel(nn.Module):
-    """A CA rule run on cell grids ``(B, C, H', W')``.
+    """A CA rule run on cell grids ``(B, C, *cells)`` of the rule's dimension.
 
     Args:
         rule: A CA rule (has a :class:`~nca.core.CellLayout` ``layout``).
@@ -88,24 +88,23 @@ class GridModel(nn.Module):
         return next(self.rule.parameters()).dtype
 
     def seed(
-        self, batch: int, size: int | tuple[int, int], device: torch.device | str | None = None
+        self, batch: int, size: int | tuple[int, ...], device: torch.device | str | None = None
     ) -> torch.Tensor:
-        """Blank grids ``(B, C, H', W')`` of ``size`` cells (see ``blank``), with the
-        rule's positional channels for rules that concatenate them to cells."""
-        height, width = (size, size) if isinstance(size, int) else size
+        """Blank grids ``(B, C, *size)`` of ``size`` cells (see ``blank``; an int is the
+        side of a square or cubic grid), with the rule's positional channels for rules
+        that concatenate them to cells."""
+        size = (size,) * self.layout.dims if isinstance(size, int) else tuple(size)
         device = device if device is not None else next(self.rule.parameters()).device
-        shape = (batch, self.layout.cell_channels, height, width)
         if self.blank == "single-cell":
             cells = single_cell_seed(
-                self.layout, batch, (height, width), alive_from=self.automaton.alive.channel,
+                self.layout, batch, size, alive_from=self.automaton.alive.channel,
                 device=device, dtype=self._dtype(),
             )  # fmt: skip
         else:
+            shape = (batch, self.layout.cell_channels, *size)
             cells = torch.zeros(shape, device=device, dtype=self._dtype())
         if self.layout.positional_channels:
-            encoding = self.rule.positional_encoding(
-                height, width, device=cells.device, dtype=cells.dtype
-            )
+            encoding = self.rule.positional_encoding(*size, device=cells.device, dtype=cells.dtype)
             cells[:, self.layout.slice("positional")] = encoding
         return cells
 
@@ -144,7 +143,7 @@ class GridModel(nn.Module):
         return image + self.output_offset if self.output_offset else image
 
     def alive(self, cells: torch.Tensor) -> torch.Tensor:
-        """Living cells ``(B, 1, H', W')`` (boolean; all of them without masking)."""
+        """Living cells ``(B, 1, *cells)`` (boolean; all of them without masking)."""
         if self.automaton.alive is None:
             return torch.ones_like(cells[:, :1], dtype=torch.bool)
         return self.automaton.alive.mask(cells)

@@ -186,4 +186,4 @@ class ImageModel(nn.Module):
             if supports is None or not supports("features"):
                 raise ValueError(f"rule {self.name!r} exposes no features to probe")
             maps = self.rule.features(images)  # (B, F, h, w)
-        return maps.mean(dim=(2, 3)) if pooled else maps.flatten(1)
+        return maps.mean(dim=tuple(range(2, maps.ndim))) if pooled else maps.flatten(1)

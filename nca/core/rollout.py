@@ -98,7 +98,7 @@ def _check_arguments(
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     if isinstance(update_noise, bool) or not update_noise >= 0:
         raise ValueError(f"update_noise must be >= 0, got {update_noise!r}")
-    check_octaves_fit(cells.shape[-2:], octaves)
+    check_octaves_fit(cells.shape[2:], octaves)
     if return_states and checkpoint_segments > 1 and torch.is_grad_enabled():
         raise ValueError(
             "return_states records every step, which gradient checkpointing avoids storing; "
@@ -120,7 +120,7 @@ def _draw(
     masks = [draw_update_mask(cells, rate, generator) for _ in range(count)]
     if not update_noise:
         return masks, None
-    shape = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
+    shape = (cells.shape[0], layout.updatable_channels, *cells.shape[2:])
     noises = [
         normal(shape, generator=generator, device=cells.device, dtype=cells.dtype) * update_noise
         for _ in range(count)

@@ -24,7 +24,7 @@ class PoolBatch:
     """Entries read from a :class:`ShufflePool`.
 
     Attributes:
-        cells: ``(b, C, H', W')`` grids.
+        cells: ``(b, C, *cells)`` grids.
         targets: ``(b, ...)`` ground truths.
         extras: Per-sample extras, each ``(b, ...)``.
     """
@@ -109,7 +109,7 @@ class ShufflePool:
         Validates everything before changing the pool, so a failed call leaves it intact.
 
         Args:
-            cells: ``(b, C, H', W')``.
+            cells: ``(b, C, *cells)``.
             targets: ``(b, ...)``.
             extras: Optional per-sample tensors, each ``(b, ...)``; the same
                 keys on every call.

@@ -21,12 +21,12 @@ class SlotPool:
     :meth:`from_grids`), each with an optional integer label.
 
     Args:
-        seed: ``(C, H', W')`` grid every entry starts as.
+        seed: ``(C, *cells)`` grid every entry starts as.
         capacity: Number of entries ``N`` (the article: 1024).
         generator: CPU generator that draws the sampled indices.
 
     Attributes:
-        cells: ``(N, C, H', W')`` the entries (on the CPU).
+        cells: ``(N, C, *cells)`` the entries (on the CPU).
         labels: ``(N,)`` int64 label of each entry (e.g. the digit a self-classifying
             grid shows), or ``None``.
     """
@@ -40,9 +40,12 @@ class SlotPool:
         generator: torch.Generator | None = None,
         labels: torch.Tensor | None = None,
     ) -> SlotPool:
-        """A pool whose entries start as ``grids (N, C, H', W')``, labelled ``labels (N,)``."""
-        if grids.ndim != 4 or len(grids) < 1:
-            raise ValueError(f"grids must be (N, C, H', W') with N >= 1, got {tuple(grids.shape)}")
+        """A pool whose entries start as ``grids (N, C, *cells)``, labelled ``labels (N,)``."""
+        if grids.ndim not in (3, 4, 5) or len(grids) < 1:
+            raise ValueError(
+                f"grids must be (N, C, *cells) with N >= 1 and 1 to 3 spatial dimensions, got "
+                f"{tuple(grids.shape)}"
+            )
         pool = cls(grids[0], len(grids), generator)
         pool.cells = grids.detach().to("cpu").clone()
         if labels is not None:
@@ -58,17 +61,20 @@ class SlotPool:
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"pool capacity must be a positive integer, got {capacity!r}")
-        if seed.ndim != 3:
-            raise ValueError(f"seed must be one (C, H', W') grid, got {tuple(seed.shape)}")
+        if seed.ndim not in (2, 3, 4):
+            raise ValueError(
+                f"seed must be one (C, *cells) grid with 1 to 3 spatial dimensions, got "
+                f"{tuple(seed.shape)}"
+            )
         self.capacity = capacity
         self.generator = generator
-        self.cells = seed.detach().to("cpu").unsqueeze(0).repeat(capacity, 1, 1, 1)
+        self.cells = seed.detach().to("cpu").unsqueeze(0).repeat(capacity, *[1] * seed.ndim)
 
     def __len__(self) -> int:
         return self.capacity
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch_size`` distinct entries: ``(indices (b,), cells (b, C, H', W'))`` (copies)."""
+        """``batch_size`` distinct entries: ``(indices (b,), cells (b, C, *cells))`` (copies)."""
         if not 1 <= batch_size <= self.capacity:
             raise ValueError(
                 f"cannot sample {batch_size} entries from a pool of {self.capacity}; "
@@ -80,7 +86,7 @@ class SlotPool:
     def commit(
         self, indices: torch.Tensor, cells: torch.Tensor, labels: torch.Tensor | None = None
     ) -> None:
-        """Write ``cells (b, C, H', W')`` (and ``labels (b,)``) back to the entries
+        """Write ``cells (b, C, *cells)`` (and ``labels (b,)``) back to the entries
         ``indices``."""
         if cells.shape[1:] != self.cells.shape[1:] or len(indices) != len(cells):
             raise ValueError(

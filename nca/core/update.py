@@ -40,20 +40,19 @@ def draw_update_mask(
     """Draw which cells fire this step.
 
     Args:
-        cells: Cell grid ``(B, C, H', W')``; only its shape, dtype and device are used.
+        cells: Cell grid ``(B, C, *cells)``; only its shape, dtype and device are used.
         rate: Update probability σ in (0, 1].
         generator: Random source (any device; per-sample generators draw each sample's
             mask from its own); ``None`` uses the global RNG.
 
     Returns:
-        ``(B, 1, H', W')`` mask of 0/1 in ``cells.dtype``, or ``None`` when
+        ``(B, 1, *cells)`` mask of 0/1 in ``cells.dtype``, or ``None`` when
         ``rate == 1`` (every cell fires; no draw is made).
     """
     rate = check_update_rate(rate)
     if rate == 1.0:
         return None
-    batch, _, height, width = cells.shape
-    noise = uniform((batch, 1, height, width), generator=generator, device=cells.device)
+    noise = uniform((cells.shape[0], 1, *cells.shape[2:]), generator=generator, device=cells.device)
     return (noise < rate).to(cells.dtype)
 
 
@@ -61,15 +60,15 @@ def firing_rows(mask: torch.Tensor) -> torch.Tensor:
     """Flat indices of the firing cells, for rules that compute only their update.
 
     Args:
-        mask: ``(B, 1, H', W')`` 0/1 firing mask from :func:`draw_update_mask`.
+        mask: ``(B, 1, *cells)`` 0/1 firing mask from :func:`draw_update_mask`.
 
     Returns:
-        ``(N,)`` int64 indices ``b·H'·W' + i·W' + j`` of the cells with ``mask == 1``,
-        ascending: the rows of the grid read channels-last and flattened,
-        ``cells.permute(0, 2, 3, 1).reshape(-1, C)``.
+        ``(N,)`` int64 indices of the cells with ``mask == 1`` (in 2-D
+        ``b·H'·W' + i·W' + j``), ascending: the rows of the grid read channels-last and
+        flattened, ``cells.movedim(1, -1).reshape(-1, C)``.
     """
-    if mask.ndim != 4 or mask.shape[1] != 1:
-        raise ValueError(f"firing mask must be (B, 1, H, W), got {tuple(mask.shape)}")
+    if mask.ndim not in (3, 4, 5) or mask.shape[1] != 1:
+        raise ValueError(f"firing mask must be (B, 1, *cells), got {tuple(mask.shape)}")
     return mask.reshape(-1).nonzero().squeeze(1)
 
 
@@ -79,15 +78,14 @@ def scatter_rows(values: torch.Tensor, rows: torch.Tensor, grid: torch.Size) -> 
     Args:
         values: ``(N, C)`` per-cell updates of the rows in :func:`firing_rows` order.
         rows: ``(N,)`` their flat indices.
-        grid: ``(B, H', W')`` the grid's batch and spatial size.
+        grid: ``(B, *cells)`` the grid's batch and spatial size.
 
     Returns:
-        ``(B, C, H', W')``; differentiable in ``values``.
+        ``(B, C, *cells)``; differentiable in ``values``.
     """
-    batch, height, width = grid
-    full = values.new_zeros(batch * height * width, values.shape[-1])
+    full = values.new_zeros(math.prod(grid), values.shape[-1])
     full = full.index_copy(0, rows, values)
-    return full.view(batch, height, width, -1).permute(0, 3, 1, 2)
+    return full.view(*grid, -1).movedim(-1, 1)
 
 
 def apply_update(
@@ -101,16 +99,16 @@ def apply_update(
 
     Args:
         layout: The cell layout.
-        cells: ``(B, C, H', W')``.
-        update: ``(B, C_o·P_H·P_W + C_h, H', W')`` from the rule.
-        mask: ``(B, 1, H', W')`` 0/1 firing mask, or ``None`` for all cells.
+        cells: ``(B, C, *cells)``.
+        update: ``(B, C_o·P + C_h, *cells)`` from the rule.
+        mask: ``(B, 1, *cells)`` 0/1 firing mask, or ``None`` for all cells.
         noise: Residual noise added to the update before it is masked (Randazzo et al.'s
             "residual noise"), the update's shape; ``None``: none.
 
     Returns:
-        New grid ``(B, C, H', W')``; fixed channels are passed through untouched.
+        New grid ``(B, C, *cells)``; fixed channels are passed through untouched.
     """
-    expected = (cells.shape[0], layout.updatable_channels, *cells.shape[-2:])
+    expected = (cells.shape[0], layout.updatable_channels, *cells.shape[2:])
     if tuple(update.shape) != expected:
         raise ValueError(
             f"rule returned an update of shape {tuple(update.shape)}; expected {expected} "

@@ -26,8 +26,10 @@ def test_living_mask_is_the_3x3_neighbourhood_of_alpha_above_the_threshold():
     expected = torch.zeros(1, 1, 7, 7, dtype=torch.bool)
     expected[0, 0, 2:5, 2:5] = True
     assert torch.equal(alive, expected)
-    with pytest.raises(ValueError, match=r"alpha must have shape \(B, 1, H, W\)"):
+    with pytest.raises(ValueError, match=r"alpha must have shape \(B, 1, \*cells\)"):
         living_mask(torch.zeros(1, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"1 to 3 spatial dimensions.*got \(1, 1, 2, 2, 2, 2\)"):
+        living_mask(torch.zeros(1, 1, 2, 2, 2, 2))
 
 
 def test_single_cell_seed_sets_alpha_and_hidden_of_the_centre_cell():

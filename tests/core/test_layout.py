@@ -63,10 +63,38 @@ def test_bad_values_get_clear_errors():
     with pytest.raises(ValueError, match="output_channels must be a positive integer, got 0"):
         CellLayout(1, 0, 1)
     assert CellLayout(0, 4, 12).cell_channels == 16  # no inputs: growing from a seed
-    with pytest.raises(ValueError, match="patch_size"):
-        CellLayout(1, 1, 1, patch_size=(2,))
+    for patch in ((), (1, 1, 1, 1)):  # 0-D and 4-D grids
+        with pytest.raises(
+            ValueError,
+            match=r"one entry per spatial dimension, 1 to 3; got \(.*\) \([04] entries\)",
+        ):
+            CellLayout(1, 1, 1, patch_size=patch)
     layout = CellLayout(1, 1, 1, patch_size=(4, 4))
     with pytest.raises(ValueError, match="not divisible by the patch size 4x4"):
         layout.patchify(torch.zeros(1, 1, 6, 8))
     with pytest.raises(ValueError, match=r"cells must have shape \(B, 33, H, W\)"):
         layout.check_cells(torch.zeros(1, 5, 2, 2))
+
+
+@pytest.mark.parametrize("patch", [(2,), (1,), (2, 1, 3), (1, 1, 1)])
+def test_grids_of_one_and_three_dimensions(patch):
+    layout = CellLayout(2, 3, 4, positional_channels=1, patch_size=patch)
+    assert layout.dims == len(patch)
+    assert layout.patch_area == torch.tensor(patch).prod()
+    size = tuple(4 * p for p in patch)
+    images = torch.randn(2, 3, *size)
+    patches = layout.patchify(images)
+    assert patches.shape == (2, 3 * layout.patch_area, *(4,) * len(patch))
+    assert torch.equal(layout.unpatchify(patches), images)
+    # a pixel's channels stay together: (p_0 ... p_n c), channel fastest
+    corner = (0,) * len(patch)
+    assert torch.equal(patches[(slice(None), slice(0, 3), *corner)], images[(..., *corner)])
+    cells = torch.zeros(1, layout.cell_channels, *(4,) * len(patch))
+    layout.check_cells(cells)
+    axes = {1: "L", 2: "H, W", 3: "D, H, W"}[len(patch)]
+    with pytest.raises(
+        ValueError, match=rf"cells must have shape \(B, {layout.cell_channels}, {axes}\)"
+    ):
+        layout.check_cells(cells[:, :, None])
+    assert layout.cell_grid_size(size) == (4,) * len(patch)
+    assert f"patch {'x'.join(map(str, patch))}" in layout.describe()

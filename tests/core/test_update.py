@@ -78,5 +78,7 @@ def test_firing_rows_and_scatter_rows_round_trip():
 
 
 def test_firing_rows_names_a_bad_mask():
-    with pytest.raises(ValueError, match=r"firing mask must be \(B, 1, H, W\), got \(2, 3, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"must be \(B, 1, \*cells\), got \(2, 3, 4, 4\)"):
         firing_rows(torch.ones(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"got \(2, 1, 4, 4, 4, 4\)"):
+        firing_rows(torch.ones(2, 1, 4, 4, 4, 4))

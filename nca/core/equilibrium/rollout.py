@@ -134,7 +134,7 @@ def fixed_point_rollout(
     rate = check_update_rate(rate)
     fixed = layout.fixed_slice.stop
     inputs, start = cells[:, :fixed], cells[:, fixed:]
-    expected = cells.new_full((cells.shape[0], 1, *cells.shape[-2:]), rate)
+    expected = cells.new_full((cells.shape[0], 1, *cells.shape[2:]), rate)
 
     def rebuild(z: torch.Tensor) -> torch.Tensor:
         return torch.cat([inputs, z], dim=1)
