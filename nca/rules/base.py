@@ -78,6 +78,9 @@ class Rule(nn.Module):
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: Optional capabilities (keys of :data:`CAPABILITIES`) this rule implements.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Spatial dimensions of the grids (images) the rule serves. A rule that serves more
+    #: than one has a ``dims`` config field, which tasks set.
+    dimensions: ClassVar[frozenset[int]] = frozenset({2})
 
     #: The config the rule was built from (rebuilds it: ``type(rule)(rule.config)``).
     config: Any
@@ -95,7 +98,16 @@ class Rule(nn.Module):
                 f"{cls.__name__} needs a {config_class.__name__} config, "
                 f"got {type(config).__name__}: {config!r}"
             )
+        dims = getattr(config, "dims", 2)
+        if dims not in cls.dimensions:
+            serves = ", ".join(f"{d}-D" for d in sorted(cls.dimensions))
+            raise ValueError(f"{cls.__name__} serves {serves} grids, not {dims}-D ones")
         self.config = copy.copy(config)
+
+    @property
+    def dims(self) -> int:
+        """Spatial dimensions of the grids this rule was built for."""
+        return int(getattr(self.config, "dims", 2))
 
     @classmethod
     def from_config(cls, config: Any) -> Rule:
@@ -131,13 +143,13 @@ class CARule(Rule):
     cell_init: CellInit = "constant"
 
     def positional_encoding(
-        self, height: int, width: int, *, device: torch.device, dtype: torch.dtype
+        self, *size: int, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor | None:
-        """Positional channels per pixel ``(C_γ, H, W)``, if the layout has any."""
+        """Positional channels per pixel ``(C_γ, *size)``, if the layout has any."""
         return None
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        """``(B, C, H', W') -> (B, C_o·P_H·P_W + C_h, H', W')``."""
+        """``(B, C, *cells) -> (B, C_o·P + C_h, *cells)``."""
         raise NotImplementedError
 
 
@@ -183,6 +195,7 @@ def check_rule_class(obj: Any) -> None:
         )
     _check_init(obj, config_class, fields)
     _check_capabilities(obj)
+    _check_dimensions(obj, fields)
     for preset, values in obj.presets.items():
         unknown = set(values) - fields
         if unknown:
@@ -233,3 +246,18 @@ def _check_capabilities(obj: type) -> None:
                 f"{obj.__name__} declares capability {capability!r} but does not define "
                 f"the method(s) {missing} it requires ({', '.join(CAPABILITIES[capability])})"
             )
+
+
+def _check_dimensions(obj: type, fields: set[str]) -> None:
+    """``dimensions`` is a non-empty set of 1, 2, 3; serving several needs a ``dims`` field."""
+    dims = getattr(obj, "dimensions", None)
+    if not isinstance(dims, Set) or not dims or not set(dims) <= {1, 2, 3}:
+        raise TypeError(
+            f"{obj.__name__}.dimensions must be a non-empty frozenset of 1, 2 and 3 (the "
+            f"grid dimensions the rule serves), got {dims!r}"
+        )
+    if (len(dims) > 1 or 2 not in dims) and "dims" not in fields:
+        raise TypeError(
+            f"{obj.__name__} serves {sorted(dims)}-D grids but {obj.config_class.__name__} "
+            f"has no `dims` field (tasks set it to their grids' dimension)"
+        )

@@ -8,6 +8,10 @@ digits, whose authors found "fully trainable 3x3 kernels outperformed their fixe
 counterparts"), then update each cell with a 1×1-convolution MLP whose last layer
 is zero-initialised, so an untrained rule leaves the grid unchanged.
 
+It serves grids of 1, 2 and 3 dimensions (``dims``): the fixed filters are generated
+for the dimension (:func:`perception_filters`: the Sobel pair of 2-D becomes one
+derivative per axis, a triple in 3-D), the convolutions are ``conv{1,2,3}d``.
+
 Initialisation: PyTorch's defaults (``init="pytorch"``, the default, as in the
 PyTorch ports of the Distill article) or He (``init="he"``, ReLU gain, the
 ViTCA paper's choice for its rules); the last layer is zeroed unless
@@ -34,9 +38,42 @@ from nca.layers.init import (
 )
 from nca.rules.base import CARule
 
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0
-_LAPLACIAN = torch.tensor([[1.0, 2.0, 1.0], [2.0, -12.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
-_IDENTITY = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+#: Convolutions by the grid's number of spatial dimensions.
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_SMOOTH = torch.tensor([1.0, 2.0, 1.0])  # the Sobel filters' smoothing across an axis
+_DERIVATIVE = torch.tensor([-1.0, 0.0, 1.0])
+
+
+def _outer(vectors: list[torch.Tensor]) -> torch.Tensor:
+    """The outer product of 1-D vectors: a ``3 × ... × 3`` kernel, axis ``i`` from
+    ``vectors[i]``."""
+    kernel = vectors[0]
+    for vector in vectors[1:]:
+        kernel = kernel[..., None] * vector
+    return kernel
+
+
+def perception_filters(dims: int, laplacian: bool) -> torch.Tensor:
+    """The fixed perception filters of a ``dims``-dimensional grid: ``(F, 3, ..., 3)``.
+
+    Identity; one Sobel derivative per axis, the last axis first (in 2-D: Sobel x, then
+    Sobel y), each the derivative ``[-1, 0, 1]`` along its axis times the smoothing
+    ``[1, 2, 1]`` across the others, over ``2·4^(n-1)``; and (``laplacian``) the
+    smoothed Laplacian ``(⊗[1, 2, 1] - 4^n δ) / 4^n``. In 2-D these are exactly
+    Mordvintsev et al.'s ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] / 8`` and
+    ``[[1, 2, 1], [2, -12, 2], [1, 2, 1]] / 16``.
+    """
+    identity = torch.zeros((3,) * dims)
+    identity[(1,) * dims] = 1.0
+    filters = [identity]
+    for axis in reversed(range(dims)):
+        vectors = [_DERIVATIVE if i == axis else _SMOOTH for i in range(dims)]
+        filters.append(_outer(vectors) / (2 * 4 ** (dims - 1)))
+    if laplacian:
+        smooth = _outer([_SMOOTH] * dims)
+        filters.append((smooth - 4**dims * identity) / 4**dims)
+    return torch.stack(filters)
 
 
 @dataclass
@@ -54,6 +91,7 @@ class ConvCAConfig:
         perception_channels: ``learned``: its output channels (Randazzo et al.: 80).
         laplacian: ``fixed``: add a Laplacian filter to identity and Sobel x/y.
         padding: Border handling of the perception filters.
+        dims: Spatial dimensions of the grid, 1 to 3 (tasks set it).
         cell_init: How grids are seeded: ``constant`` (0.5 / 0) or ``random``.
         init: ``pytorch`` (PyTorch's defaults; the default, not a paper rule) or ``he``
             (Kaiming-normal, ReLU gain, zero biases); see :mod:`nca.layers.init`.
@@ -69,6 +107,7 @@ class ConvCAConfig:
     perception_channels: int = 80
     laplacian: bool = True
     padding: Literal["zeros", "circular"] = "zeros"
+    dims: int = 2
     cell_init: CellInit = "constant"
     init: Initialisation = "pytorch"
     zero_last_layer: bool = True
@@ -83,6 +122,8 @@ class ConvCAConfig:
             raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
         if self.perception not in ("fixed", "learned"):
             raise ValueError(f"perception must be 'fixed' or 'learned', got {self.perception!r}")
+        if self.dims not in (1, 2, 3):
+            raise ValueError(f"dims must be 1, 2 or 3 (spatial dimensions), got {self.dims!r}")
         if self.padding not in ("zeros", "circular"):
             raise ValueError(f"padding must be 'zeros' or 'circular', got {self.padding!r}")
         if self.cell_init not in CELL_INITS:
@@ -96,28 +137,31 @@ class ConvCA(CARule):
 
     config_class = ConvCAConfig
     presets = {"tiny": {"hidden_channels": 4, "mlp_channels": 16}}
+    dimensions = frozenset({1, 2, 3})
 
     def __init__(self, config: ConvCAConfig) -> None:
         super().__init__(config)
         inputs = config.image_channels if config.input_channels is None else config.input_channels
-        self.layout = CellLayout(inputs, config.image_channels, config.hidden_channels)
+        dims = config.dims
+        self.layout = CellLayout(
+            inputs, config.image_channels, config.hidden_channels, patch_size=(1,) * dims
+        )
         self.cell_init = config.cell_init
         self.padding = config.padding
         channels = self.layout.cell_channels
         if config.perception == "learned":
-            self.perception = nn.Conv2d(channels, config.perception_channels, 3)
+            self.perception = _CONV[dims](channels, config.perception_channels, 3)
             perceived = config.perception_channels
         else:
-            filters = [_IDENTITY, _SOBEL_X, _SOBEL_X.T]
-            filters += [_LAPLACIAN] if config.laplacian else []
-            kernel = torch.stack(filters).unsqueeze(1).repeat(channels, 1, 1, 1)  # (C·F,1,3,3)
+            filters = perception_filters(dims, config.laplacian)  # (F, 3, ..., 3)
+            kernel = filters.unsqueeze(1).repeat(channels, *[1] * (dims + 1))  # (C·F, 1, 3...)
             self.register_buffer("perception_kernel", kernel, persistent=False)
             self.perception = None
             perceived = channels * len(filters)
         self.update_mlp = nn.Sequential(
-            nn.Conv2d(perceived, config.mlp_channels, 1),
+            _CONV[dims](perceived, config.mlp_channels, 1),
             nn.ReLU(),
-            nn.Conv2d(config.mlp_channels, self.layout.updatable_channels, 1),
+            _CONV[dims](config.mlp_channels, self.layout.updatable_channels, 1),
         )
         if config.init == "he":  # "pytorch": the layers are as constructed
             initialise_(self.update_mlp, "he")
@@ -127,15 +171,17 @@ class ConvCA(CARule):
             zero_layer_(self.update_mlp[-1])
 
     def perceive(self, cells: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H', W') -> (B, C·F, H', W')`` with ``F`` fixed filters per channel, or
-        ``(B, perception_channels, H', W')`` (learned)."""
+        """``(B, C, *cells) -> (B, C·F, *cells)`` with ``F`` fixed filters per channel, or
+        ``(B, perception_channels, *cells)`` (learned)."""
         mode = "circular" if self.padding == "circular" else "constant"
-        padded = F.pad(cells, (1, 1, 1, 1), mode=mode)
+        dims = self.layout.dims
+        padded = F.pad(cells, (1, 1) * dims, mode=mode)
         if self.perception is not None:
             return F.relu(self.perception(padded))
-        return F.conv2d(padded, self.perception_kernel.to(cells.dtype), groups=cells.shape[1])
+        kernel = self.perception_kernel.to(cells.dtype)
+        return _CONV_FN[dims](padded, kernel, groups=cells.shape[1])
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H', W') -> (B, C_o + C_h, H', W')`` update."""
+        """``(B, C, *cells) -> (B, C_o + C_h, *cells)`` update."""
         self.layout.check_cells(cells)
         return self.update_mlp(self.perceive(cells))

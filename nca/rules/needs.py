@@ -26,12 +26,24 @@ class RuleNeeds:
             size themselves by it (learned positional embeddings) are given it.
         cell_per_pixel: Every cell must be one pixel (``patch_size`` 1x1), for tasks that
             seed, damage or read cells as pixels.
+        dims: Spatial dimensions of the task's grids (1, 2 or 3); rules that serve
+            several are given it (their ``dims`` option), the others must serve it.
     """
 
     input_channels: int | None = None
     output_channels: int | None = None
-    image_size: tuple[int, int] | None = None
+    image_size: tuple[int, ...] | None = None
     cell_per_pixel: bool = False
+    dims: int = 2
+
+    def __post_init__(self) -> None:
+        if self.dims not in (1, 2, 3):
+            raise ValueError(f"dims must be 1, 2 or 3, got {self.dims!r}")
+        if self.image_size is not None and len(self.image_size) != self.dims:
+            raise ValueError(
+                f"image_size {tuple(self.image_size)} must have one entry per dimension "
+                f"({self.dims})"
+            )
 
     def settings(self, fields: Collection[str]) -> dict[str, Any]:
         """The rule config values these needs decide, among the rule's ``fields``.
@@ -50,6 +62,8 @@ class RuleNeeds:
             values["input_channels"] = self.input_channels
         if self.image_size is not None and "image_size" in fields:
             values["image_size"] = tuple(self.image_size)
+        if "dims" in fields:
+            values["dims"] = self.dims
         return values
 
 
@@ -73,6 +87,10 @@ def rule_mismatch(rule: Any, needs: RuleNeeds) -> list[str]:
                 f"its cells {rule_verb} {given[side]} {side} channel(s), the task "
                 f"{task_verb} {count}"
             )
+    dims = layout.dims if layout is not None else getattr(rule, "dims", len(patch))
+    if dims != needs.dims:
+        serves = ", ".join(f"{d}-D" for d in sorted(getattr(rule, "dimensions", {dims})))
+        problems.append(f"it serves {serves} grids, the task's grids are {needs.dims}-D")
     if needs.cell_per_pixel and any(p != 1 for p in patch):
         problems.append(
             f"its cells are {'x'.join(map(str, patch))} pixel patches, the task needs one "
