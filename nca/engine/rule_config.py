@@ -107,6 +107,10 @@ def resolve_task_rule(
         RuleConfigConflict: a given value contradicts one the task decides.
         UnknownPluginError, ConfigError: unknown rule or preset, invalid value.
     """
+    family = split_rule_name(rule)[0]
+    check_class = getattr(task, "check_rule_class", None)
+    if check_class is not None:  # a kind or dimension the task refuses: before any config
+        check_class(RULES.load(family), family)
     implied = dict(task.rule_settings(rule_fields(rule)))
     if config is not None:  # the fields it changed from the defaults count as given
         _, config = resolve_rule_config(rule, base=config)

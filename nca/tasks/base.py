@@ -148,14 +148,21 @@ class Task(ABC):
         """
         return self.rule_needs().settings(fields)
 
+    def check_rule_class(self, rule_class: type, name: str) -> None:
+        """Raise :class:`ValueError` (one line) before rule ``name`` (of ``rule_class``) is
+        even configured, if its kind or the grid dimensions it serves rule it out."""
+        why = self._kind_or_dimension_problem(rule_class.kind, rule_class.dimensions)
+        if why:
+            kind = rule_class.kind
+            raise ValueError(f"task {self.name!r} cannot train {kind} rule {name!r}: {why}")
+
     def check_rule(self, rule: Rule) -> None:
         """Raise :class:`ValueError` (one line) if this task cannot train ``rule``: a
         rule kind it does not train, or a layout short of :meth:`rule_needs`."""
         name = getattr(rule, "rule_name", None) or type(rule).__name__
         kind = getattr(rule, "kind", None)
-        if kind not in self.rule_kinds:
-            why = f"it trains {' and '.join(sorted(self.rule_kinds))} rules only"
-        else:
+        why = self._kind_or_dimension_problem(kind, None)
+        if not why:
             problems = rule_mismatch(rule, self.rule_needs())
             if not problems:
                 return
@@ -164,6 +171,15 @@ class Task(ABC):
                 f"image_size on the rules that have those options)"
             )
         raise ValueError(f"task {self.name!r} cannot train {kind} rule {name!r}: {why}")
+
+    def _kind_or_dimension_problem(self, kind: str | None, dimensions) -> str:
+        if kind not in self.rule_kinds:
+            return f"it trains {' and '.join(sorted(self.rule_kinds))} rules only"
+        dims = self.rule_needs().dims
+        if dimensions is not None and dims not in dimensions:
+            serves = ", ".join(f"{d}-D" for d in sorted(dimensions))
+            return f"it serves {serves} grids, the task's grids are {dims}-D"
+        return ""
 
     # ------------------------------------------------------------ the model
     def build_model(self, rule: Rule | None, run: RunContext) -> Any:

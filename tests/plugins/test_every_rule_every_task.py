@@ -25,9 +25,12 @@ SMALL_TASKS = {
     "denoise": dict(image_size=8, batch_size=4, steps_min=2, steps_max=3, eval_steps=2,
                     pool_size=8, eval_subset=2, validation_size=2, eval_batch_size=2,
                     lpips="off"),
+    "eca": dict(width=8, batch_size=4, generations_max=2, eval_rows=4, eval_generations=2,
+                validation_rows=4),
 }  # fmt: skip
 #: What the task decides of a CA rule's layout: (input channels, output channels).
-CHANNELS = {"grow": (0, 4), "classify": (1, 10), "texture": (0, 3), "denoise": (1, 1)}
+CHANNELS = {"grow": (0, 4), "classify": (1, 10), "texture": (0, 3), "denoise": (1, 1),
+            "eca": (0, 1)}  # fmt: skip
 CASES = [(task, rule) for task in SMALL_TASKS for rule in list_rules()]
 
 
@@ -37,7 +40,9 @@ def _small_rule(rule_name: str) -> dict:
 
 
 def _trainable(task_name: str, rule_name: str) -> bool:
-    return get_rule_class(rule_name).kind == "ca" or task_name == "denoise"
+    """The rule's kind is one the task trains and it serves the task's grid dimension."""
+    cls, task = get_rule_class(rule_name), create_task(task_name, **SMALL_TASKS[task_name])
+    return cls.kind in task.rule_kinds and task.rule_needs().dims in cls.dimensions
 
 
 def _task_values(task_name: str, random_vgg: str) -> dict:
@@ -61,8 +66,9 @@ def _check_trained(run_dir, task_name: str, rule_name: str, metrics: dict) -> No
 
 
 def _check_refused(message: str, run_dir, task_name: str, rule_name: str) -> None:
-    kind = get_rule_class(rule_name).kind
-    assert f"task {task_name!r} cannot train {kind} rule {rule_name!r}: it trains ca" in message
+    cls = get_rule_class(rule_name)
+    assert f"task {task_name!r} cannot train {cls.kind} rule {rule_name!r}: it " in message
+    assert "it trains ca rules only" in message or "-D grids, the task's grids are" in message
     assert "\n" not in message.strip() and "Traceback" not in message
     assert not run_dir.exists()
 
