@@ -38,9 +38,7 @@ class ECABatch:
     generations: int
 
 
-def save_diagrams(
-    predicted: torch.Tensor, true: torch.Tensor, path: Path, scale: int = 3
-) -> None:
+def save_diagrams(predicted: torch.Tensor, true: torch.Tensor, path: Path, scale: int = 3) -> None:
     """One picture per row (:func:`diagram_picture`), each cell ``scale`` pixels wide,
     stacked, to ``path``."""
     from torchvision.utils import save_image
