@@ -17,12 +17,14 @@ PSNR_CAP_DB = 100.0
 
 
 def psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR (dB) of ``(B, C, H, W)`` images in [0, 1], capped at 100 dB: ``(B,)``."""
+    """Per-image PSNR (dB) of ``(B, C, *spatial)`` images (``(B, C, H, W)``; volumes
+    ``(B, C, D, H, W)``) in [0, 1], capped at 100 dB: ``(B,)``."""
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     value = peak_signal_noise_ratio(
-        output.clamp(0, 1), target, data_range=1.0, reduction="none", dim=(1, 2, 3)
-    )
+        output.clamp(0, 1), target, data_range=1.0, reduction="none",
+        dim=tuple(range(1, output.ndim)),
+    )  # fmt: skip
     return value.clamp(max=PSNR_CAP_DB)
 
 

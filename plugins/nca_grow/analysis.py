@@ -14,6 +14,37 @@ def on_white(rgba: torch.Tensor) -> torch.Tensor:
     return rgba[:, :3] + (1 - rgba[:, 3:4])
 
 
+def project(volume: torch.Tensor, axis: int) -> torch.Tensor:
+    """Premultiplied RGBA voxels ``(B, 4, D, H, W)`` seen along spatial ``axis`` (0: from
+    the front, 1: from the top, 2: from the left), front to back with the "over"
+    operator, on white: ``(B, 3, ·, ·)`` of the two other axes."""
+    moved = volume.movedim(2 + axis, 2)  # (B, 4, depth, rows, cols)
+    alpha = moved[:, 3:4].clamp(0, 1)
+    through = torch.cumprod(1 - alpha, dim=2)  # transmittance after each voxel
+    before = torch.cat([torch.ones_like(through[:, :, :1]), through[:, :, :-1]], dim=2)
+    rgb = (before * moved[:, :3]).sum(dim=2)
+    return rgb + through[:, :, -1]
+
+
+#: Pixels per voxel in the pictures of volumes (their grids are small).
+VOXEL_PIXELS = 4
+
+
+def to_picture(rgba: torch.Tensor) -> torch.Tensor:
+    """What a grid looks like, ``(B, 3, h, w)``: an image on white, or a volume's views
+    from the front, the side and the top next to each other (white gaps), each voxel
+    ``VOXEL_PIXELS`` pixels wide."""
+    if rgba.ndim == 4:
+        return on_white(rgba)
+    views = [project(rgba, 0), project(rgba, 2).transpose(-1, -2), project(rgba, 1)]
+    views = [v.repeat_interleave(VOXEL_PIXELS, -2).repeat_interleave(VOXEL_PIXELS, -1)
+             for v in views]  # fmt: skip
+    height = max(v.shape[-2] for v in views)
+    padded = [torch.nn.functional.pad(v, (0, 2, 0, height - v.shape[-2]), value=1.0)
+              for v in views]  # fmt: skip
+    return torch.cat(padded, dim=-1)
+
+
 def trajectory(model, cells: torch.Tensor, steps: int, generator, events=None):
     """``steps`` single updates of ``cells``; ``events[t](cells)`` runs before step ``t``.
 
@@ -39,11 +70,11 @@ def growth(model, target, out: Path, *, steps: int, count: int, seed: int, every
     """A GIF of ``count`` seeds growing for ``steps`` steps and the PSNR per step."""
     device = target.device
     generator = make_generator(seed, device)
-    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    cells = model.seed(count, tuple(target.shape[2:]), device)
     frames, _ = trajectory(model, cells, steps, generator)
     shown = list(range(0, steps, every)) + ([steps - 1] if (steps - 1) % every else [])
     save_animation(
-        [on_white(torch.cat([frames[t], target])) for t in shown],
+        [to_picture(torch.cat([frames[t], target])) for t in shown],
         out / "growth.gif",
         labels=[f"step {t + 1}" for t in shown],
     )
@@ -68,7 +99,7 @@ def regeneration(
     device = target.device
     generator, cuts = make_generator(seed, device), make_generator(seed + 7, device)
     events = {t: (lambda c: circle_damage(c, generator=cuts)[0]) for t in damage_at}
-    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    cells = model.seed(count, tuple(target.shape[2:]), device)
     frames, _ = trajectory(model, cells, steps, generator, events=events)
     curve = psnr_curve(frames, target)
     lost, back = [], []
@@ -79,7 +110,7 @@ def regeneration(
         within = [s - t + 2 for s in range(t - 1, end) if curve[s] >= before - 1.0]
         back.append(float(within[0]) if within else float("nan"))
     keys = sorted({t - 2 for t in damage_at} | {t - 1 for t in damage_at} | {steps - 1})
-    save_grid([on_white(frames[k]) for k in keys] + [on_white(target.expand_as(frames[0]))],
+    save_grid([to_picture(frames[k]) for k in keys] + [to_picture(target.expand_as(frames[0]))],
               out / "frames.png", scale=2)  # fmt: skip
     save_curves({"regenerating": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
                 marks=damage_at, title="damage and regeneration")  # fmt: skip
@@ -97,12 +128,12 @@ def persistence(model, target, out: Path, *, steps: int, factor: int, count: int
     T, 2T, 5T and the end."""
     device = target.device
     generator = make_generator(seed, device)
-    cells = model.seed(count, tuple(target.shape[-2:]), device)
+    cells = model.seed(count, tuple(target.shape[2:]), device)
     total = factor * steps
     frames, _ = trajectory(model, cells, total, generator)
     curve = psnr_curve(frames, target)
     marks = sorted({m * steps for m in (1, 2, 5, factor) if m * steps <= total})
-    save_grid([on_white(frames[m - 1]) for m in marks], out / "frames.png", scale=2)
+    save_grid([to_picture(frames[m - 1]) for m in marks], out / "frames.png", scale=2)
     save_curves({"grown": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
                 marks=marks, title=f"persistence to {factor} x T")  # fmt: skip
     return {

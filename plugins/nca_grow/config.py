@@ -22,8 +22,11 @@ class GrowConfig(TrainerConfig):
 
     Attributes:
         target: A default target (``lizard``, ``butterfly``, ``mushroom``: emoji shipped
-            with the package) or the path of any RGBA (or RGB) image.
+            with the package; ``snowman``, ``tree``, ``mushroom3d``: voxel volumes, grown
+            on a 3-D grid) or the path of any RGBA (or RGB) image, or of a ``.npy``
+            volume ``(D, H, W, 4)`` (RGBA voxels, uint8 or float in [0, 1]).
         target_size: Largest side of the target after shrinking (the article: 40).
+            Volumes are shrunk (trilinear) but never enlarged.
         target_padding: Empty cells around the target on every side (the article: 16).
         experiment: ``growing`` (from the seed every time, no pool), ``persistent``
             (a pool of grids, the highest-loss entry reseeded) or ``regenerating``
@@ -119,9 +122,28 @@ PRESETS = {
         "rule": _ARTICLE_RULE,
     },
 }
+#: 3-D: a small convca growing the snowman volume.
+PRESETS["quick3d"] = {
+    "target": "snowman",
+    "target_size": 8,
+    "target_padding": 2,
+    "iterations": 300,
+    "batch_size": 4,
+    "steps_min": 12,
+    "steps_max": 16,
+    "lr_milestones": (240,),
+    "validate_every": 75,
+    "checkpoint_every": 75,
+    "log_every": 25,
+    "eval_repeats": 4,
+    "rule": {"convca": {"hidden_channels": 8, "mlp_channels": 64, "laplacian": False}},
+}
 PRESET_DESCRIPTIONS = {
     "paper": "the article's settings: 40-pixel target padded by 16, 8000 iterations of "
     "batch 8, T ~ U{64,96}, pool 1024, the regenerating experiment",
     "quick": "a 20-pixel target padded by 6, 1000 iterations of batch 4, T ~ U{32,48}, "
     "the regenerating experiment: about 3.5 minutes on 2 CPU cores",
+    "quick3d": "3-D: the snowman volume shrunk to 8 voxels and padded by 2 (a 12x12x12 "
+    "grid), 300 iterations of batch 4, T ~ U{12,16}, the regenerating experiment with "
+    "balls of damage, a small convca",
 }

@@ -7,12 +7,13 @@ from pathlib import Path
 import torch
 
 from nca import GridModel, circle_damage, make_generator, psnr
-from nca_grow.analysis import on_white
+from nca_grow.analysis import to_picture
 
 
 def per_sample_loss(rgba: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The article's L2 loss of each grid: mean squared RGBA error ``(B,)``."""
-    return ((rgba.float() - target) ** 2).mean(dim=(1, 2, 3))
+    """The article's L2 loss of each grid: mean squared RGBA error ``(B,)`` (of images
+    ``(B, 4, H, W)`` or volumes ``(B, 4, D, H, W)``)."""
+    return ((rgba.float() - target) ** 2).mean(dim=tuple(range(1, rgba.ndim)))
 
 
 def grow(model: GridModel, count: int, size: tuple[int, int], steps: int, device, seed: int):
@@ -31,20 +32,20 @@ def evaluate_growth(
 
     Args:
         model: The task's model.
-        target: Premultiplied RGBA ``(1, 4, H', W')`` on ``device``.
+        target: Premultiplied RGBA ``(1, 4, *grid)`` (an image or a volume) on ``device``.
         steps: ``T``.
         repeats: Seeds grown.
         device: Where to run.
 
     Returns:
-        The metrics, and the grids ``(B, C, H', W')`` grown, kept, damaged and recovered.
+        The metrics, and the grids ``(B, C, *grid)`` grown, kept, damaged and recovered.
     """
 
     def score(cells):
         rgba = model.output(cells).float()
         return float(psnr(rgba, target.expand_as(rgba)).mean())
 
-    size = tuple(target.shape[-2:])
+    size = tuple(target.shape[2:])
     grown, generator = grow(model, repeats, size, steps, device, seed=2024)
     result = {
         "psnr_T": score(grown),
@@ -72,4 +73,4 @@ def save_stages(model: GridModel, target: torch.Tensor, stages, path: Path) -> N
     from torchvision.utils import save_image
 
     rgba = [target] + [model.output(c[:1]).float() for c in stages]
-    save_image(on_white(torch.cat(rgba).clamp(0, 1)), path, nrow=len(rgba), padding=1)
+    save_image(to_picture(torch.cat(rgba).clamp(0, 1)), path, nrow=len(rgba), padding=1)

@@ -26,7 +26,7 @@ from nca import (
     write_report,
 )
 from nca_grow import analysis
-from nca_grow.analysis import on_white
+from nca_grow.analysis import to_picture
 from nca_grow.config import PRESET_DESCRIPTIONS, PRESETS, GrowConfig
 from nca_grow.evaluation import evaluate_growth, grow, per_sample_loss, save_stages
 from nca_grow.targets import load_target
@@ -78,18 +78,21 @@ class GrowTask(Task):
 
     @cached_property
     def target(self) -> torch.Tensor:
-        """The padded target, premultiplied RGBA ``(1, 4, H', W')`` on the CPU."""
+        """The padded target, premultiplied RGBA ``(1, 4, *grid)`` on the CPU: an image
+        ``(1, 4, H', W')`` or a volume ``(1, 4, D', H', W')``."""
         cfg = self.config
         return load_target(cfg.target, cfg.target_size, cfg.target_padding).unsqueeze(0)
 
     @property
-    def grid_size(self) -> tuple[int, int]:
-        return tuple(self.target.shape[-2:])
+    def grid_size(self) -> tuple[int, ...]:
+        return tuple(self.target.shape[2:])
 
     def rule_needs(self) -> RuleNeeds:
-        """No inputs, RGBA outputs, one cell per pixel, on the padded target's grid."""
-        return RuleNeeds(input_channels=0, output_channels=4, image_size=self.grid_size,
-                         cell_per_pixel=True)  # fmt: skip
+        """No inputs, RGBA outputs, one cell per pixel (voxel), on the padded target's
+        grid: 2-D for an image, 3-D for a volume."""
+        size = self.grid_size
+        return RuleNeeds(input_channels=0, output_channels=4, image_size=size,
+                         cell_per_pixel=True, dims=len(size))  # fmt: skip
 
     def validate(self) -> None:
         _ = self.target  # fails here, before the run directory, if unreadable
@@ -113,9 +116,9 @@ class GrowTask(Task):
 
     def describe(self, data: GrowData) -> str:
         cfg = self.config
-        h, w = data.target.shape[-2:]
+        grid = "x".join(map(str, data.target.shape[2:]))
         return (
-            f"growing {cfg.target} on a {h}x{w} grid ({cfg.experiment}), {cfg.iterations} "
+            f"growing {cfg.target} on a {grid} grid ({cfg.experiment}), {cfg.iterations} "
             f"iterations of batch {cfg.batch_size}"
         )
 
@@ -176,12 +179,17 @@ class GrowTask(Task):
 
         images = torch.cat([self.target.to(samples.device), samples]).clamp(0, 1)
         folder.mkdir(parents=True, exist_ok=True)
-        save_image(on_white(images), folder / f"iter_{state.iteration:07d}.png", padding=1)
+        save_image(to_picture(images), folder / f"iter_{state.iteration:07d}.png", padding=1)
 
     def playground(self, model: GridModel):
         """The grid of the training target's size, grown from one cell (``nca play``)."""
         from nca_grow.play import GrowPlayground
 
+        if len(self.grid_size) != 2:
+            raise ValueError(
+                f"nca play shows 2-D grids; this run grows a {len(self.grid_size)}-D "
+                f"volume (nca analyze growth RUN draws its views)"
+            )
         return GrowPlayground(model, self.grid_size)
 
     # ----------------------------------------------------------- evaluation

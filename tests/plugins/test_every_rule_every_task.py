@@ -27,10 +27,14 @@ SMALL_TASKS = {
                     lpips="off"),
     "eca": dict(width=8, batch_size=4, generations_max=2, eval_rows=4, eval_generations=2,
                 validation_rows=4),
+    "grow-3d": dict(target="snowman", target_size=4, target_padding=2, batch_size=4,
+                    pool_size=8, damage_count=1, steps_min=2, steps_max=3, eval_repeats=1),
 }  # fmt: skip
+#: Cases that are a registered task with settings of another grid dimension.
+TASK_OF = {"grow-3d": "grow"}
 #: What the task decides of a CA rule's layout: (input channels, output channels).
 CHANNELS = {"grow": (0, 4), "classify": (1, 10), "texture": (0, 3), "denoise": (1, 1),
-            "eca": (0, 1)}  # fmt: skip
+            "eca": (0, 1), "grow-3d": (0, 4)}  # fmt: skip
 CASES = [(task, rule) for task in SMALL_TASKS for rule in list_rules()]
 
 
@@ -39,74 +43,81 @@ def _small_rule(rule_name: str) -> dict:
     return {k: v for k, v in SMALL_RULE.items() if k in fields}
 
 
-def _trainable(task_name: str, rule_name: str) -> bool:
+def _task(case: str, **values):
+    """The registered task of ``case`` with its small settings (and ``values``)."""
+    return create_task(TASK_OF.get(case, case), **SMALL_TASKS[case], **values)
+
+
+def _trainable(case: str, rule_name: str) -> bool:
     """The rule's kind is one the task trains and it serves the task's grid dimension."""
-    cls, task = get_rule_class(rule_name), create_task(task_name, **SMALL_TASKS[task_name])
+    cls, task = get_rule_class(rule_name), _task(case)
     return cls.kind in task.rule_kinds and task.rule_needs().dims in cls.dimensions
 
 
-def _task_values(task_name: str, random_vgg: str) -> dict:
-    extra = {"vgg_weights": random_vgg} if task_name == "texture" else {}
-    return {**SMALL_TASKS[task_name], **ENGINE, **extra}
+def _task_values(case: str, random_vgg: str) -> dict:
+    extra = {"vgg_weights": random_vgg} if case == "texture" else {}
+    return {**SMALL_TASKS[case], **ENGINE, **extra}
 
 
-def _check_trained(run_dir, task_name: str, rule_name: str, metrics: dict) -> None:
+def _check_trained(run_dir, case: str, rule_name: str, metrics: dict) -> None:
     """The run recorded the task's name and the rule config the task decided, and its
     final evaluation ran."""
     assert any(key.startswith("eval_") for key in metrics), metrics
     stored = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    task_name = TASK_OF.get(case, case)
     assert stored["task"]["name"] == task_name and stored["iteration"] == 1
     config = json.loads((run_dir / "config.json").read_text())
     assert config["task"]["name"] == task_name and config["rule"]["name"] == rule_name
     rule_config = config["rule"]["config"]
-    inputs, outputs = CHANNELS[task_name]
+    inputs, outputs = CHANNELS[case]
     assert rule_config["image_channels"] == outputs
     if "input_channels" in rule_config and inputs != outputs:
         assert rule_config["input_channels"] == inputs
 
 
-def _check_refused(message: str, run_dir, task_name: str, rule_name: str) -> None:
-    cls = get_rule_class(rule_name)
+def _check_refused(message: str, run_dir, case: str, rule_name: str) -> None:
+    cls, task_name = get_rule_class(rule_name), TASK_OF.get(case, case)
     assert f"task {task_name!r} cannot train {cls.kind} rule {rule_name!r}: it " in message
     assert "it trains ca rules only" in message or "-D grids, the task's grids are" in message
     assert "\n" not in message.strip() and "Traceback" not in message
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("task_name, rule_name", CASES)
-def test_launch_trains_every_rule_the_task_can_train(tmp_path, random_vgg, task_name, rule_name):
-    task = create_task(task_name, **_task_values(task_name, random_vgg))
+@pytest.mark.parametrize("case, rule_name", CASES)
+def test_launch_trains_every_rule_the_task_can_train(tmp_path, random_vgg, case, rule_name):
+    task = create_task(TASK_OF.get(case, case), **_task_values(case, random_vgg))
     run_dir = tmp_path / "run"
     train = dict(run_dir=run_dir, rule=rule_name, rule_options=_small_rule(rule_name))
-    if not _trainable(task_name, rule_name):
+    if not _trainable(case, rule_name):
         with pytest.raises(ValueError) as refused:
             launch(task, **train, quiet=True)
-        _check_refused(str(refused.value), run_dir, task_name, rule_name)
+        _check_refused(str(refused.value), run_dir, case, rule_name)
         return
     metrics = launch(task, **train, quiet=True)
-    _check_trained(run_dir, task_name, rule_name, metrics)
+    _check_trained(run_dir, case, rule_name, metrics)
 
 
-@pytest.mark.parametrize("task_name, rule_name", CASES)
+@pytest.mark.parametrize("case, rule_name", CASES)
 def test_cli_trains_and_evaluates_every_rule_the_task_can_train(
-    tmp_path, random_vgg, task_name, rule_name
+    tmp_path, random_vgg, case, rule_name
 ):
     run_dir = tmp_path / "run"
-    options = [f"task.{k}={v}" for k, v in _task_values(task_name, random_vgg).items()]
+    options = [f"task.{k}={v}" for k, v in _task_values(case, random_vgg).items()]
     options += [f"rule.{k}={v}" for k, v in _small_rule(rule_name).items()]
+    task_name = TASK_OF.get(case, case)
     args = ["train", "--task", task_name, "--rule", rule_name, "--run-dir", str(run_dir)]
     args += ["--device", "cpu", "--quiet", *(a for o in options for a in ("-o", o))]
     result = CliRunner().invoke(cli, args)
-    if not _trainable(task_name, rule_name):
+    if not _trainable(case, rule_name):
         assert result.exit_code != 0
         errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
         assert len(errors) == 1, result.output
-        _check_refused(errors[0], run_dir, task_name, rule_name)
+        _check_refused(errors[0], run_dir, case, rule_name)
         return
     assert result.exit_code == 0, result.output
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evaluation = next(r for r in log if r["kind"] == "evaluation")
-    _check_trained(run_dir, task_name, rule_name, {f"eval_{k}": v for k, v in evaluation.items()})
+    _check_trained(run_dir, case, rule_name, {f"eval_{k}": v for k, v in evaluation.items()})
     again = CliRunner().invoke(cli, ["eval", str(run_dir), "--device", "cpu", "--quiet"])
     assert again.exit_code == 0, again.output
 
