@@ -32,16 +32,24 @@ def _task(iterations: int):
     return create_task("denoise", iterations=iterations, **SETTINGS)
 
 
+def _rule(task):
+    """ViTCA as the task configures it (16x16 grayscale)."""
+    from nca import create_rule, resolve_task_rule
+
+    resolved = resolve_task_rule(task, "vitca")
+    return create_rule(resolved.name, resolved.config)
+
+
 def engine(iterations: int) -> float:
     """Seconds per iteration of ``Trainer.step``."""
     import torch
 
-    from nca import RunContext, Trainer, create_rule
+    from nca import RunContext, Trainer
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as run_dir:
-        rule = create_rule("vitca", image_size=(16, 16))
-        trainer = Trainer(_task(iterations), rule, RunContext(run_dir, quiet=True))
+        task = _task(iterations)
+        trainer = Trainer(task, _rule(task), RunContext(run_dir, quiet=True))
         trainer.step()  # warm-up
         start = time.perf_counter()
         for _ in range(iterations):
@@ -57,7 +65,6 @@ def hand_written(iterations: int) -> float:
     from nca import (
         CellularAutomaton,
         ShufflePool,
-        create_rule,
         load_images,
         make_generator,
         normalize_gradients_,
@@ -65,7 +72,7 @@ def hand_written(iterations: int) -> float:
     )
 
     torch.manual_seed(0)
-    rule = create_rule("vitca", image_size=(16, 16))
+    rule = _rule(_task(iterations))
     ca = CellularAutomaton(rule)
     train = load_images("embedded-mnist", "train", image_size=16).subset(512)
     optimizer = torch.optim.AdamW(rule.parameters(), lr=1e-3)

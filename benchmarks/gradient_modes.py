@@ -224,8 +224,7 @@ def cosine_table(args: argparse.Namespace) -> list[str]:
     import torch
     from nca_denoise.masking import mask_images
 
-    from nca import FixedPointConfig, load_images, make_generator
-    from nca.tasks import load_run
+    from nca import FixedPointConfig, load_images, load_run, make_generator
 
     torch.set_num_threads(args.threads)
     stored = load_run(args.cosine)
@@ -298,17 +297,14 @@ def grow_cosine_table(args: argparse.Namespace) -> list[str]:
     a model trained to persist, whose grown state is the nearest thing to a converged
     equilibrium this CPU budget gives."""
     import torch
-    from nca_grow.targets import load_target
-    from nca_grow.task import per_sample_loss
+    from nca_grow.evaluation import per_sample_loss
 
-    from nca import FixedPointConfig, make_generator
-    from nca.tasks import load_run
+    from nca import FixedPointConfig, load_run, make_generator
 
     torch.set_num_threads(args.threads)
     stored = load_run(args.cosine_grow)
     task, model = stored.task, stored.model
-    cfg = task.config
-    target = load_target(cfg.target, cfg.target_size, cfg.target_padding)[None]
+    target = task.target  # (1, 4, H', W'), premultiplied RGBA
     params = list(model.rule.parameters())
     with torch.no_grad():  # 4 lizards grown for 300 steps: the start of every gradient
         seeds = model.seed(4, tuple(target.shape[-2:]), "cpu")
@@ -324,7 +320,7 @@ def grow_cosine_table(args: argparse.Namespace) -> list[str]:
             gradient=mode,
             fixed_point=fixed_point or FixedPointConfig(),
         )
-        loss = per_sample_loss(model.rgba(result.cells), target).mean()
+        loss = per_sample_loss(model.output(result.cells), target).mean()
         grads = torch.autograd.grad(loss, params)
         return torch.cat([g.flatten() for g in grads]), result.fixed_point
 

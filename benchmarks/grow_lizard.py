@@ -5,7 +5,7 @@ experiment on a 32x28 grid, batch 4, T ~ U{32, 48}) for ``--iterations`` iterati
 with the learning rate decayed at 80 %, then evaluated by the task: PSNR of the grown
 RGBA at T = 48 and at 10 T, after a disc of damage, after T steps of recovery, and the
 steps back to within 1 dB. Prints (and optionally writes) the table and the loss at
-every logged iteration.
+every logged iteration. The harness is ``_compare_rules.py``.
 
 Usage:
     python benchmarks/grow_lizard.py --iterations 300 --output benchmarks/results/grow_lizard_cpu.md
@@ -13,65 +13,43 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _machine import cpu_model  # benchmarks/ is the script directory
+from _compare_rules import (  # benchmarks/ is the script directory
+    Variant,
+    arguments,
+    curve_lines,
+    every_tenth,
+    machine_line,
+    train_variants,
+)
 from _report import emit
 
-#: label -> (rule, options); every rule gets the article's cell: RGBA + 12 hidden.
-VARIANTS = {
-    "convca": ("convca", []),
-    "vitca": ("vitca", ["-o", "rule.hidden_channels=12"]),
+#: Every rule gets the article's cell: RGBA + 12 hidden.
+VARIANTS = [
+    Variant("convca", "convca"),
+    Variant("vitca", "vitca", ("-o", "rule.hidden_channels=12")),
     # no positional encoding: position-free like convca
-    "vitca, positional=none": (
-        "vitca",
-        ["-o", "rule.hidden_channels=12", "-o", "rule.positional=none"],
-    ),
-}
+    Variant("vitca, positional=none", "vitca",
+            ("-o", "rule.hidden_channels=12", "-o", "rule.positional=none")),
+]  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    args = arguments(__doc__.splitlines()[0], iterations=300).parse_args()
     milestone = max(1, round(args.iterations * 0.8))
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, (rule, options) in VARIANTS.items():
-            run = Path(tmp) / label.replace(", ", "-").replace("=", "-")
-            cmd = [
-                sys.executable, "-m", "nca", "train", "--rule", rule, "--task", "grow",
-                "--preset", "quick", "--iterations", str(args.iterations),
-                "-o", f"lr_milestones={milestone}", "-o", "log_every=10",
-                "-o", f"validate_every={args.iterations}",
-                "-o", f"checkpoint_every={args.iterations}",
-                *options, "--run-dir", str(run), "--device", "cpu", "--quiet",
-            ]  # fmt: skip
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            seconds = time.perf_counter() - start
-            if proc.returncode:
-                raise SystemExit(f"{label} failed:\n{proc.stdout}\n{proc.stderr}")
-            records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-            losses = {r["step"]: r["loss"] for r in records if r["kind"] == "train"}
-            evaluation = json.loads((run / "eval.json").read_text())
-            results[label] = {"seconds": seconds, "losses": losses, "eval": evaluation}
-            print(f"{label}: {seconds:.0f} s, psnr_T {evaluation['psnr_T']:.2f}", file=sys.stderr)
+        results = train_variants(
+            "grow", VARIANTS, Path(tmp), iterations=args.iterations, milestone=milestone,
+            log_every=10, threads=args.threads,
+            summary=lambda r: f"psnr_T {r.evaluation['psnr_T']:.2f}",
+        )  # fmt: skip
     lines = [
         "# Growing the lizard: convca vs ViTCA, same short CPU budget",
         "",
         f"Command: `python benchmarks/grow_lizard.py --iterations {args.iterations}`  ",
-        f"Machine: {cpu_model()}, {args.threads} threads, {time.strftime('%Y-%m-%d')}  ",
+        machine_line(args.threads),
         f"Budget: the grow `quick` preset (regenerating, 32x28 grid, batch 4, T ~ U{{32,48}}, "
         f"Adam 2e-3) for {args.iterations} iterations, decayed x0.1 at {milestone}; both "
         "rules with RGBA + 12 hidden channels. The article: 8,000 iterations of batch 8 on "
@@ -81,25 +59,17 @@ def main() -> None:
         "| recovery steps (within 1 dB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for rule, r in results.items():
-        e = r["eval"]
+    for label, r in results.items():
+        e = r.evaluation
         lines.append(
-            f"| {rule} | {r['seconds']:.0f} s | {e['psnr_T']:.2f} | {e['psnr_10T']:.2f} | "
+            f"| {label} | {r.seconds:.0f} s | {e['psnr_T']:.2f} | {e['psnr_10T']:.2f} | "
             f"{e['psnr_damaged']:.2f} | {e['psnr_recovered']:.2f} | {e['recovery_steps']:.0f} |"
         )
-    steps = sorted(next(iter(results.values()))["losses"])
-    shown = [s for s in steps if s % max(10, args.iterations // 10) == 0 or s == steps[-1]]
-    lines += [
-        "",
+    steps = every_tenth(next(iter(results.values())).curve("loss"), args.iterations)
+    lines += curve_lines(
         "Training loss (L2 of RGBA, this iteration's batch) against iterations:",
-        "",
-        "| iteration | " + " | ".join(results) + " |",
-        "| ---: |" + " ---: |" * len(results),
-    ]
-    for step in shown:
-        lines.append(
-            f"| {step} | " + " | ".join(f"{r['losses'][step]:.4f}" for r in results.values()) + " |"
-        )
+        results, "loss", steps, ".4f",
+    )  # fmt: skip
     emit(lines, args.output)
 
 

@@ -7,118 +7,49 @@ living-cell masking, write-back); *bare rollout* is the same rule rolled out fro
 with no alive masking, no pool and no damage, then the same L2 loss, backward and Adam
 step. Their ratio is the task's overhead. Runs alternate, so machine noise hits both
 alike; the table reports medians. Cell-steps per second = batch x cells x T / seconds.
+The harness is ``_throughput.py``.
 
 Run: python benchmarks/grow_throughput.py [--iterations 5] [--repeats 3] [--output FILE]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
-import time
-from pathlib import Path
-
-from _machine import cpu_model  # benchmarks/ is the script directory
-from _report import emit
+from _report import emit  # benchmarks/ is the script directory
+from _throughput import Case, arguments, machine_line, measure
 
 STEPS = 40
-RULES = {
-    "convca": {"hidden_channels": 12, "laplacian": False},
-    "vitca": {"hidden_channels": 12},
-    "unetca": {"hidden_channels": 12},
-}
+#: Every rule with the article's cell, RGBA + 12 hidden (convca: the preset's article rule).
+RULE_OPTIONS = {"convca": {}, "vitca": {"hidden_channels": 12}, "unetca": {"hidden_channels": 12}}
 
 
-def _trainer(rule_name: str, folder: Path):
-    import torch
+def bare_grow(trainer):
+    """Single-cell seeds of the task's batch and grid; the task's L2 loss on RGBA."""
+    from nca_grow.evaluation import per_sample_loss
 
-    from nca import RunContext, Trainer, create_rule, create_task
-
-    task = create_task(
-        "grow",
-        preset="quick",
-        steps_min=STEPS,
-        steps_max=STEPS,
-        log_every=10**6,
-        validate_every=10**6,
-        checkpoint_every=10**6,
-    )
-    torch.manual_seed(0)
-    rule = create_rule(rule_name, image_channels=4, input_channels=0, **RULES[rule_name])
-    with torch.no_grad():  # an active rule: a zeroed last layer would grow nothing
-        for p in rule.parameters():
-            p.add_(torch.randn_like(p) * 1e-2)
-    return Trainer(task, rule, RunContext(folder, seed=0, quiet=True))
-
-
-def grow_step(trainer, iterations: int) -> float:
-    """Seconds per ``Trainer.step`` (after one warm-up step)."""
-    trainer.step()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        trainer.step()
-    return (time.perf_counter() - start) / iterations
-
-
-def bare_rollout(trainer, iterations: int) -> float:
-    """Seconds per iteration of seed -> plain rollout -> L2 -> backward -> Adam."""
-    import torch
-
-    from nca import CellularAutomaton
-
-    model, target = trainer.model, trainer.data.target
-    automaton = CellularAutomaton(model.rule, update_rate=0.5)
-    optimizer = torch.optim.Adam(model.rule.parameters(), lr=1e-4)
-    generator = torch.Generator().manual_seed(0)
+    model, target, batch = trainer.model, trainer.data.target, trainer.task.config.batch_size
     size = tuple(target.shape[-2:])
+    return (
+        lambda: model.seed(batch, size, "cpu"),
+        lambda cells: per_sample_loss(model.output(cells), target).mean(),
+    )
 
-    def once():
-        cells = automaton(model.seed(4, size, "cpu"), STEPS, generator=generator).cells
-        loss = ((model.rgba(cells) - target) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
 
-    once()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        once()
-    return (time.perf_counter() - start) / iterations
+CASES = [
+    Case("grow", rule, STEPS, bare_grow, {"steps_min": STEPS, "steps_max": STEPS}, options)
+    for rule, options in RULE_OPTIONS.items()
+]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
-
-    import torch
-
-    from nca import parameter_count
-
-    torch.set_num_threads(args.threads)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in RULES:
-            trainer = _trainer(name, Path(tmp) / name)
-            cells = 4 * trainer.data.target.shape[-2] * trainer.data.target.shape[-1] * STEPS
-            full, bare = [], []
-            for _ in range(args.repeats):
-                full.append(grow_step(trainer, args.iterations))
-                bare.append(bare_rollout(trainer, args.iterations))
-            f, b = statistics.median(full), statistics.median(bare)
-            rows.append((name, parameter_count(trainer.rule), f, b, cells))
-            print(f"{name}: grow step {f:.3f} s, bare {b:.3f} s", flush=True)
+    args = arguments(__doc__.splitlines()[0], iterations=5, repeats=3).parse_args()
+    results = measure(CASES, iterations=args.iterations, repeats=args.repeats,
+                      threads=args.threads)  # fmt: skip
     lines = [
         "# Grow task: training throughput per rule, and the task's overhead",
         "",
         f"Command: `python benchmarks/grow_throughput.py --iterations {args.iterations} "
         f"--repeats {args.repeats}`  ",
-        f"Machine: {cpu_model()}, {args.threads} threads, torch {torch.__version__}, "
-        f"{time.strftime('%Y-%m-%d')}  ",
+        machine_line(args.threads),
         "Setting: the grow `quick` preset's grid (32x28 cells, batch 4), T = 40, 16-channel "
         "cells (RGBA + 12 hidden); medians of alternating repeats.",
         "",
@@ -126,9 +57,10 @@ def main() -> None:
         "cell-steps / s (grow step) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, params, f, b, cells in rows:
+    for r in results:
         lines.append(
-            f"| {name} | {params:,} | {f:.3f} | {b:.3f} | {f / b - 1:+.0%} | {cells / f:,.0f} |"
+            f"| {r.case.rule} | {r.parameters:,} | {r.task_seconds:.3f} | {r.bare_seconds:.3f} "
+            f"| {r.overhead:+.0%} | {r.cell_steps_per_second:,.0f} |"
         )
     emit(lines, args.output)
 

@@ -42,16 +42,16 @@ def grow_target():
     """The grow task's convca (the article's settings) on a 64x64 grid."""
     from nca_grow.play import GrowPlayground
 
-    from nca import RunContext, create_rule, create_task
+    from nca import RunContext, create_rule, create_task, resolve_task_rule
     from nca.play.loader import PlayTarget
 
     class Grid64(PlayTarget):
         def playground(self):
             return GrowPlayground(self.model, (64, 64))
 
-    task = create_task("grow")
-    rule = create_rule("convca", hidden_channels=12, laplacian=False, image_channels=4,
-                       input_channels=0)  # fmt: skip
+    task = create_task("grow", preset="paper")  # the article's rule: 12 hidden, no Laplacian
+    resolved = resolve_task_rule(task, "convca")
+    rule = create_rule(resolved.name, resolved.config)
     _randomise_zero_layers(rule)
     model = task.build_model(rule, RunContext("/tmp/nca-play-fps", quiet=True)).eval()
     return Grid64(task, model, Path("(untrained)"), "cpu")
@@ -59,11 +59,12 @@ def grow_target():
 
 def vitca_target():
     """The paper's baseline ViTCA on the denoise task, 32x32 grayscale."""
-    from nca import RunContext, create_rule, create_task
+    from nca import RunContext, create_rule, create_task, resolve_task_rule
     from nca.play.loader import PlayTarget
 
     task = create_task("denoise", image_size=32, lpips="off")
-    rule = create_rule("vitca", image_channels=1, image_size=(32, 32))
+    resolved = resolve_task_rule(task, "vitca")  # grayscale, 32x32
+    rule = create_rule(resolved.name, resolved.config)
     _randomise_zero_layers(rule)
     model = task.build_model(rule, RunContext("/tmp/nca-play-fps", quiet=True)).eval()
     return PlayTarget(task, model, Path("(untrained)"), "cpu")

@@ -30,10 +30,14 @@ def main() -> None:
 
     from nca_denoise.masking import mask_images
 
-    from nca import FixedPointConfig, load_images, make_generator
-    from nca.core.equilibrium import fixed_point_rollout
-    from nca.core.update import draw_update_mask
-    from nca.tasks import load_run
+    from nca import (
+        FixedPointConfig,
+        draw_update_mask,
+        fixed_point_rollout,
+        load_images,
+        load_run,
+        make_generator,
+    )
 
     torch.set_num_threads(args.threads)
     try:
