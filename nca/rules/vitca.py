@@ -186,7 +186,9 @@ class ViTCAConfig:
                     f"per dimension (e.g. {(entry,) * dims}){other}"
                 )
             elif any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
-                raise ValueError(f"{name} must be positive integers, got {value}")
+                raise ValueError(
+                    f"{name} must be positive integers, one per dimension, got {value}"
+                )
         Neighbourhood(tuple(self.neighbourhood), self.border)  # validates odd sizes
         if any(n % p for n, p in zip(self.image_size, self.patch_size, strict=True)):
             raise ValueError(
