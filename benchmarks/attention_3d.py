@@ -250,7 +250,7 @@ def report(args: argparse.Namespace) -> list[str]:
     command = " ".join(["python", "benchmarks/attention_3d.py", *sys.argv[1:]])
     lines = ["# Localized attention on 3-D grids (CPU)", "", f"Command: `{command}`  ",
              f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-             f"Python {platform.python_version()}, {args.threads} threads, "
+             f"Python {platform.python_version()}, threads: {args.threads}, "
              f"{time.strftime('%Y-%m-%d')}; load average at the start: {load}", "",
              f"### The attention op alone: B = {b}, {s}³ tokens, d = {RULE['embed_dim']}, "
              f"{RULE['heads']} heads, 3×3×3 (M = 27), zeros border; median of {args.rounds} "
