@@ -30,7 +30,15 @@ def splat_attention(attention: torch.Tensor, neighbourhood: Neighbourhood) -> to
     Returns:
         ``(B, heads, H', W')``: the attention each cell receives, per head, scaled so
         each head's largest value is 1. Mass that falls outside the grid is dropped.
+
+    Raises:
+        ValueError: the map is not of a 2-D grid (a splat map is an image).
     """
+    if attention.ndim != 5:
+        raise ValueError(
+            f"splat_attention draws 2-D grids: attention must be (B, H', W', heads, M), got "
+            f"{tuple(attention.shape)} ({attention.ndim - 3}-D cells)"
+        )
     batch, height, width, heads, _ = attention.shape
     r_h, r_w = neighbourhood.radius
     splat = attention.new_zeros(batch, heads, height + 2 * r_h, width + 2 * r_w)

@@ -11,11 +11,12 @@ from torch import nn
 from nca.layers.localized_attention import AttentionBackend, attend
 from nca.layers.localized_attention.prenorm import prenorm_shifted_attention
 from nca.layers.localized_attention.sparse import prenorm_sparse_attention
-from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.neighbourhood import CELL_AXES, Neighbourhood
 
 
 class LocalizedSelfAttention(nn.Module):
-    """MHSA where each cell attends only to its ``N_H × N_W`` neighbourhood.
+    """MHSA where each cell attends only to its neighbourhood (``N_H × N_W`` in 2-D; grids
+    of 1 to 3 dimensions, as many as the neighbourhood has sizes).
 
     Q, K, V come from one bias-free ``d → 3d`` projection split into ``h`` heads
     of ``d/h`` channels; the heads' outputs are concatenated and projected by
@@ -64,7 +65,9 @@ class LocalizedSelfAttention(nn.Module):
         norm: nn.LayerNorm | None = None,
         rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(B, H, W, d) -> (B, H, W, d)``; with ``norm``, attend over ``norm(tokens)``.
+        """``(B, *cells, d) -> (B, *cells, d)``; with ``norm``, attend over ``norm(tokens)``.
+
+        ``*cells`` are the neighbourhood's 1 to 3 cell axes (``H, W`` in 2-D).
 
         With ``rows`` (``(N,)`` flat indices of query cells, see
         :func:`nca.core.update.firing_rows`) only those cells query: the result is
@@ -82,6 +85,7 @@ class LocalizedSelfAttention(nn.Module):
         the other backends (or without ``norm``) the QKV projection is a plain
         ``nn.Linear`` and runs in bf16 too.
         """
+        axes = CELL_AXES[self.neighbourhood.dims]
         sparse = rows is not None and norm is not None and self.backend == "shifted"
         if sparse and not self.record_attention:
             out, attn = prenorm_sparse_attention(
@@ -94,10 +98,11 @@ class LocalizedSelfAttention(nn.Module):
             )
         else:
             qkv = self.to_qkv(tokens if norm is None else norm(tokens))
-            q, k, v = rearrange(qkv, "b x y (three h d) -> three b x y h d", three=3, h=self.heads)
+            pattern = f"b {axes} (three h d) -> three b {axes} h d"
+            q, k, v = rearrange(qkv, pattern, three=3, h=self.heads)
             out, attn = attend(q, k, v, self.neighbourhood, self.backend)
         out = self._apply_head_mask(out, attn, record=self.record_attention)
-        out = rearrange(out, "b x y h d -> b x y (h d)")
+        out = rearrange(out, f"b {axes} h d -> b {axes} (h d)")
         if rows is not None:
             out = out.reshape(-1, out.shape[-1]).index_select(0, rows)
         return self.to_out(out)

@@ -44,7 +44,8 @@ class LocalizedEncoderBlock(nn.Module):
         self.mlp = Mlp(dim, hidden_features=mlp_dim, out_features=dim, act_layer=nn.GELU)
 
     def forward(self, tokens: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, H, W, d) -> (B, H, W, d)``, or ``(N, d)`` for the flat ``rows`` ``(N,)``.
+        """``(B, *cells, d) -> (B, *cells, d)`` (1 to 3 cell axes, those of the
+        neighbourhood), or ``(N, d)`` for the flat ``rows`` ``(N,)``.
 
         With ``rows`` (the cells that fire, :func:`nca.core.update.firing_rows`) every
         cell still supplies keys and values, but queries, the MLP and the result are

@@ -1,11 +1,13 @@
-"""Positional information for ViT-style rules (paper §3, §4.1.1 "PE type").
+"""Positional information for ViT-style rules (paper §3, §4.1.1 "PE type"), on grids of
+1, 2 or 3 dimensions.
 
 * :func:`sinusoidal_encoding` — the handcrafted Transformer encoding added to
   tokens (the ViTCA baseline), over the flattened (row-major) token index.
 * :func:`xy_fourier_encoding` — per-pixel channels concatenated to cells:
-  Fourier features of xy coordinates in [-1, 1] with ``J`` frequencies
-  ``2^0 π … 2^(J-1) π`` (``sincos5``: 4J channels), optionally followed by the
-  raw coordinates (``sincos5xy``: 4J + 2), or the raw coordinates alone (``xy``: 2).
+  Fourier features of the pixel coordinates in [-1, 1] (``x`` in 1-D, ``x, y`` in 2-D,
+  ``x, y, z`` in 3-D) with ``J`` frequencies ``2^0 π … 2^(J-1) π`` (``sincos5``: ``2nJ``
+  channels for ``n`` coordinates, 4J in 2-D), optionally followed by the raw
+  coordinates (``sincos5xy``: ``2nJ + n``), or the raw coordinates alone (``xy``: ``n``).
 """
 
 from __future__ import annotations
@@ -34,42 +36,52 @@ def sinusoidal_encoding(
     return encoding.to(dtype)
 
 
-def xy_grid(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``(2, H, W)`` pixel coordinates in [-1, 1]: channel 0 is x (column), 1 is y (row)."""
-    ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
-    xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y])
+def _check_size(size: tuple[int, ...]) -> None:
+    if len(size) not in (1, 2, 3) or any(int(n) < 1 for n in size):
+        raise ValueError(
+            f"a grid size is 1 to 3 positive integers, one per spatial dimension; got {size}"
+        )
+
+
+def xy_grid(*size: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``(n, *size)`` pixel coordinates in [-1, 1] of a grid of ``n`` axes, the last axis
+    first: channel 0 is x (the last axis: columns), 1 is y (rows), 2 is z (depth, the
+    first axis of a 3-D grid). In 2-D ``(2, H, W)``: x (column), then y (row).
+    """
+    _check_size(size)
+    axes = [torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype) for n in size]
+    grids = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack(grids[::-1])
 
 
 def xy_fourier_encoding(
-    height: int,
-    width: int,
-    *,
+    *size: int,
     frequencies: int = 5,
     fourier: bool = True,
     raw_xy: bool = False,
     device=None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Per-pixel positional channels ``(C_γ, H, W)``.
+    """Per-pixel positional channels ``(C_γ, *size)`` of the ``n`` coordinates of
+    :func:`xy_grid` (``x``; ``x, y``; ``x, y, z``).
 
     Args:
-        height: Image height in pixels.
-        width: Image width in pixels.
+        *size: Image size in pixels, one entry per dimension (``H, W`` in 2-D).
         frequencies: ``J``; frequencies ``2^l π`` for ``l < J``.
-        fourier: Include ``sin`` and ``cos`` of x and y at every frequency (``4J`` channels:
-            ``sin(x_l), sin(y_l), cos(x_l), cos(y_l)`` blocks of ``J``).
-        raw_xy: Append the raw coordinates (2 channels).
+        fourier: Include ``sin`` and ``cos`` of every coordinate at every frequency
+            (``2nJ`` channels: the ``sin`` blocks of ``J`` for x, y, … then the ``cos``
+            blocks; in 2-D ``sin(x_l), sin(y_l), cos(x_l), cos(y_l)``).
+        raw_xy: Append the raw coordinates (``n`` channels).
     """
     if not (fourier or raw_xy):
         raise ValueError("xy_fourier_encoding needs fourier=True and/or raw_xy=True")
-    xy = xy_grid(height, width, device=device, dtype=dtype)
+    coords = xy_grid(*size, device=device, dtype=dtype)
     parts = []
     if fourier:
         bands = (2.0 ** torch.arange(frequencies, device=device, dtype=dtype)) * math.pi
-        angles = torch.cat([bands.view(-1, 1, 1) * xy[0], bands.view(-1, 1, 1) * xy[1]])
+        bands = bands.view(-1, *[1] * len(size))
+        angles = torch.cat([bands * coordinate for coordinate in coords])
         parts += [torch.sin(angles), torch.cos(angles)]
     if raw_xy:
-        parts.append(xy)
+        parts.append(coords)
     return torch.cat(parts)

@@ -42,9 +42,10 @@ RULE_KINDS: tuple[str, ...] = ("ca", "feedforward")
 #: * ``head_masking`` — ``mask_heads(heads)``: zero these attention heads (paper Fig. 7);
 #:   ``head_count()``: how many there are.
 #: * ``attention_maps`` — ``record_attention(enabled=True)`` then ``attention_maps()``:
-#:   each block's last attention weights ``(B, H', W', heads, M)`` (paper Fig. 2), over
+#:   each block's last attention weights ``(B, H', W', heads, M)`` (paper Fig. 2;
+#:   ``(B, *cells, heads, M)`` on grids of other dimensions), over
 #:   the members of ``attention_neighbourhood()`` (an ``nca.layers.Neighbourhood``).
-#: * ``sparse_update`` — ``forward(cells, firing=mask)`` with the step's ``(B, 1, H', W')``
+#: * ``sparse_update`` — ``forward(cells, firing=mask)`` with the step's ``(B, 1, *cells)``
 #:   firing mask computes the update of the firing cells only (zero elsewhere); the
 #:   automaton passes it when built with ``sparse_update=True``.
 CAPABILITIES: dict[str, tuple[str, ...]] = {

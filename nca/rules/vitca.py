@@ -7,6 +7,14 @@ neighbourhood, and decoded by a head (LayerNorm + Linear) into an update of the
 output and hidden channels. The head's last layer starts at zero, so an
 untrained rule leaves the grid unchanged (paper §4; ``zero_last_layer``).
 
+It serves grids of 1, 2 and 3 dimensions (``dims``; the paper's are 2-D): cells
+``(B, C, *cells)``, a neighbourhood, patch and image size with one entry per
+dimension, the coordinates ``x`` / ``x, y`` / ``x, y, z`` in the concatenated
+encodings, a learned embedding table over the training grid resized linearly,
+bilinearly or trilinearly, and the handcrafted encoding over the row-major token
+index. Every capability (head masking, attention maps ``(B, *cells, heads, M)``,
+the sparse update) serves every dimension.
+
 Fidelity notes (the paper's tables are what the authors ran):
 
 * **MLP size 64.** §4 says the MLP size is 128, but every parameter count in
@@ -22,7 +30,8 @@ Fidelity notes (the paper's tables are what the authors ran):
   head's last layer as the paper says, and draws a ``learned`` embedding with std 1
   (``pos_embedding_std=1.0``; default 0.02).
 * **PE channels.** ``sincos5`` adds ``4J = 20`` channels per pixel, ``sincos5xy``
-  22 and ``xy`` 2; learned embeddings are ``(H'·W') × d`` for the training size.
+  22 and ``xy`` 2; learned embeddings are ``(H'·W') × d`` for the training size. On a
+  grid of ``n`` dimensions: ``2nJ``, ``2nJ + n`` and ``n`` (one coordinate per axis).
 """
 
 from __future__ import annotations
@@ -57,6 +66,10 @@ PositionalEncoding = Literal["handcrafted", "learned", "sincos5", "sincos5xy", "
 POSITIONAL_ENCODINGS: tuple[str, ...] = get_args(PositionalEncoding)
 #: Encodings concatenated to cells as channels (the others are added to tokens).
 CONCATENATED = ("sincos5", "sincos5xy", "xy")
+#: The per-dimension options: their 2-D defaults and the entry a ``dims``-D default repeats.
+PER_DIMENSION = {"patch_size": 1, "neighbourhood": 3, "image_size": 32}
+#: ``F.interpolate`` modes that resize a learned embedding, by dimension.
+_RESIZE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 @dataclass
@@ -73,16 +86,26 @@ class ViTCAConfig:
         mlp_dim: Hidden size of each block's MLP (64: what the paper's parameter
             counts imply; its prose says 128).
         depth: Encoder blocks (paper: 1).
-        patch_size: Pixels per cell ``(P_H, P_W)``, non-overlapping (paper: 1x1).
-        neighbourhood: Attention neighbourhood ``(N_H, N_W)``, odd sizes (paper: 3x3, Moore).
+        dims: Spatial dimensions of the grid, 1 to 3 (tasks set it; the paper's are 2).
+            ``patch_size``, ``neighbourhood`` and ``image_size`` have one entry per
+            dimension; left at their 2-D defaults ``(1, 1)``, ``(3, 3)`` and ``(32, 32)``
+            they become ``(1,)*dims``, ``(3,)*dims`` and ``(32,)*dims``; any other value
+            with another number of entries is refused.
+        patch_size: Pixels per cell ``(P_H, P_W)``, non-overlapping (paper: 1x1); one
+            entry per dimension.
+        neighbourhood: Attention neighbourhood ``(N_H, N_W)``, odd sizes (paper: 3x3,
+            Moore); one entry per dimension (``(3, 3, 3)``: the 26-neighbour Moore
+            neighbourhood of 3-D).
         border: Neighbours outside the grid: ``zeros`` (zero keys/values that stay in
             the softmax, the authors' release), ``exclude`` (left out of the softmax)
             or ``circular`` (the grid wraps).
         positional: ``handcrafted`` / ``learned`` (added to tokens), ``sincos5``,
-            ``sincos5xy``, ``xy`` (concatenated to cells as channels) or ``none``.
+            ``sincos5xy``, ``xy`` (concatenated to cells as channels; the coordinates
+            are ``x``, ``x, y`` or ``x, y, z`` by dimension) or ``none``.
         pe_frequencies: Fourier frequencies ``J`` of the ``sincos`` encodings (paper: 5).
-        image_size: Training image size ``(H, W)``; sizes the ``learned`` embedding,
-            which is bilinearly resized for other grid sizes.
+        image_size: Training image size ``(H, W)``, one entry per dimension; sizes the
+            ``learned`` embedding, which is resized (linearly, bilinearly, trilinearly)
+            for other grid sizes.
         cell_init: How grids are seeded: ``constant`` (0.5 / 0, paper) or ``random``.
         attention_backend: Localized-attention implementation: ``shifted`` (fast
             default), ``conv`` (the authors' approach) or ``reference`` (slow, exact).
@@ -103,12 +126,13 @@ class ViTCAConfig:
     heads: int = 4
     mlp_dim: int = 64
     depth: int = 1
-    patch_size: tuple[int, int] = (1, 1)
-    neighbourhood: tuple[int, int] = (3, 3)
+    dims: int = 2
+    patch_size: tuple[int, ...] = (1, 1)
+    neighbourhood: tuple[int, ...] = (3, 3)
     border: Border = "zeros"
     positional: PositionalEncoding = "handcrafted"
     pe_frequencies: int = 5
-    image_size: tuple[int, int] = (32, 32)
+    image_size: tuple[int, ...] = (32, 32)
     cell_init: CellInit = "constant"
     attention_backend: AttentionBackend = "shifted"
     init: Initialisation = "he"
@@ -141,15 +165,32 @@ class ViTCAConfig:
             raise ValueError(f"pos_embedding_std must be a number > 0, got {std!r}")
         if not math.isfinite(std):
             raise ValueError(f"pos_embedding_std must be finite, got {std!r}")
-        Neighbourhood(tuple(self.neighbourhood), self.border)  # validates odd sizes
         if self.pe_frequencies < 1:
             raise ValueError(f"pe_frequencies must be >= 1, got {self.pe_frequencies}")
-        for name in ("patch_size", "image_size"):
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Check ``dims`` and give the per-dimension options ``dims`` entries: a 2-D
+        default becomes its ``dims``-D default, any other length is refused."""
+        dims = self.dims
+        if isinstance(dims, bool) or dims not in (1, 2, 3):
+            raise ValueError(f"dims must be 1, 2 or 3 (spatial dimensions), got {dims!r}")
+        for name, entry in PER_DIMENSION.items():
             value = tuple(getattr(self, name))
-            if len(value) != 2 or any(v < 1 for v in value):
-                raise ValueError(f"{name} must be two positive integers (H, W), got {value}")
-        p_h, p_w = self.patch_size
-        if self.image_size[0] % p_h or self.image_size[1] % p_w:
+            if value == (entry, entry) and dims != 2:
+                setattr(self, name, (entry,) * dims)
+            elif len(value) != dims:
+                other = f" or set dims to {len(value)}" if len(value) in (1, 2, 3) else ""
+                raise ValueError(
+                    f"{name} {value} has {len(value)} entries but dims is {dims}; give one "
+                    f"per dimension (e.g. {(entry,) * dims}){other}"
+                )
+            elif any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+                raise ValueError(
+                    f"{name} must be positive integers, one per dimension, got {value}"
+                )
+        Neighbourhood(tuple(self.neighbourhood), self.border)  # validates odd sizes
+        if any(n % p for n, p in zip(self.image_size, self.patch_size, strict=True)):
             raise ValueError(
                 f"image_size {tuple(self.image_size)} is not divisible by patch_size "
                 f"{tuple(self.patch_size)}"
@@ -170,30 +211,32 @@ class ViTCA(CARule):
         "i16xy": {"embed_dim": 64, "mlp_dim": 256, "heads": 16, "positional": "xy"},
     }
     capabilities = frozenset({"head_masking", "attention_maps", "sparse_update"})
+    dimensions = frozenset({1, 2, 3})
 
     def __init__(self, config: ViTCAConfig) -> None:
         super().__init__(config)
         self.positional = config.positional
         self.pe_frequencies = config.pe_frequencies
         self.cell_init = config.cell_init
+        dims, fourier = config.dims, 2 * config.dims * config.pe_frequencies  # 4J in 2-D
         positional_channels = {
-            "sincos5": 4 * config.pe_frequencies,
-            "sincos5xy": 4 * config.pe_frequencies + 2,
-            "xy": 2,
+            "sincos5": fourier,
+            "sincos5xy": fourier + dims,
+            "xy": dims,
         }.get(config.positional, 0)
-        patch_h, patch_w = config.patch_size
+        patch = tuple(config.patch_size)
         inputs = config.image_channels if config.input_channels is None else config.input_channels
         self.layout = CellLayout(
             inputs,
             config.image_channels,
             config.hidden_channels,
             positional_channels,
-            (patch_h, patch_w),
+            patch,
         )
         nbhd = Neighbourhood(tuple(config.neighbourhood), config.border)
         dim = config.embed_dim
         self.embed = nn.Linear(self.layout.cell_channels, dim)
-        self.learned_grid = (config.image_size[0] // patch_h, config.image_size[1] // patch_w)
+        self.learned_grid = tuple(n // p for n, p in zip(config.image_size, patch, strict=True))
         self._pe_cache: tuple | None = None  # (key, handcrafted encoding); not state
         if config.positional == "learned":
             self.pos_embedding = nn.Parameter(torch.zeros(*self.learned_grid, dim))
@@ -219,14 +262,27 @@ class ViTCA(CARule):
 
     # ------------------------------------------------------------- positions
     def positional_encoding(
-        self, height: int, width: int, *, device: torch.device, dtype: torch.dtype
+        self, *size: int, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor | None:
-        """Per-pixel channels ``(C_γ, H, W)`` for the concatenated encodings, else ``None``."""
+        """Per-pixel channels for the concatenated encodings, else ``None``.
+
+        Args:
+            *size: Image size in pixels, one entry per dimension (``H, W`` in 2-D).
+            device: Device of the result.
+            dtype: Its dtype.
+
+        Returns:
+            ``(C_γ, *size)``, or ``None`` for the encodings added to tokens.
+        """
+        if len(size) != self.layout.dims:
+            raise ValueError(
+                f"this ViTCA serves {self.layout.dims}-D grids; got an image size of "
+                f"{len(size)} entries {size}"
+            )
         if self.positional not in CONCATENATED:
             return None
         return xy_fourier_encoding(
-            height,
-            width,
+            *size,
             frequencies=self.pe_frequencies,
             fourier=self.positional != "xy",
             raw_xy=self.positional != "sincos5",
@@ -234,22 +290,23 @@ class ViTCA(CARule):
             dtype=dtype,
         )
 
-    def _token_positions(self, grid_h: int, grid_w: int, like: torch.Tensor) -> torch.Tensor | None:
+    def _token_positions(self, size: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
+        """``(*cells, d)`` added to the tokens of a grid of ``size`` cells, or ``None``."""
         if self.positional == "handcrafted":
-            key = (grid_h, grid_w, like.shape[-1], like.device, like.dtype)
+            key = (size, like.shape[-1], like.device, like.dtype)
             if self._pe_cache is None or self._pe_cache[0] != key:
-                pe = sinusoidal_encoding(grid_h * grid_w, key[2], device=key[3], dtype=key[4])
-                self._pe_cache = (key, pe.view(grid_h, grid_w, key[2]))
+                pe = sinusoidal_encoding(math.prod(size), key[1], device=key[2], dtype=key[3])
+                self._pe_cache = (key, pe.view(*size, key[1]))
             return self._pe_cache[1]
         if self.positional == "learned":
             pe = self.pos_embedding
-            if (grid_h, grid_w) != self.learned_grid:
+            if size != self.learned_grid:
                 pe = F.interpolate(
-                    pe.permute(2, 0, 1).unsqueeze(0),
-                    size=(grid_h, grid_w),
-                    mode="bilinear",
+                    pe.movedim(-1, 0).unsqueeze(0),
+                    size=size,
+                    mode=_RESIZE[len(size)],
                     align_corners=False,
-                )[0].permute(1, 2, 0)
+                )[0].movedim(0, -1)
             return pe
         return None
 
@@ -265,7 +322,8 @@ class ViTCA(CARule):
         return self.attention_layers[0].heads
 
     def attention_neighbourhood(self) -> Neighbourhood:
-        """The neighbourhood whose ``M = N_H·N_W`` members :meth:`attention_maps` weighs."""
+        """The neighbourhood whose ``M`` members (``N_H·N_W`` in 2-D) :meth:`attention_maps`
+        weighs."""
         return self.attention_layers[-1].neighbourhood
 
     def mask_heads(self, heads: Sequence[int]) -> None:
@@ -295,7 +353,8 @@ class ViTCA(CARule):
         """Last step's attention weights per block.
 
         Returns:
-            One tensor per block, each ``(B, H', W', heads, M)`` with ``M = N_H·N_W``.
+            One tensor per block, each ``(B, *cells, heads, M)``: ``(B, H', W', heads, M)``
+            with ``M = N_H·N_W`` in 2-D.
 
         Raises:
             RuntimeError: nothing recorded (call :meth:`record_attention` before a step).
@@ -307,34 +366,35 @@ class ViTCA(CARule):
 
     # ---------------------------------------------------------------- forward
     def forward(self, cells: torch.Tensor, firing: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, C, H', W') -> (B, C_o·P_H·P_W + C_h, H', W')`` update.
+        """``(B, C, *cells) -> (B, C_o·P + C_h, *cells)`` update (``P = P_H·P_W`` in 2-D).
 
         Args:
-            cells: The grid.
-            firing: ``(B, 1, H', W')`` 0/1 mask of the cells whose update will be used
+            cells: The grid, ``(B, C, H', W')`` in 2-D, ``(B, C, L')`` in 1-D,
+                ``(B, C, D', H', W')`` in 3-D.
+            firing: ``(B, 1, *cells)`` 0/1 mask of the cells whose update will be used
                 (the ``sparse_update`` capability). Every cell still supplies keys and
                 values, but the last block's queries and MLP and the head run on the
                 firing cells only; the update is zero elsewhere. ``None``: every cell.
         """
         self.layout.check_cells(cells)
-        tokens = self.embed(cells.permute(0, 2, 3, 1))  # (B, H', W', d)
-        positions = self._token_positions(cells.shape[-2], cells.shape[-1], tokens)
+        tokens = self.embed(cells.movedim(1, -1))  # (B, *cells, d)
+        positions = self._token_positions(tuple(cells.shape[2:]), tokens)
         if positions is not None:
             tokens = tokens + positions
         if firing is None:
             for block in self.blocks:
                 tokens = block(tokens)
-            return self.head(tokens).permute(0, 3, 1, 2)
-        if firing.shape != (cells.shape[0], 1, *cells.shape[-2:]):
+            return self.head(tokens).movedim(-1, 1)
+        if firing.shape != (cells.shape[0], 1, *cells.shape[2:]):
             raise ValueError(
-                f"firing mask must be {(cells.shape[0], 1, *cells.shape[-2:])} for cells "
+                f"firing mask must be {(cells.shape[0], 1, *cells.shape[2:])} for cells "
                 f"{tuple(cells.shape)}, got {tuple(firing.shape)}"
             )
         for block in self.blocks[:-1]:  # every cell's tokens feed the next block's keys
             tokens = block(tokens)
         rows = firing_rows(firing)
-        update = self.head(self.blocks[-1](tokens, rows=rows))  # (N, C_o·P_H·P_W + C_h)
-        return scatter_rows(update, rows, tokens.shape[:3])
+        update = self.head(self.blocks[-1](tokens, rows=rows))  # (N, C_o·P + C_h)
+        return scatter_rows(update, rows, tokens.shape[:-1])
 
 
 __all__ = ["ViTCA", "ViTCAConfig", "parameter_count"]

@@ -27,7 +27,7 @@ CASES = [
     (["-o", "steps_min=8", "-o", "steps_max=4"], "steps_max (4) must be >= steps_min (8)"),
     (["-o", "update_rate=1.5"], "update_rate must be in (0, 1], got 1.5"),
     (["--image-size", "10"], "image_size must be a multiple of 4"),
-    (["-o", "rule.patch_size=0,0"], "patch_size must be two positive integers (H, W), got (0, 0)"),
+    (["-o", "rule.patch_size=0,0"], "patch_size must be positive integers, one per dimension"),
     (["-o", "rule.heads=3"], "embed_dim 128 must be divisible by heads 3"),
     (["-o", "rule.attention_backend=magic"], "rule.attention_backend: 'magic' is not one of"),
     (

@@ -71,7 +71,7 @@ def test_zeros_border_has_zero_values_outside():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="two odd positive integers"):
+    with pytest.raises(ValueError, match="1 to 3 odd positive integers"):
         Neighbourhood((2, 3))
     with pytest.raises(ValueError, match="unknown border mode 'reflect'"):
         Neighbourhood((3, 3), "reflect")

@@ -207,7 +207,7 @@ def test_head_masking_and_attention_maps():
 def test_bad_configs():
     with pytest.raises(ConfigError, match="embed_dim 128 must be divisible by heads 3"):
         create_rule("vitca", heads=3)
-    with pytest.raises(ConfigError, match="two odd positive integers"):
+    with pytest.raises(ConfigError, match="1 to 3 odd positive integers"):
         create_rule("vitca", neighbourhood=(4, 4))
     with pytest.raises(ConfigError, match="'sincos' is not one of"):
         create_rule("vitca", positional="sincos")

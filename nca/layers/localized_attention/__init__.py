@@ -1,11 +1,18 @@
 """Localized (neighbourhood) multi-head attention backends.
 
-All backends take ``q, k, v`` of shape ``(B, H, W, heads, d_head)`` and return
-``(out, attn)`` with ``out`` like ``q`` and ``attn`` ``(B, H, W, heads, M)``:
+All backends take ``q, k, v`` of shape ``(B, *cells, heads, d_head)`` with 1 to 3 cell
+axes (``(B, L, ...)``, ``(B, H, W, ...)``, ``(B, D, H, W, ...)``; as many as the
+neighbourhood has sizes) and return ``(out, attn)`` with ``out`` like ``q`` and ``attn``
+``(B, *cells, heads, M)``:
 
 * ``reference`` — global attention with a banded mask; slow, obviously correct.
 * ``conv`` — the authors' one-hot-convolution gather; the speed/memory baseline.
 * ``shifted`` — shifted views and a custom backward; the fast default.
+
+The fused pre-norm forms take the block's tokens ``(B, *cells, d)`` instead:
+:mod:`~nca.layers.localized_attention.prenorm` (the ``shifted`` backend with the
+LayerNorm and QKV projection recomputed in backward) and
+:mod:`~nca.layers.localized_attention.sparse` (the firing cells' queries only).
 
 :func:`attend` dispatches to one by name. (The function is deliberately not
 called ``localized_attention``: re-exported from :mod:`nca.layers` under the
@@ -23,7 +30,7 @@ import torch
 from nca.layers.localized_attention.conv import conv_attention
 from nca.layers.localized_attention.reference import reference_attention
 from nca.layers.localized_attention.shifted import shifted_attention
-from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.neighbourhood import AXIS_NAMES, Neighbourhood
 
 AttentionBackend = Literal["shifted", "conv", "reference"]
 BACKENDS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
@@ -44,23 +51,28 @@ def attend(
     """Localized multi-head attention with the named backend.
 
     Args:
-        q: Queries ``(B, H, W, heads, d_head)``.
+        q: Queries ``(B, *cells, heads, d_head)``, one cell axis per entry of the
+            neighbourhood's size (``(B, H, W, heads, d_head)`` in 2-D).
         k: Keys, same shape.
         v: Values, same shape.
         nbhd: Neighbourhood size and border mode.
         backend: One of :data:`BACKENDS` (``shifted``, ``conv``, ``reference``).
 
     Returns:
-        ``(out, attn)``: ``(B, H, W, heads, d_head)`` and weights ``(B, H, W, heads, M)``.
+        ``(out, attn)``: ``(B, *cells, heads, d_head)`` and weights
+        ``(B, *cells, heads, M)``.
 
     Raises:
-        ValueError: unknown backend, or ``q``, ``k``, ``v`` of different shapes.
+        ValueError: unknown backend, ``q``, ``k``, ``v`` of different shapes, or not one
+            cell axis per neighbourhood dimension.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if q.ndim != 5 or q.shape != k.shape or q.shape != v.shape:
+    if q.ndim != nbhd.dims + 3 or q.shape != k.shape or q.shape != v.shape:
+        axes = ", ".join(AXIS_NAMES[nbhd.dims])
         raise ValueError(
-            "q, k, v must share the shape (B, H, W, heads, d_head); got "
+            f"q, k, v must share the shape (B, {axes}, heads, d_head) for a "
+            f"{nbhd.dims}-D neighbourhood {nbhd.size}; got "
             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
         )
     return BACKENDS[backend](q, k, v, nbhd)

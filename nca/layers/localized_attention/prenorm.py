@@ -23,38 +23,41 @@ from nca.layers.localized_attention.shifted import (
     attention_backward,
     attention_forward,
     border_bias,
-    padded_offsets,
+    neighbour_windows,
 )
-from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.neighbourhood import CELL_AXES, Neighbourhood
 
 
 def _qkv(normed, qkv_weight, heads, nbhd):
-    """q and padded k/v, channels-last ``(B, H, W, heads, d_head)``, from normalised tokens.
+    """q and padded k/v, channels-last ``(B, *cells, heads, d_head)``, from normalised
+    tokens ``(B, *cells, d)``.
 
     Three ``d → d`` products (the rows of the ``d → 3d`` weight) give contiguous
     q, k, v directly, so nothing is re-laid-out before padding.
     """
+    axes = CELL_AXES[nbhd.dims]
     q, k, v = (
-        rearrange(F.linear(normed, w), "b x y (h d) -> b x y h d", h=heads)
+        rearrange(F.linear(normed, w), f"b {axes} (h d) -> b {axes} h d", h=heads)
         for w in qkv_weight.chunk(3)
     )
     return q, nbhd.pad(k), nbhd.pad(v)
 
 
-def _unpad(grad_padded: torch.Tensor, nbhd: Neighbourhood, height: int, width: int):
-    """Gradient w.r.t. the unpadded grid: crop, or fold wrapped borders back (circular)."""
-    r_h, r_w = nbhd.radius
+def _unpad(grad_padded: torch.Tensor, nbhd: Neighbourhood, size: tuple[int, ...]):
+    """Gradient w.r.t. the unpadded grid of ``size`` cells: crop, or fold wrapped borders
+    back (circular), the last axis first (in 2-D: columns, then rows)."""
     if nbhd.border != "circular":
-        return grad_padded[:, r_h : r_h + height, r_w : r_w + width]
-    grad = grad_padded[:, :, r_w : r_w + width].clone()  # fold columns
-    if r_w:
-        grad[:, :, width - r_w :] += grad_padded[:, :, :r_w]
-        grad[:, :, :r_w] += grad_padded[:, :, r_w + width :]
-    folded = grad[:, r_h : r_h + height].clone()  # then rows
-    if r_h:
-        folded[:, height - r_h :] += grad[:, :r_h]
-        folded[:, :r_h] += grad[:, r_h + height :]
-    return folded
+        crop = (slice(r, r + n) for r, n in zip(nbhd.radius, size, strict=True))
+        return grad_padded[(slice(None), *crop)]
+    grad = grad_padded
+    for axis in reversed(range(nbhd.dims)):
+        r, n, dim = nbhd.radius[axis], size[axis], axis + 1
+        folded = grad.narrow(dim, r, n).clone()
+        if r:
+            folded.narrow(dim, n - r, r).add_(grad.narrow(dim, 0, r))
+            folded.narrow(dim, 0, r).add_(grad.narrow(dim, r + n, r))
+        grad = folded
+    return grad
 
 
 class _PreNormShiftedAttention(torch.autograd.Function):
@@ -65,14 +68,14 @@ class _PreNormShiftedAttention(torch.autograd.Function):
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, tokens, norm_weight, norm_bias, qkv_weight, heads, nbhd, eps):
-        height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
+        size, dim = tuple(tokens.shape[1:-1]), tokens.shape[-1]
         normed, mean, rstd = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, eps)
         q, k_padded, v_padded = _qkv(normed, qkv_weight, heads, nbhd)
-        offsets, scale = padded_offsets(nbhd), (dim // heads) ** -0.5
-        bias = border_bias(nbhd, height, width, tokens)
-        out, attn = attention_forward(q, k_padded, v_padded, bias, offsets, scale)
+        windows, scale = neighbour_windows(nbhd, size), (dim // heads) ** -0.5
+        bias = border_bias(nbhd, size, tokens)
+        out, attn = attention_forward(q, k_padded, v_padded, bias, windows, scale)
         ctx.save_for_backward(tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn)
-        ctx.heads, ctx.nbhd, ctx.offsets, ctx.scale, ctx.eps = heads, nbhd, offsets, scale, eps
+        ctx.heads, ctx.nbhd, ctx.windows, ctx.scale, ctx.eps = heads, nbhd, windows, scale, eps
         ctx.mark_non_differentiable(attn)
         return out, attn
 
@@ -81,16 +84,16 @@ class _PreNormShiftedAttention(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out, _grad_attn):
         tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, attn = ctx.saved_tensors
-        height, width, dim = tokens.shape[1], tokens.shape[2], tokens.shape[3]
+        size, dim = tuple(tokens.shape[1:-1]), tokens.shape[-1]
         # recompute, bit-identical to forward: LayerNorm, QKV projection, padding
         normed = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, ctx.eps)[0]
         q, k_padded, v_padded = _qkv(normed, qkv_weight, ctx.heads, ctx.nbhd)
         grad_q, grad_kp, grad_vp = attention_backward(
-            grad_out, q, k_padded, v_padded, attn, ctx.offsets, ctx.scale
+            grad_out, q, k_padded, v_padded, attn, ctx.windows, ctx.scale
         )
-        grad_k = _unpad(grad_kp, ctx.nbhd, height, width)
-        grad_v = _unpad(grad_vp, ctx.nbhd, height, width)
-        # per-projection products: no (B, H, W, 3d) gradient is assembled
+        grad_k = _unpad(grad_kp, ctx.nbhd, size)
+        grad_v = _unpad(grad_vp, ctx.nbhd, size)
+        # per-projection products: no (B, *cells, 3d) gradient is assembled
         normed_2d = normed.reshape(-1, dim)
         grad_qkv_weight = torch.empty_like(qkv_weight)
         grad_normed = None
@@ -118,20 +121,21 @@ def prenorm_shifted_attention(
     cheaply recompute.
 
     Args:
-        tokens: ``(B, H, W, d)`` block input (before the pre-attention LayerNorm).
+        tokens: ``(B, *cells, d)`` block input (before the pre-attention LayerNorm), with
+            1 to 3 cell axes (``(B, H, W, d)`` in 2-D).
         norm: The pre-attention LayerNorm over ``d``.
         to_qkv: Bias-free ``d → 3d`` projection, laid out ``(three heads d_head)``.
         heads: Number of heads.
         nbhd: Neighbourhood size and border mode.
 
     Returns:
-        ``(out, attn)``: ``(B, H, W, heads, d/heads)`` and ``(B, H, W, heads, M)``.
+        ``(out, attn)``: ``(B, *cells, heads, d/heads)`` and ``(B, *cells, heads, M)``.
         Under autocast both are float32: the LayerNorm, the QKV projection and the
         attention all run in float32, forward and backward.
     """
     if to_qkv.bias is not None:
         raise ValueError("prenorm_shifted_attention expects a bias-free QKV projection")
-    nbhd.check_grid(tokens.shape[1], tokens.shape[2])
+    nbhd.check_grid(*tokens.shape[1:-1])
     out, attn = _PreNormShiftedAttention.apply(
         tokens.contiguous(),
         norm.weight,
@@ -141,4 +145,4 @@ def prenorm_shifted_attention(
         nbhd,
         norm.eps,
     )
-    return out, attn.permute(1, 2, 3, 4, 0)
+    return out, attn.movedim(0, -1)

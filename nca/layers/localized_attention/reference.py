@@ -2,29 +2,31 @@
 
 Slow (``O(N²)``) and obviously correct; the other backends are tested against
 it. Implements paper Eq. 1 with the attention matrix restricted to each cell's
-neighbourhood (Fig. 3 *localize*), for every border mode.
+neighbourhood (Fig. 3 *localize*), for every border mode, on grids of 1, 2 or 3
+dimensions.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from einops import rearrange
 
-from nca.layers.neighbourhood import Neighbourhood
+from nca.layers.neighbourhood import CELL_AXES, Neighbourhood
 
 
-def _neighbour_index(nbhd: Neighbourhood, height: int, width: int, device) -> torch.Tensor:
-    """``(N, M)`` flat index of each member (wrapped for circular; clamped when outside)."""
-    rows = torch.arange(height, device=device).view(height, 1, 1)
-    cols = torch.arange(width, device=device).view(1, width, 1)
-    di = torch.tensor([o[0] for o in nbhd.offsets()], device=device).view(1, 1, -1)
-    dj = torch.tensor([o[1] for o in nbhd.offsets()], device=device).view(1, 1, -1)
-    r, c = rows + di, cols + dj
-    if nbhd.border == "circular":
-        r, c = r % height, c % width
-    else:
-        r, c = r.clamp(0, height - 1), c.clamp(0, width - 1)
-    return (r * width + c).reshape(height * width, -1)
+def _neighbour_index(nbhd: Neighbourhood, size: tuple[int, ...], device) -> torch.Tensor:
+    """``(N, M)`` flat (row-major) index of each member of each of the ``N`` cells of a
+    grid of ``size`` (wrapped for circular; clamped when outside)."""
+    offsets = torch.tensor(nbhd.offsets(), device=device)  # (M, dims)
+    index = torch.zeros((*size, nbhd.members), dtype=torch.long, device=device)
+    for axis, n in enumerate(size):
+        shape = [n if a == axis else 1 for a in range(len(size))]
+        moved = torch.arange(n, device=device).view(*shape, 1) + offsets[:, axis]
+        moved = moved % n if nbhd.border == "circular" else moved.clamp(0, n - 1)
+        index = index * n + moved
+    return index.reshape(math.prod(size), -1)
 
 
 def reference_attention(
@@ -33,22 +35,26 @@ def reference_attention(
     """Localized multi-head attention, the slow and plain way.
 
     Args:
-        q: Queries ``(B, H, W, heads, d_head)``.
+        q: Queries ``(B, *cells, heads, d_head)``: ``(B, H, W, heads, d_head)`` in 2-D,
+            ``(B, L, ...)`` in 1-D, ``(B, D, H, W, ...)`` in 3-D.
         k: Keys, same shape.
         v: Values, same shape.
-        nbhd: Neighbourhood size and border mode.
+        nbhd: Neighbourhood size (one entry per cell axis) and border mode.
 
     Returns:
-        ``(out, attn)``: ``(B, H, W, heads, d_head)`` and weights ``(B, H, W, heads, M)``.
+        ``(out, attn)``: ``(B, *cells, heads, d_head)`` and weights
+        ``(B, *cells, heads, M)``.
     """
-    batch, height, width, heads, d_head = q.shape
-    nbhd.check_grid(height, width)
-    n = height * width
-    qf, kf, vf = (rearrange(t, "b x y h d -> b h (x y) d") for t in (q, k, v))
+    batch, *size, heads, d_head = q.shape
+    nbhd.check_grid(*size)
+    n = math.prod(size)
+    axes = CELL_AXES[nbhd.dims]
+    sizes = dict(zip(axes.split(), size, strict=True))
+    qf, kf, vf = (rearrange(t, f"b {axes} h d -> b h ({axes}) d") for t in (q, k, v))
     logits = qf @ kf.transpose(-1, -2) * d_head**-0.5  # (B, h, N, N)
 
-    index = _neighbour_index(nbhd, height, width, q.device)  # (N, M)
-    outside = nbhd.outside_mask(height, width, q.device).reshape(n, -1)  # (N, M)
+    index = _neighbour_index(nbhd, tuple(size), q.device)  # (N, M)
+    outside = nbhd.outside_mask(size, q.device).reshape(n, -1)  # (N, M)
     # in-grid neighbours: a scatter (out-of-grid members add 0), not boolean indexing, and
     # no branch on tensor values below, so the graph is data-independent (ONNX export)
     band = torch.zeros(n, n, device=q.device).scatter_add_(1, index, (~outside).float()) > 0
@@ -69,6 +75,6 @@ def reference_attention(
 
     member = weights.gather(-1, index.view(1, 1, n, -1).expand(batch, heads, n, -1))
     member = torch.where(outside.view(1, 1, n, -1), virtual.expand_as(member), member)
-    out = rearrange(out, "b h (x y) d -> b x y h d", x=height)
-    attn = rearrange(member, "b h (x y) m -> b x y h m", x=height)
+    out = rearrange(out, f"b h ({axes}) d -> b {axes} h d", **sizes)
+    attn = rearrange(member, f"b h ({axes}) m -> b {axes} h m", **sizes)
     return out, attn

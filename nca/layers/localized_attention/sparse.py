@@ -4,7 +4,8 @@ With the asynchronous update (σ = 0.5) only the firing cells' update survives
 :func:`nca.core.update.apply_update`, yet every cell's key and value is needed by
 its neighbours. :func:`prenorm_sparse_attention` therefore computes the pre-norm
 and the K/V projections on the whole grid, and the Q projection and the attention
-itself only for the ``N`` firing cells (rows of the flattened ``B·H·W`` grid).
+itself only for the ``N`` firing cells (rows of the flattened ``(B, *cells)`` grid of 1
+to 3 cell axes: ``B·H·W`` rows in 2-D).
 Values and gradients are those of the dense
 :func:`~nca.layers.localized_attention.prenorm.prenorm_shifted_attention` at those
 rows (tests check them); after the attention, the rest of the last encoder block
@@ -12,13 +13,15 @@ and the head also run on ``N`` rows (see :class:`nca.rules.ViTCA`).
 
 Like the dense fused function it saves only the input tokens, the LayerNorm
 statistics and the attention weights, and recomputes the rest in backward. K and V
-are written straight into ``(B·H·W + 1, d)`` buffers (no padded copy; the last row
+are written straight into ``(B·prod(cells) + 1, d)`` buffers (no padded copy; the last row
 is the zero key and value of out-of-grid members), and the firing cells' neighbours
 are gathered from them by index, one neighbour offset at a time, so no ``M``-fold
 copy of K or V is ever held.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -29,39 +32,45 @@ from nca.layers.neighbourhood import Neighbourhood
 
 
 def neighbour_rows(
-    rows: torch.Tensor, nbhd: Neighbourhood, batch: int, height: int, width: int
+    rows: torch.Tensor, nbhd: Neighbourhood, batch: int, *size: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Rows of the flattened grid holding each query cell's neighbours.
 
     Args:
-        rows: ``(N,)`` flat indices ``b·H·W + i·W + j`` of the query cells.
+        rows: ``(N,)`` flat row-major indices of the query cells in the ``(B, *cells)``
+            grid (``b·H·W + i·W + j`` in 2-D).
         nbhd: Neighbourhood and border mode.
         batch: Grid batch ``B``.
-        height: Grid height ``H``.
-        width: Grid width ``W``.
+        *size: The grid's cells, one entry per axis (``H, W`` in 2-D).
 
     Returns:
         ``(neighbours, outside)``: ``(M, N)`` flat indices, members in the
         neighbourhood's row-major order, wrapped for a ``circular`` border; a member
-        outside the grid points at row ``B·H·W``, the zero key and value appended after
-        the grid. ``outside`` is the ``(M, N)`` bool mask of those members (``None`` for
-        ``circular``).
+        outside the grid points at row ``B·prod(size)``, the zero key and value appended
+        after the grid. ``outside`` is the ``(M, N)`` bool mask of those members (``None``
+        for ``circular``).
     """
-    cells = height * width
+    nbhd.check_grid(*size)
+    cells = math.prod(size)
     sample, within = rows // cells, rows % cells
-    offsets = torch.tensor(nbhd.offsets(), device=rows.device)  # (M, 2)
-    i = (within // width).unsqueeze(0) + offsets[:, :1]
-    j = (within % width).unsqueeze(0) + offsets[:, 1:]
+    offsets = torch.tensor(nbhd.offsets(), device=rows.device)  # (M, dims)
+    coords = []  # (M, N) neighbour coordinate per axis, the last axis first
+    for axis in reversed(range(len(size))):
+        coords.append((within % size[axis]).unsqueeze(0) + offsets[:, axis : axis + 1])
+        within = within // size[axis]
+    flat = torch.zeros_like(coords[0])
+    outside = torch.zeros(coords[0].shape, dtype=torch.bool, device=rows.device)
+    for n, coord in zip(size, reversed(coords), strict=True):  # the first axis first
+        outside |= (coord < 0) | (coord >= n)
+        flat = flat * n + (coord % n if nbhd.border == "circular" else coord)
     if nbhd.border == "circular":
-        return sample * cells + (i % height) * width + j % width, None
-    outside = (i < 0) | (i >= height) | (j < 0) | (j >= width)
-    neighbours = (sample * cells + i * width + j).masked_fill(outside, batch * cells)
-    return neighbours, outside
+        return sample * cells + flat, None
+    return (sample * cells + flat).masked_fill(outside, batch * cells), outside
 
 
 def _project(normed, rows, qkv_weight, heads):
     """``(q_in (N, d), q (N, h, d_h), k, v)``: Q of the query rows, and K and V
-    ``(B·H·W + 1, d)`` of every cell, each with a last zero row for out-of-grid members
+    ``(B·prod(cells) + 1, d)`` of every cell, each with a last zero row for out-of-grid members
     (contiguous rows: gathering them was 1.7× faster than from a strided view)."""
     dim = normed.shape[-1]
     flat = normed.reshape(-1, dim)
@@ -136,10 +145,10 @@ class _PreNormSparseAttention(torch.autograd.Function):
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, tokens, norm_weight, norm_bias, qkv_weight, rows, heads, nbhd, eps):
-        batch, height, width, dim = tokens.shape
+        batch, *size, dim = tokens.shape
         normed, mean, rstd = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, eps)
         _, q, k, v = _project(normed, rows, qkv_weight, heads)
-        neighbours, outside = neighbour_rows(rows, nbhd, batch, height, width)
+        neighbours, outside = neighbour_rows(rows, nbhd, batch, *size)
         bias = None
         if nbhd.border == "exclude":
             bias = torch.zeros(outside.shape, device=tokens.device, dtype=tokens.dtype)
@@ -156,10 +165,10 @@ class _PreNormSparseAttention(torch.autograd.Function):
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out, _grad_attn):
         tokens, mean, rstd, norm_weight, norm_bias, qkv_weight, rows, attn = ctx.saved_tensors
-        batch, height, width, dim = tokens.shape
+        batch, *size, dim = tokens.shape
         normed = torch.native_layer_norm(tokens, (dim,), norm_weight, norm_bias, ctx.eps)[0]
         q_in, q, k, v = _project(normed, rows, qkv_weight, ctx.heads)
-        neighbours, _ = neighbour_rows(rows, ctx.nbhd, batch, height, width)
+        neighbours, _ = neighbour_rows(rows, ctx.nbhd, batch, *size)
         grad_q, grad_kv = sparse_attention_backward(grad_out, q, k, v, attn, neighbours, ctx.scale)
         grad_kv, grad_q = grad_kv[:-1], grad_q.reshape(-1, dim)  # drop the zero row
         grad_qkv_weight = torch.cat([grad_q.t() @ q_in, grad_kv.t() @ normed.reshape(-1, dim)])
@@ -184,21 +193,23 @@ def prenorm_sparse_attention(
     """Pre-norm localized attention of the query ``rows`` only.
 
     Args:
-        tokens: ``(B, H, W, d)`` block input (before the pre-attention LayerNorm).
+        tokens: ``(B, *cells, d)`` block input (before the pre-attention LayerNorm), with
+            1 to 3 cell axes (``(B, H, W, d)`` in 2-D).
         norm: The pre-attention LayerNorm over ``d``.
         to_qkv: Bias-free ``d → 3d`` projection, laid out ``(three heads d_head)``.
         heads: Number of heads.
         nbhd: Neighbourhood size and border mode.
-        rows: ``(N,)`` int64 flat indices ``b·H·W + i·W + j`` of the query cells
-            (:func:`nca.core.update.firing_rows`), each at most once.
+        rows: ``(N,)`` int64 flat row-major indices of the query cells in the
+            ``(B, *cells)`` grid (``b·H·W + i·W + j`` in 2-D;
+            :func:`nca.core.update.firing_rows`), each at most once.
 
     Returns:
         ``(out, attn)``: ``(N, heads, d/heads)`` and ``(N, heads, M)``, equal to the rows
-        ``rows`` of the dense backends' results (flattened over ``B, H, W``).
+        ``rows`` of the dense backends' results (flattened over ``B, *cells``).
     """
     if to_qkv.bias is not None:
         raise ValueError("prenorm_sparse_attention expects a bias-free QKV projection")
-    nbhd.check_grid(tokens.shape[1], tokens.shape[2])
+    nbhd.check_grid(*tokens.shape[1:-1])
     out, attn = _PreNormSparseAttention.apply(
         tokens.contiguous(), norm.weight, norm.bias, to_qkv.weight, rows, heads, nbhd, norm.eps
     )
