@@ -112,6 +112,7 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
             "perception_channels": 80,
             "laplacian": True,
             "padding": "zeros",
+            "dims": 2,  # the toy task's grids (RuleNeeds' default)
             "cell_init": "constant",
             "init": "pytorch",
             "zero_last_layer": True,
