@@ -223,6 +223,7 @@ def cuda_tables(args: argparse.Namespace) -> list[str]:
                 f"{r['backward_ms']:.1f} | {r['peak_mib'] / 1024:.2f} | {paper[segments][0]} | "
                 f"{paper[segments][1]} |"
             )
+            print(lines[-1], file=sys.stderr, flush=True)  # a row survives a cut-short run
     return [*lines, ""]
 
 

@@ -294,6 +294,13 @@ class ViTCA(CARule):
         """``(*cells, d)`` added to the tokens of a grid of ``size`` cells, or ``None``."""
         if self.positional == "handcrafted":
             key = (size, like.shape[-1], like.device, like.dtype)
+            if torch.compiler.is_compiling():
+                # a compiled step must not guard on the cache: a graph traced before the
+                # cache was filled differs from one traced after, and a checkpointed
+                # segment's recomputation could pick the other (CheckpointError), or the
+                # next rollout recompile; inside a graph the encoding is a constant anyway
+                pe = sinusoidal_encoding(math.prod(size), key[1], device=key[2], dtype=key[3])
+                return pe.view(*size, key[1])
             if self._pe_cache is None or self._pe_cache[0] != key:
                 pe = sinusoidal_encoding(math.prod(size), key[1], device=key[2], dtype=key[3])
                 self._pe_cache = (key, pe.view(*size, key[1]))

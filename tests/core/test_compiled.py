@@ -134,3 +134,29 @@ def test_compiled_sparse_update_equals_eager_dense():
     torch.testing.assert_close(out, eager_out, rtol=1e-4, atol=1e-5)
     for a, b in zip(grads, eager_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+@needs_compiler
+@pytest.mark.parametrize("gradient", ["bptt", "checkpoint"])
+def test_compiled_vitca_from_a_fresh_rule_compiles_once_and_equals_eager(gradient):
+    """A fresh ViTCA compiled before any eager call: its step used to guard on the rule's
+    positional-encoding cache, so a checkpointed segment's recomputation picked another
+    graph (CheckpointError, found on the H200) and the next rollout recompiled (a 100x
+    slower first iteration)."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 8, 8)
+    rule = create_rule("vitca", embed_dim=16, heads=2, zero_last_layer=False)
+    eager_rule = __import__("copy").deepcopy(rule)
+    compiled = CellularAutomaton(rule)
+    step = compiled.compile_step()
+    out, grads = _loss_and_grads(compiled, images, gradient=gradient)
+    assert step.active
+    with torch._dynamo.config.patch(error_on_recompile=True):  # a second rollout reuses graphs
+        again, _ = _loss_and_grads(compiled, images, gradient=gradient)
+    eager_out, eager_grads = _loss_and_grads(
+        CellularAutomaton(eager_rule), images, gradient=gradient
+    )
+    torch.testing.assert_close(out, eager_out, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(again, eager_out, rtol=1e-4, atol=1e-5)
+    for a, b in zip(grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

@@ -4,6 +4,7 @@ bf16 autocast training; checkpoints
 written on one device and resumed on the other; NCCL DDP on 2 GPUs. Run them on a GPU
 machine with ``python -m pytest -m cuda`` (``benchmarks/device_check.sh`` does)."""
 
+import copy
 import json
 
 import pytest
@@ -24,15 +25,26 @@ pytestmark = [
 ]
 
 
+@pytest.fixture
+def full_float32():
+    """CUDA in true float32 for the CPU comparisons: Ampere and later default cuDNN
+    convolutions to TF32 (10-bit mantissa), which alone differs from CPU by ~1e-4."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 @pytest.mark.parametrize("border", ["zeros", "exclude", "circular"])
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_attention_backend_matches_cpu_forward_and_backward(backend, border):
+def test_attention_backend_matches_cpu_forward_and_backward(backend, border, full_float32):
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 6, 7, 2, 8, generator=g) for _ in range(3))
     grad = torch.randn(2, 6, 7, 2, 8, generator=g)
     results = {}
     for device in ("cpu", "cuda"):
-        inputs = [t.to(device).requires_grad_() for t in (q, k, v)]
+        # fresh leaves per device: `t.to("cpu")` would return `t` itself
+        inputs = [t.detach().clone().to(device).requires_grad_() for t in (q, k, v)]
         out, attn = attend(*inputs, Neighbourhood((3, 3), border), backend)
         out.backward(grad.to(device))
         results[device] = [out.detach().cpu(), attn.detach().cpu()] + [t.grad.cpu() for t in inputs]
@@ -41,27 +53,29 @@ def test_attention_backend_matches_cpu_forward_and_backward(backend, border):
 
 
 @pytest.mark.parametrize("rule_name", [n for n in list_rules() if get_rule_class(n).kind == "ca"])
-def test_rule_step_matches_cpu_forward_and_backward(rule_name):
+def test_rule_step_matches_cpu_forward_and_backward(rule_name, full_float32):
     torch.manual_seed(0)
     rule = activate(create_rule(rule_name))
     images = torch.rand(2, 1, 16, 16)
     masks = [(torch.rand(2, 1, 16, 16) < 0.5).float() for _ in range(4)]
     results = {}
     for device in ("cpu", "cuda"):
-        ca = CellularAutomaton(rule.to(device))
-        ca.rule.zero_grad(set_to_none=True)
+        # a copy per device: Module.to moves the first device's .grad tensors in place
+        ca = CellularAutomaton(copy.deepcopy(rule).to(device))
         cells = ca.seed(images.to(device))
         for mask in masks:  # the same masks on both devices
             cells = ca.step(cells, mask.to(cells.device)[:, :, : cells.shape[2], : cells.shape[3]])
         loss = cells.square().mean()
         loss.backward()
-        results[device] = [cells.detach().cpu()] + [p.grad.cpu() for p in ca.rule.parameters()]
+        results[device] = [cells.detach().cpu()] + [
+            p.grad.detach().clone().cpu() for p in ca.rule.parameters()
+        ]
     for a, b in zip(results["cpu"], results["cuda"], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_bf16_autocast_rollout_stays_close_to_float32(backend):
+def test_bf16_autocast_rollout_stays_close_to_float32(backend, full_float32):
     torch.manual_seed(0)
     rule = activate(create_rule("vitca", attention_backend=backend)).cuda()
     ca = CellularAutomaton(rule)
@@ -77,7 +91,11 @@ def test_bf16_autocast_rollout_stays_close_to_float32(backend):
         assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in rule.parameters())
         outs.append(out.float())
         rule.zero_grad(set_to_none=True)
-    assert (outs[0] - outs[1]).abs().max() < 0.1
+    # bf16 keeps 8 significant bits (0.4 % per rounding); over 8 recurrent steps the
+    # hidden channels (|x| up to ~7) drift a few per cent of the cells' scale, no more
+    scale = outs[0].abs().max()
+    assert (outs[0] - outs[1]).abs().max() < 0.05 * scale
+    assert (outs[0] - outs[1]).abs().mean() < 0.005 * scale
 
 
 @pytest.mark.parametrize("backward_solver", ["gmres", "picard"])

@@ -33,15 +33,20 @@ def test_mkdocs_build_strict(tmp_path):
 
 
 def test_snippet_lines_are_well_formed():
-    """`--8<-- "path"` lines name existing files (formatters have mangled them before)."""
+    """`--8<-- "path"` lines (or pymdownx's `"path:start:end"` line ranges, either end
+    optional) name existing files and lines in them (formatters have mangled them before)."""
     import re
 
     for doc in (ROOT / "docs").rglob("*.md"):
         for line in doc.read_text().splitlines():
             if line.startswith("--8"):
-                match = re.fullmatch(r'--8<-- "([^"]+)"', line)
+                match = re.fullmatch(r'--8<-- "([^":]+)(?::(\d*)(?::(\d*))?)?"', line)
                 assert match, f"{doc.name}: malformed snippet line {line!r}"
-                assert (ROOT / match.group(1)).is_file(), f"{doc.name}: no {match.group(1)}"
+                path, start, end = match.groups()
+                assert (ROOT / path).is_file(), f"{doc.name}: no {path}"
+                lines = len((ROOT / path).read_text().splitlines())
+                for bound in (start, end):
+                    assert not bound or 1 <= int(bound) <= lines, f"{doc.name}: {line!r}"
 
 
 def test_concept_figures_script_runs(tmp_path, monkeypatch):
