@@ -11,6 +11,7 @@ machine noise hits both alike; :func:`measure` reports the medians.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -38,7 +39,7 @@ class Case:
         rule: Registered rule name; its config comes from ``nca.engine.resolve_task_rule``.
         steps: ``T`` of both loops (``task_options`` must fix the task's T to it).
         bare: The bare loop's seeds and loss (see :data:`BarePieces`).
-        task_options: Task config values on top of the quick preset.
+        task_options: Task config values on top of the preset.
         rule_options: Rule config values given as a user would (``-o rule.X=``).
     """
 
@@ -48,6 +49,7 @@ class Case:
     bare: BarePieces
     task_options: Mapping[str, Any] = field(default_factory=dict)
     rule_options: Mapping[str, Any] = field(default_factory=dict)
+    preset: str = "quick"
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def build_trainer(case: Case, folder: Path):
 
     from nca import RunContext, Trainer, create_rule, create_task, resolve_task_rule
 
-    task = create_task(case.task, preset="quick", **QUIET, **case.task_options)
+    task = create_task(case.task, preset=case.preset, **QUIET, **case.task_options)
     resolved = resolve_task_rule(task, case.rule, dict(case.rule_options))
     torch.manual_seed(0)
     rule = create_rule(resolved.name, resolved.config)
@@ -130,8 +132,8 @@ def measure(cases: Sequence[Case], *, iterations: int, repeats: int, threads: in
             trainer = build_trainer(case, Path(tmp) / str(i))
             seeds, loss_of = case.bare(trainer)
             bare = bare_iteration(trainer.rule, seeds, loss_of, case.steps)
-            batch, _, height, width = seeds().shape  # the task's batch and grid
-            cell_steps = batch * height * width * case.steps
+            batch, _, *grid = seeds().shape  # the task's batch and grid
+            cell_steps = batch * math.prod(grid) * case.steps
             full, plain = [], []
             for _ in range(repeats):
                 full.append(seconds_per_call(trainer.step, iterations, threads))

@@ -224,6 +224,8 @@ class CellularAutomaton(nn.Module):
             return cells
         keep = self.alive.mask(cells) if alive is None else alive
         start = self.layout.updatable_slice.start
+        if start == 0:  # every channel updatable: no copy through a concatenation
+            return cells * keep
         return torch.cat([cells[:, :start], cells[:, start:] * keep], dim=1)
 
     def forward(

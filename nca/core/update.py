@@ -119,4 +119,6 @@ def apply_update(
     if mask is not None:
         update = update * mask
     fixed = layout.fixed_slice.stop
+    if fixed == 0:  # no fixed channels (growing, textures): no copy through a concatenation
+        return cells + update
     return torch.cat([cells[:, :fixed], cells[:, fixed:] + update], dim=1)

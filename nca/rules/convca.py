@@ -173,13 +173,16 @@ class ConvCA(CARule):
     def perceive(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, *cells) -> (B, C·F, *cells)`` with ``F`` fixed filters per channel, or
         ``(B, perception_channels, *cells)`` (learned)."""
-        mode = "circular" if self.padding == "circular" else "constant"
         dims = self.layout.dims
-        padded = F.pad(cells, (1, 1) * dims, mode=mode)
+        if self.padding == "circular":
+            padded, padding = F.pad(cells, (1, 1) * dims, mode="circular"), 0
+        else:  # the convolution's own zero padding: the same values, without a padded copy
+            padded, padding = cells, 1
         if self.perception is not None:
-            return F.relu(self.perception(padded))
+            weight, bias = self.perception.weight, self.perception.bias
+            return F.relu(_CONV_FN[dims](padded, weight, bias, padding=padding))
         kernel = self.perception_kernel.to(cells.dtype)
-        return _CONV_FN[dims](padded, kernel, groups=cells.shape[1])
+        return _CONV_FN[dims](padded, kernel, padding=padding, groups=cells.shape[1])
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, *cells) -> (B, C_o + C_h, *cells)`` update."""

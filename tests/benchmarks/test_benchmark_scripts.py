@@ -79,3 +79,32 @@ def test_stochastic_convergence_refuses_a_run_that_is_not_a_denoiser(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0 and "is not a denoising CA run" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_grow3d_hand_written_nca_is_the_toolkit_convca():
+    """The 3-D benchmark's hand-written loop does the toolkit's work: with the toolkit
+    convca's weights and the same firing masks, its rollout equals the toolkit's."""
+    import torch
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from grow3d_throughput import HandWrittenNCA3d
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from nca import CellularAutomaton, create_rule
+    from nca.core.alive import AliveMasking
+
+    torch.manual_seed(0)
+    rule = create_rule("convca", image_channels=4, input_channels=0, hidden_channels=12,
+                       laplacian=False, dims=3, zero_last_layer=False)  # fmt: skip
+    automaton = CellularAutomaton(rule, alive=AliveMasking(channel=3))
+    hand = HandWrittenNCA3d()
+    hand.mlp.load_state_dict(rule.update_mlp.state_dict())
+    cells = hand.seeds(2, 8)
+    ours = theirs = cells
+    for _ in range(6):
+        fire = torch.rand(2, 1, 8, 8, 8) < 0.5
+        ours = automaton.step(ours, fire.float())
+        theirs = hand.step(theirs, fire)
+    assert ours[:, 3].gt(0.1).sum() > 1  # it grew: the comparison is not of empty grids
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
