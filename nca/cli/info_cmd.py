@@ -11,17 +11,45 @@ from nca.cli.console import make_console
 from nca.cli.errors import user_errors
 
 
-def _fields_table(title: str, fields):
-    from rich.table import Table
+def _rows(fields, prefix: str = ""):
+    """``(option, type, default, description)`` per field; a nested config (e.g.
+    ``fixed_point``) gives a row of its own and one row per sub-field
+    (``fixed_point.tol``), as ``-o`` spells them."""
+    import dataclasses
 
-    table = Table(title=title)
-    table.add_column("option", no_wrap=True, style="bold")
-    table.add_column("type")
-    table.add_column("default", no_wrap=True)
-    table.add_column("description")
+    from nca.config.dataclass_config import config_fields
+
     for spec in fields:
+        name = prefix + spec.name
+        if dataclasses.is_dataclass(spec.default):
+            nested = type(spec.default)
+            yield name, nested.__name__, f"see {name}.*", spec.doc
+            subfields = [
+                dataclasses.replace(sub, default=getattr(spec.default, sub.name))
+                for sub in config_fields(nested)
+            ]
+            yield from _rows(subfields, name + ".")
+            continue
         default = "(required)" if spec.default is MISSING else repr(spec.default)
-        table.add_row(spec.name, spec.type_name, default, spec.doc)
+        yield name, spec.type_name, default, spec.doc
+
+
+def _fields_table(title: str, fields):
+    """Two columns, so that an 80-column terminal shows everything: the option (never
+    cut: it is what the user types) over its type and default, and the description."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=True)
+    table.add_column("option: type = default")
+    table.add_column("description", min_width=30, ratio=1)
+    for name, type_name, default, doc in _rows(fields):
+        option = Group(
+            Text(name, style="bold", no_wrap=True, overflow="ignore"),
+            Text(f"{type_name} = {default}", style="dim", overflow="fold"),
+        )
+        table.add_row(option, doc)
     return table
 
 

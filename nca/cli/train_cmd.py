@@ -308,13 +308,7 @@ def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:
 
 
 def _print_metrics(console, title: str, metrics) -> None:
-    from rich.table import Table
+    from nca.engine.report import metrics_table
 
-    if not metrics:
-        return
-    table = Table(title=title)
-    table.add_column("metric", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    console.print(table)
+    if metrics:
+        console.print(metrics_table(title, metrics))

@@ -51,6 +51,9 @@ class RunDirLock:
                 f"run directory {str(self.path.parent)!r} is in use by process {self._owner()} "
                 f"(it holds {self.path}); wait for that run to end or stop it"
             ) from None
+        if not self.path.exists():  # we locked a file its last owner had just removed
+            lock.release()
+            return self.acquire()
         self.owner_path.write_text(str(os.getpid()))
         self._lock = lock
         return self
@@ -63,9 +66,15 @@ class RunDirLock:
             return "unknown"
 
     def release(self) -> None:
-        """Drop the lock; a no-op when it is not held."""
+        """Drop the lock and remove its files (a run that ended cleanly leaves no
+        ``.lock``); a no-op when it is not held. A killed run leaves them, harmlessly: the
+        operating system has dropped the lock."""
         if self._lock is not None:
-            self.owner_path.unlink(missing_ok=True)  # while held: not the next owner's pid
+            # unlinked while held, so they are never the next owner's: a process that
+            # opened the old file before the unlink finds it locked until the release
+            # below, and a lock taken on an unlinked file is detected in acquire()
+            self.owner_path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
             self._lock.release()
             self._lock = None
 

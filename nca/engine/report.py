@@ -10,6 +10,21 @@ from typing import Any
 from nca.engine.run import RunContext
 
 
+def metrics_table(title: str, metrics: Mapping[str, Any], number_format: str = ".4f"):
+    """A rich renderable: ``title`` on a line of its own (a table's title would wrap to the
+    narrow table's width), then a metric / value table."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, format(value, number_format) if isinstance(value, float) else str(value))
+    return Group(Text(title, style="bold"), table)
+
+
 def write_report(
     run: RunContext,
     title: str,
@@ -36,14 +51,10 @@ def write_report(
         The report's path (main rank), else ``None``.
     """
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    table.add_column("metric", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, format(value, number_format) if isinstance(value, float) else str(value))
-    Console(quiet=not run.is_main, highlight=False).print(table)
+    Console(quiet=not run.is_main, highlight=False).print(
+        metrics_table(title, metrics, number_format)
+    )
     if not run.is_main:
         return None
     path = run.report_path(filename)

@@ -129,8 +129,11 @@ def test_a_second_process_on_a_run_directory_is_refused_naming_the_pid(tmp_path)
     # the lock died with its process (kill -9 included): the run can start now
     launch(EchoTask(EchoConfig(iterations=2)), rule="convca:tiny", run_dir=tmp_path, quiet=True)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["iteration"] == 2
-    with RunDirLock(tmp_path):  # released at the end of the run
-        pass
+    # released at the end of the run, and a clean end leaves no lock files behind
+    assert not (tmp_path / ".lock").exists() and not (tmp_path / ".lock.pid").exists()
+    with RunDirLock(tmp_path):
+        assert (tmp_path / ".lock.pid").read_text() == str(os.getpid())
+    assert not (tmp_path / ".lock").exists()
 
 
 def test_the_lock_needs_no_fcntl_and_refuses_in_one_line_naming_the_directory(
