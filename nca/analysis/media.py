@@ -32,8 +32,11 @@ def save_animation(
     labels: Sequence[str] = (),
     scale: int = 4,
     duration_ms: int = 80,
+    key: Sequence[tuple[str, Sequence[float]]] = (),
 ) -> Path:
-    """A GIF of ``frames`` (each ``(B, C, H, W)``, shown as a row), with a caption per frame."""
+    """A GIF of ``frames`` (each ``(B, C, H, W)``, shown as a row), with a caption per frame
+    and, under every frame, a colour ``key`` of ``(label, (r, g, b) in [0, 1])`` swatches
+    (e.g. the class of each colour)."""
     from PIL import Image, ImageDraw
 
     pictures = []
@@ -47,10 +50,30 @@ def save_animation(
             canvas.paste(image, (0, 14))
             ImageDraw.Draw(canvas).text((2, 1), labels[index], fill="black")
             image = canvas
+        if key:
+            image = _with_key(image, key)
         pictures.append(image)
     path.parent.mkdir(parents=True, exist_ok=True)
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
     return path
+
+
+def _with_key(image, key: Sequence[tuple[str, Sequence[float]]]):
+    """``image`` over a row of colour swatches, each followed by its label."""
+    from PIL import Image, ImageDraw
+
+    cell = 22  # a 10-pixel swatch and a label of up to two characters
+    per_row = max(1, image.width // cell)
+    rows = -(-len(key) // per_row)
+    canvas = Image.new("RGB", (image.width, image.height + 14 * rows + 2), "white")
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, (label, rgb) in enumerate(key):
+        x, y = (i % per_row) * cell + 2, image.height + 2 + (i // per_row) * 14
+        colour = tuple(round(255 * float(c)) for c in rgb)
+        draw.rectangle((x, y + 1, x + 9, y + 10), fill=colour, outline="black")
+        draw.text((x + 12, y), label, fill="black")
+    return canvas
 
 
 def save_curves(
@@ -70,7 +93,20 @@ def save_curves(
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = curves_figure(curves, xlabel=xlabel, ylabel=ylabel, marks=marks, title=title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def curves_figure(curves, *, xlabel: str, ylabel: str, marks: Sequence[int] = (),
+                  title: str = ""):  # fmt: skip
+    """The matplotlib figure of :func:`save_curves` (matplotlib must be importable): one
+    line per curve, dashed marks, and the legend beside the axes, never over a curve."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5 if len(curves) > 1 else 6, 3.5))
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, label=name)
     for mark in marks:
@@ -80,9 +116,6 @@ def save_curves(
     if title:
         ax.set_title(title)
     if len(curves) > 1:
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

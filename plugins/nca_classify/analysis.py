@@ -15,7 +15,7 @@ from nca import (
     save_grid,
     write_report,
 )
-from nca_classify.model import Tally, class_map
+from nca_classify.model import PALETTE, Tally, class_map
 
 
 def mutation_partners(count: int, generator: torch.Generator) -> torch.Tensor:
@@ -125,15 +125,18 @@ def class_map_rollout(
             frames.append(class_map(model, cells).cpu())
     every = max(1, steps // 100)
     shown = list(range(0, steps, every))
+    key = [(str(digit), PALETTE[digit].tolist()) for digit in range(len(PALETTE))]
     save_animation([frames[t] for t in shown], out / "class_map.gif",
-                   labels=[f"step {t + 1}" for t in shown])  # fmt: skip
+                   labels=[f"step {t + 1}" for t in shown], key=key)  # fmt: skip
     keys = sorted({0, 4, 19, steps - 1} | ({mutate_at - 2, mutate_at + 19} if mutate_at else set()))
     keys = [k for k in keys if 0 <= k < steps]
     save_grid([frames[k] for k in keys], out / "frames.png", scale=3)
     curves = tally.curves()
     save_curves(curves, out / "accuracy.png", xlabel="step", ylabel="%",
                 marks=(mutate_at,) if mutate_at else (), title="self-classification")  # fmt: skip
-    return {**curves, "frames_at_steps": [k + 1 for k in keys], "mutate_at": mutate_at,
+    # "after step N", as the evaluation says it (the swap happens before step N + 1)
+    mutation = {"mutation_after_step": mutate_at - 1} if mutate_at else {}
+    return {**curves, "frames_at_steps": [k + 1 for k in keys], **mutation,
             "final_cell_accuracy": curves["cell_accuracy"][-1]}  # fmt: skip
 
 

@@ -224,9 +224,10 @@ class ClassifyTask(Task):
     def analyze_mutation(
         self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 8
     ) -> dict:
-        """Class maps and accuracy over ``2 × steps`` (0: 10 T) steps, the digits swapped
-        for others halfway (the article's mutation experiment)."""
-        steps = steps or 10 * self.config.steps
+        """Class maps and accuracy over ``2 × steps`` steps, the digits swapped for others
+        halfway (the article's mutation experiment); ``steps`` 0: ``eval_steps``, so the
+        mutation comes after the same step as in the evaluation."""
+        steps = steps or self.config.eval_steps
         return analysis.class_map_rollout(
             model, self.evaluation_split, out, steps=2 * steps, count=count, seed=seed,
             mutate_at=steps + 1,

@@ -209,7 +209,7 @@ def test_cli_trains_and_analyzes(tmp_path):
         assert result.exit_code == 0, result.output
         assert all((out / f).is_file() for f in files)
     results = json.loads((tmp_path / "mutation" / "results.json").read_text())
-    assert results["mutate_at"] == 5 and len(results["cell_accuracy"]) == 8
+    assert results["mutation_after_step"] == 4 and len(results["cell_accuracy"]) == 8
     result = CliRunner().invoke(cli, ["analyze", "rollout", str(run)])
     assert result.exit_code != 0 and "denoising task" in result.output
     result = CliRunner().invoke(cli, ["analyze", "class-map", str(run), "-o", "bogus=1"])
