@@ -122,6 +122,7 @@ _EXPORTS = {
     "save_animation": "nca.analysis",
     "save_curves": "nca.analysis",
     "save_grid": "nca.analysis",
+    "readable_scale": "nca.analysis",
     "psnr": "nca.metrics",
     "check_fits_in_memory": "nca.resources",
     "writable_folder": "nca.resources",
@@ -163,6 +164,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from nca.analysis import (
+        readable_scale,
         save_animation,
         save_curves,
         save_grid,

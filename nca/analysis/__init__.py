@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from nca.analysis.experiments import EXPERIMENTS
-from nca.analysis.media import save_animation, save_curves, save_grid
+from nca.analysis.media import readable_scale, save_animation, save_curves, save_grid
 from nca.analysis.subject import Subject, psnr
 from nca.analysis.task_experiments import (
     experiment_options,
@@ -44,6 +44,7 @@ __all__ = [
     "Subject",
     "experiment_options",
     "psnr",
+    "readable_scale",
     "run_experiment",
     "run_task_experiment",
     "save_animation",

@@ -15,14 +15,36 @@ def to_rgb(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def save_grid(rows: Sequence[torch.Tensor], path: Path, *, scale: int = 1) -> Path:
-    """One row per tensor ``(B, C, H, W)`` (same B), upscaled by ``scale`` (nearest)."""
+def save_grid(
+    rows: Sequence[torch.Tensor], path: Path, *, scale: int = 1, labels: Sequence[str] = ()
+) -> Path:
+    """One row per tensor ``(B, C, H, W)`` (same B), upscaled by ``scale`` (nearest), each
+    row named by its entry of ``labels`` in a margin on the left (none: no margin)."""
     stacked = torch.cat([to_rgb(r) for r in rows])
     if scale > 1:
         stacked = stacked.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(stacked, path, nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+    if not labels:
+        save_image(stacked, path, nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+        return path
+    from PIL import Image, ImageDraw
+
+    grid = make_grid(stacked, nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+    picture = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8"))
+    margin = 7 * max(len(label) for label in labels) + 8  # PIL's default font: ~6 px a letter
+    canvas = Image.new("RGB", (picture.width + margin, picture.height), "white")
+    canvas.paste(picture, (margin, 0))
+    draw, row_height = ImageDraw.Draw(canvas), stacked.shape[-2] + 2
+    for index, label in enumerate(labels):
+        draw.text((4, 2 + index * row_height + row_height // 2 - 6), label, fill="black")
+    canvas.save(path)
     return path
+
+
+def readable_scale(images: torch.Tensor, side: int = 64) -> int:
+    """The whole-number upscaling that shows ``(B, C, H, W)`` images at least ``side``
+    pixels on their shorter side (1 when they already are), at most 8."""
+    return max(1, min(8, -(-side // min(images.shape[-2:]))))
 
 
 def save_animation(

@@ -31,6 +31,8 @@ from nca import (
     octave_plan,
     progress_bar,
     psnr,
+    readable_scale,
+    save_grid,
 )
 from nca_denoise.config import DenoiseConfig
 from nca_denoise.evaluation import PROTOCOLS, EvalResult, evaluate_model
@@ -502,14 +504,12 @@ class DenoiseTask(Task):
         return Validation(metrics, samples=(masked, output, target))
 
     def pictures(self, model: ImageModel, state: TrainState, folder: Path, samples) -> None:
-        """Rows: masked input | output | target of the validation images."""
-        from torchvision.utils import save_image
-
+        """Rows: masked input | output | target of the validation images, labelled, and
+        upscaled so that a 16-pixel digit shows at 64 pixels."""
         masked, output, target = samples
         n = min(8, len(target))
-        rows = torch.cat([masked[:n], output[:n], target[:n]]).clamp(0, 1)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_image(rows, folder / f"iter_{state.iteration:07d}.png", nrow=n, padding=1)
+        save_grid([masked[:n], output[:n], target[:n]], folder / f"iter_{state.iteration:07d}.png",
+                  scale=readable_scale(target), labels=("input", "output", "target"))  # fmt: skip
 
     # ----------------------------------------------------------- evaluation
     def evaluate(self, model: ImageModel, run: RunContext):

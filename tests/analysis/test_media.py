@@ -35,3 +35,19 @@ def test_an_animation_can_carry_a_colour_key(tmp_path):
     assert swatch[0] > 200 and swatch[1] < 50 and swatch[2] < 50
     second = pixels.getpixel((22 + 2 + 5, plain.height + 2 + 5))
     assert second[2] > 200 and second[0] < 50
+
+
+def test_grids_can_name_their_rows_and_small_images_are_scaled_up(tmp_path):
+    from PIL import Image
+
+    from nca import readable_scale, save_grid
+
+    rows = [torch.zeros(4, 1, 16, 16), torch.ones(4, 1, 16, 16)]
+    assert readable_scale(rows[0]) == 4 and readable_scale(torch.zeros(1, 1, 64, 64)) == 1
+    plain = Image.open(save_grid(rows, tmp_path / "plain.png", scale=4))
+    named = Image.open(save_grid(rows, tmp_path / "named.png", scale=4,
+                                 labels=("input", "target")))  # fmt: skip
+    assert plain.height == named.height == 2 + 2 * (64 + 2)
+    assert named.width > plain.width  # the label margin
+    margin = named.convert("L").crop((0, 0, named.width - plain.width, named.height))
+    assert min(margin.getdata()) < 128  # text drawn in it
