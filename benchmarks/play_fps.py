@@ -12,8 +12,12 @@ trained one costs the same). For each it measures, on ``--threads`` threads:
   (``ViewerThread``), uncapped (``max_fps`` 1000) and at the default cap of 30 fps,
   which is what the page shows.
 
+A third model, ``grow3d``, is the quick3d preset's convca on a 32^3 grid holding the
+whole snowman: the server-side voxel view (nca/play/voxels.py) of a full volume.
+
 Usage:
-    python benchmarks/play_fps.py [--seconds 5] [--output benchmarks/results/play_fps_cpu.md]
+    python benchmarks/play_fps.py [--seconds 5] [--models grow grow3d vitca]
+        [--output benchmarks/results/play_fps_cpu.md]
 """
 
 from __future__ import annotations
@@ -55,6 +59,34 @@ def grow_target():
     _randomise_zero_layers(rule)
     model = task.build_model(rule, RunContext("/tmp/nca-play-fps", quiet=True)).eval()
     return Grid64(task, model, Path("(untrained)"), "cpu")
+
+
+def grow3d_target():
+    """The quick3d preset's convca on a 32^3 grid, its seed the snowman grown whole (an
+    untrained rule keeps it): the voxel view of a full volume."""
+    from nca_grow.play import GrowPlayground
+
+    from nca import RunContext, create_rule, create_task, resolve_task_rule
+    from nca.play.loader import PlayTarget
+
+    task = create_task("grow", preset="quick3d", target_size=28, target_padding=2)  # 32^3
+    resolved = resolve_task_rule(task, "convca")
+    rule = create_rule(resolved.name, resolved.config)
+    _randomise_zero_layers(rule)
+    model = task.build_model(rule, RunContext("/tmp/nca-play-fps", quiet=True)).eval()
+    snowman = task.target[0]
+
+    class Snowman(GrowPlayground):
+        def seed(self):
+            cells = super().seed()
+            cells[0, model.layout.slice("output")] = snowman
+            return cells
+
+    class Grid32(PlayTarget):
+        def playground(self):
+            return Snowman(self.model, task.grid_size)
+
+    return Grid32(task, model, Path("(untrained)"), "cpu")
 
 
 def vitca_target():
@@ -111,6 +143,13 @@ def served(target, max_fps: float, seconds: float) -> tuple[float, tuple[int, in
         return asyncio.run(count(viewer.url))
 
 
+MODELS = {
+    "grow": ("grow · convca, 64x64", grow_target),
+    "grow3d": ("grow · convca, 32x32x32 voxels", grow3d_target),
+    "vitca": ("denoise · vitca, 32x32", vitca_target),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
@@ -118,10 +157,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="torch intra-op thread counts to compare")  # fmt: skip
     parser.add_argument("--output", type=Path, help="also write the table (markdown) here")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=sorted(MODELS),
+                        help="which models to measure")  # fmt: skip
     args = parser.parse_args()
     rows = []
-    for name, build in (("grow · convca, 64x64", grow_target),
-                        ("denoise · vitca, 32x32", vitca_target)):  # fmt: skip
+    for key in args.models:
+        name, build = MODELS[key]
         target = build()
         views = ["output", "hidden"]
         if target.model.rule.supports("attention_maps"):
@@ -143,7 +184,8 @@ def main() -> None:
         "# nca play: frames per second",
         "",
         f"Command: `python benchmarks/play_fps.py --seconds {args.seconds:g} --repeats "
-        f"{args.repeats}`  ",
+        f"{args.repeats} --threads {' '.join(map(str, args.threads))} --models "
+        f"{' '.join(args.models)}`  ",
         f"Machine: {cpu_model()}, {os.cpu_count()} CPUs visible, torch {torch.__version__}, Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}",
         "",

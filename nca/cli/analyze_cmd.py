@@ -9,7 +9,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import override_option
+from nca.cli.options import check_device, override_option
 
 #: Kept in sync with nca.analysis.EXPERIMENTS (listed here so --help does not import torch).
 EXPERIMENT_NAMES = (
@@ -96,6 +96,8 @@ def analyze_command(
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.resources import writable_folder
     from nca.tasks import TASKS, load_run, load_subject
+
+    device = check_device(device)  # before any loading: one line, no traceback
 
     console = make_console()
     with user_errors():

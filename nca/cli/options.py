@@ -29,3 +29,36 @@ checkpoint_option = click.option(
     show_default=True,
     help="For a run directory: its last checkpoint, or best.pt (the best validation).",
 )
+
+
+def check_device(device: str, param_hint: str = "'--device'") -> str:
+    """``device`` if this machine can run on it; a one-line ``BadParameter`` saying why
+    not otherwise (not a device name, no CUDA, no such GPU, a backend not built in)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise click.BadParameter(
+            f"{device!r} is not a torch device; valid: cpu, cuda, cuda:N", param_hint=param_hint
+        ) from err
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise click.BadParameter(
+                f"{device!r}: this machine has no CUDA device; use cpu", param_hint=param_hint
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise click.BadParameter(
+                f"{device!r}: no such GPU; valid: cuda:0 to cuda:{count - 1}",
+                param_hint=param_hint,
+            )
+    elif parsed.type != "cpu":
+        try:  # mps, xpu...: the only portable test is to make a tensor there
+            torch.empty(0, device=parsed)
+        except Exception as err:  # torch's reason is a page long: name the device only
+            raise click.BadParameter(
+                f"{device!r}: this machine or PyTorch build has no {parsed.type} device; use cpu",
+                param_hint=param_hint,
+            ) from err
+    return device

@@ -22,13 +22,18 @@ from nca.cli.errors import user_errors
     "--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
     help="Port (0 picks a free one).",
 )  # fmt: skip
+@click.option(
+    "--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+    help="Also answer requests for this host name (repeatable): a name that reaches "
+         "this machine, e.g. behind a proxy. Others are refused (DNS rebinding guard).",
+)  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N.")
 @click.option(
     "--max-fps", type=click.FloatRange(min=1, max=240), default=30.0, show_default=True,
     help="Frame-rate cap of each tab.",
 )  # fmt: skip
 @click.option(
-    "--threads", type=click.IntRange(min=1), default=1, show_default=True,
+    "--threads", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
     help="torch intra-op threads (CPU); one is fastest for small grids.",
 )  # fmt: skip
 @click.option("--open/--no-open", "open_browser", default=False,
@@ -37,6 +42,7 @@ def play_command(
     source: Path,
     host: str,
     port: int,
+    allow_hosts: tuple[str, ...],
     device: str,
     max_fps: float,
     threads: int,
@@ -50,11 +56,18 @@ def play_command(
     (classify); for ViTCA, show a hidden channel, the attention splat map, or mask
     heads. Each tab runs its own grid. Ctrl-C stops the server.
     """
+    import math
+
     import torch
 
+    from nca.cli.options import check_device
     from nca.play.loader import load_play_target
     from nca.play.server import serve
 
+    if math.isnan(max_fps):  # click's FloatRange lets nan through
+        raise click.BadParameter("nan is not a frame rate; give one in [1, 240]",
+                                 param_hint="'--max-fps'")  # fmt: skip
+    device = check_device(device)
     torch.set_num_threads(threads)
     console = make_console()
     with user_errors():
@@ -74,4 +87,5 @@ def play_command(
 
                 webbrowser.open(url)
 
-        serve(target, host=host, port=port, max_fps=max_fps, on_ready=ready)
+        serve(target, host=host, port=port, max_fps=max_fps, allow_hosts=allow_hosts,
+              on_ready=ready)  # fmt: skip

@@ -50,11 +50,15 @@ class Playground(ABC):
 
     @abstractmethod
     def seed(self) -> torch.Tensor:
-        """A fresh grid ``(1, C, H', W')`` on the rule's device and dtype."""
+        """A fresh grid ``(1, C, *cells)`` (``(1, C, H', W')`` in 2-D) on the rule's
+        device and dtype."""
 
     @abstractmethod
     def render(self, cells: torch.Tensor) -> torch.Tensor:
-        """The task's picture of a grid: RGB ``(3, H, W)`` in ``[0, 1]``."""
+        """The task's picture of a grid, in ``[0, 1]``: RGB ``(3, H, W)`` of a 2-D grid;
+        RGB ``(3, W)`` of a 1-D row (the viewer stacks the rows into a space-time
+        diagram); premultiplied RGBA ``(4, D, H, W)`` of a 3-D volume (the viewer draws
+        the voxels whose alpha is above 0.1, on white, from the tab's camera)."""
 
     def choices(self) -> list[PlayChoice]:
         """The task's drop-downs (none by default)."""
@@ -82,9 +86,10 @@ class Playground(ABC):
 
 
 def as_rgb(images: torch.Tensor) -> torch.Tensor:
-    """``(C, H, W)`` with 1 (grey) or 3 channels as RGB ``(3, H, W)`` clamped to ``[0, 1]``."""
+    """``(C, *size)`` with 1 (grey) or 3 channels as RGB ``(3, *size)`` clamped to
+    ``[0, 1]``."""
     if images.shape[0] == 1:
-        images = images.expand(3, -1, -1)
+        images = images.expand(3, *images.shape[1:])
     if images.shape[0] != 3:
         raise ValueError(f"expected 1 or 3 image channels, got {images.shape[0]}")
     return images.float().clamp(0, 1)

@@ -10,6 +10,11 @@ Page → server (text, JSON objects with a ``type``)::
     {"type": "choose", "name": "image", "value": "#3 (7)"}
     {"type": "view", "mode": "output" | "hidden" | "attention", "channel": 0}
     {"type": "heads", "masked": [0, 2]}
+    {"type": "rotate", "yaw": -30, "pitch": 25}                  (3-D runs, degrees)
+    {"type": "slice", "axis": 0, "position": 5, "mode": "cut" | "plane"}   (axis -1: none)
+
+Every number must be finite and at most :data:`MAX_MAGNITUDE` in size (JSON allows
+``1e999``, ``NaN`` and integers of any length; none of them reaches a session).
 
 Server → page: ``{"type": "state", ...}`` (:meth:`PlaySession.state`) after every
 command, ``{"type": "error", "message": ...}`` for a bad one (the connection
@@ -21,6 +26,7 @@ RGBA bytes.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -43,12 +49,18 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
     "choose": {"name": (str,), "value": (str,)},
     "view": {"mode": (str,), "channel": (int,)},
     "heads": {"masked": (list,)},
+    "rotate": {"yaw": (int, float), "pitch": (int, float)},
+    "slice": {"axis": (int,), "position": (int,), "mode": (str,)},
 }
 DEFAULTS: dict[str, dict[str, Any]] = {
     "step": {"count": 1},
     "damage": {"mode": "erase"},
     "view": {"channel": 0},
+    "slice": {"position": 0, "mode": "cut"},
 }
+#: The largest number a command may hold: larger ones (or inf, nan) are refused before
+#: they reach a session (where a float conversion would overflow).
+MAX_MAGNITUDE = 1e9
 
 
 class BadCommand(ValueError):
@@ -71,6 +83,8 @@ def parse_command(text: str) -> tuple[str, dict[str, Any]]:
         raise BadCommand(f"not JSON: {error.msg}") from None
     except RecursionError:
         raise BadCommand("not a command: nested too deeply") from None
+    except ValueError:  # an integer of more than 4300 digits (Python's limit)
+        raise BadCommand(f"a number is too large: at most {MAX_MAGNITUDE:g} in size") from None
     if not isinstance(message, dict):
         raise BadCommand(f"a command is a JSON object, got {type(message).__name__}")
     kind = message.pop("type", None)
@@ -87,8 +101,30 @@ def parse_command(text: str) -> tuple[str, dict[str, Any]]:
         value = fields[name]
         if isinstance(value, bool) or not isinstance(value, types):
             wanted = " or ".join(t.__name__ for t in types)
-            raise BadCommand(f"{kind}.{name} must be {wanted}, got {value!r}")
+            raise BadCommand(f"{kind}.{name} must be {wanted}, got {_shown(value)}")
+        for number in value if isinstance(value, list) else [value]:
+            _check_magnitude(f"{kind}.{name}", number)
     return kind, fields
+
+
+def _check_magnitude(where: str, value: Any) -> None:
+    """A number must be finite and at most :data:`MAX_MAGNITUDE` in size."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadCommand(f"{where} must be a finite number, got {value}")
+    if abs(value) > MAX_MAGNITUDE:
+        raise BadCommand(
+            f"{where} is too large: at most {MAX_MAGNITUDE:g} in size, got {_shown(value)}"
+        )
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a huge number is not echoed whole)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def apply_command(session: PlaySession, kind: str, fields: dict[str, Any]) -> None:
@@ -122,6 +158,10 @@ def apply_command(session: PlaySession, kind: str, fields: dict[str, Any]) -> No
             session.set_view(fields["mode"], fields["channel"])
         elif kind == "heads":
             session.set_masked_heads(fields["masked"])
+        elif kind == "rotate":
+            session.set_camera(fields["yaw"], fields["pitch"])
+        elif kind == "slice":
+            session.set_slice(fields["axis"], fields["position"], fields["mode"])
     except ValueError as error:
         raise BadCommand(str(error)) from None
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from nca.errors import NCAError
+from nca.play.hosts import HostCheck
 from nca.play.loader import PlayTarget
 from nca.play.protocol import BadCommand, apply_command, encode_frame, parse_command
 from nca.play.session import PlaySession
@@ -27,6 +30,8 @@ from nca.play.session import PlaySession
 DEFAULT_MAX_FPS = 30.0
 STATIC_FILES = {"index.html": "text/html", "viewer.js": "text/javascript",
                 "viewer.css": "text/css"}  # fmt: skip
+#: Longest error message sent to the page (a refused value is not echoed whole).
+MAX_ERROR_CHARS = 300
 
 
 def _aiohttp():
@@ -108,13 +113,15 @@ class _Viewer:
         target: The loaded run.
         max_fps: Frame-rate cap of each tab's loop.
         seed: Seed of each tab's update masks and noise brush.
+        hosts: The ``Host`` headers answered (DNS rebinding guard).
     """
 
-    def __init__(self, target: PlayTarget, max_fps: float, seed: int) -> None:
+    def __init__(self, target: PlayTarget, max_fps: float, seed: int, hosts: HostCheck) -> None:
         self.web, self.msg_type = _aiohttp()
-        if not max_fps > 0:
-            raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
+        if not 0 < max_fps < float("inf"):
+            raise ValueError(f"max_fps must be a finite number > 0, got {max_fps!r}")
         self.target = target
+        self.hosts = hosts
         self.period = 1.0 / max_fps
         self.seed = seed
         self.connections: set[_Connection] = set()
@@ -122,7 +129,13 @@ class _Viewer:
     def application(self) -> Any:
         """The aiohttp application: the page, its assets, ``/api/info`` and ``/ws``."""
         web = self.web
-        app = web.Application(middlewares=[web.middleware(_json_errors)])
+
+        async def check_host(request, handler):  # aiohttp marks functions, not methods
+            return await self._check_host(request, handler)
+
+        app = web.Application(
+            middlewares=[web.middleware(check_host), web.middleware(_json_errors)]
+        )
         app[connections_key()] = self.connections
         app.add_routes([
             web.get("/", self.index),
@@ -131,6 +144,16 @@ class _Viewer:
             web.get("/ws", self.websocket),
         ])  # fmt: skip
         return app
+
+    async def _check_host(self, request, handler):
+        """Middleware: refuse a ``Host`` that is not this viewer's (DNS rebinding), for
+        the page, its assets, the API and the WebSocket alike."""
+        header = request.headers.get("Host")
+        if not self.hosts.allows(header):
+            refusal = self.hosts.refusal(header)
+            log.info("nca play: %s", refusal)
+            return self.web.json_response({"error": refusal}, status=403)
+        return await handler(request)
 
     async def index(self, request):
         return self.web.Response(body=_asset("index.html"), content_type="text/html",
@@ -154,26 +177,40 @@ class _Viewer:
             raise self.web.HTTPForbidden(reason=f"origin {origin} is not this viewer's")
         ws = self.web.WebSocketResponse(heartbeat=10.0, max_msg_size=1 << 16)
         await ws.prepare(request)
+        try:
+            await self._serve_tab(ws)
+        except ConnectionError as error:  # the tab went away while we answered it (aiohttp's
+            # ClientConnectionResetError is one): routine, not a server fault
+            log.debug("nca play: a tab closed its connection (%s)", error or type(error).__name__)
+        return ws
+
+    async def _serve_tab(self, ws) -> None:
+        """The tab's session, its simulation loop and its commands, until it closes."""
         session = await self._open_session(ws)
         if session is None:
-            return ws
+            return
         connection = _Connection(session)
         self.connections.add(connection)
-        state = await asyncio.to_thread(session.state)  # its lock may wait on a frame
-        await ws.send_json({**state, "run": self.target.describe()})
-        loop_task = asyncio.create_task(self.run_simulation(ws, connection))
+        loop_task = None
         try:
-            async for message in ws:
-                if message.type == self.msg_type.TEXT:
-                    await self._command(ws, connection, message.data)
-                elif message.type == self.msg_type.BINARY:
-                    await ws.send_json({"type": "error", "message": "commands are JSON text"})
-                elif message.type == self.msg_type.ERROR:
-                    break
+            state = await asyncio.to_thread(session.state)  # its lock may wait on a frame
+            await ws.send_json({**state, "run": self.target.describe()})
+            loop_task = asyncio.create_task(self.run_simulation(ws, connection))
+            await self._receive(ws, connection)
         finally:
-            loop_task.cancel()
+            if loop_task is not None:
+                loop_task.cancel()
             self.connections.discard(connection)
-        return ws
+
+    async def _receive(self, ws, connection: _Connection) -> None:
+        """The tab's messages until it closes."""
+        async for message in ws:
+            if message.type == self.msg_type.TEXT:
+                await self._command(ws, connection, message.data)
+            elif message.type == self.msg_type.BINARY:
+                await ws.send_json({"type": "error", "message": "commands are JSON text"})
+            elif message.type == self.msg_type.ERROR:
+                break
 
     async def _open_session(self, ws) -> PlaySession | None:
         """A new tab's session, or ``None`` once the page was told why there is none."""
@@ -194,11 +231,11 @@ class _Viewer:
             kind, fields = parse_command(text)
             await asyncio.to_thread(apply_command, session, kind, fields)
         except BadCommand as error:
-            await ws.send_json({"type": "error", "message": str(error)})
+            await ws.send_json({"type": "error", "message": _one_line(str(error))})
         except Exception as error:  # a bug, not a bad request: log it
             log.exception("nca play: a command failed")
-            await ws.send_json({"type": "error", "message": f"the command failed: "
-                                f"{type(error).__name__}: {error}"})  # fmt: skip
+            message = f"the command failed: {type(error).__name__}: {error}"
+            await ws.send_json({"type": "error", "message": _one_line(message)})
         else:
             connection.changed()
         # the state either way: the page puts back a control it was refused
@@ -237,15 +274,28 @@ class _Viewer:
                 await ws.close()
 
 
-def create_app(target: PlayTarget, *, max_fps: float = DEFAULT_MAX_FPS, seed: int = 0) -> Any:
+def _one_line(message: str) -> str:
+    """An error for the page: its first line, at most :data:`MAX_ERROR_CHARS` long."""
+    line = message.splitlines()[0] if message else message
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def create_app(
+    target: PlayTarget,
+    *,
+    max_fps: float = DEFAULT_MAX_FPS,
+    seed: int = 0,
+    hosts: HostCheck | None = None,
+) -> Any:
     """The aiohttp application serving ``target``.
 
     Args:
         target: The loaded run.
         max_fps: Frame-rate cap of each tab's loop.
         seed: Seed of each tab's update masks and noise brush.
+        hosts: The ``Host`` headers it answers (default: a loopback server's).
     """
-    return _Viewer(target, max_fps, seed).application()
+    return _Viewer(target, max_fps, seed, hosts or HostCheck()).application()
 
 
 def _tick(session: PlaySession, running: bool, fps: float) -> bytes:
@@ -277,6 +327,7 @@ class ViewerThread:
         host: Interface to bind (default loopback only).
         port: Port; 0 picks a free one.
         max_fps: Frame-rate cap of each tab.
+        allow_hosts: More ``Host`` names to answer (see :mod:`nca.play.hosts`).
     """
 
     def __init__(
@@ -285,8 +336,9 @@ class ViewerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         max_fps: float = DEFAULT_MAX_FPS,
+        allow_hosts: tuple[str, ...] = (),
     ) -> None:
-        self.app = create_app(target, max_fps=max_fps)
+        self.app = create_app(target, max_fps=max_fps, hosts=HostCheck(host, tuple(allow_hosts)))
         self.host, self.port = host, port
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -346,11 +398,16 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     max_fps: float = DEFAULT_MAX_FPS,
+    allow_hosts: tuple[str, ...] = (),
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (Ctrl-C); ``on_ready(url)`` runs once it listens."""
+    """Serve until interrupted (Ctrl-C); ``on_ready(url)`` runs once it listens.
+
+    Raises:
+        NCAError: it cannot listen on ``host:port`` (one line saying why).
+    """
     web, _ = _aiohttp()
-    app = create_app(target, max_fps=max_fps)
+    app = create_app(target, max_fps=max_fps, hosts=HostCheck(host, tuple(allow_hosts)))
 
     async def main() -> None:
         runner = web.AppRunner(app)
@@ -360,10 +417,7 @@ def serve(
             await site.start()
         except OSError as error:
             await runner.cleanup()
-            raise NCAError(
-                f"cannot listen on {host}:{port} ({error.strerror}); pass another --port "
-                f"(0 picks a free one)"
-            ) from None
+            raise NCAError(listen_error(host, port, error)) from None
         bound = site._server.sockets[0].getsockname()[1]
         if on_ready is not None:
             on_ready(address(host, bound))
@@ -374,3 +428,21 @@ def serve(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def listen_error(host: str, port: int, error: OSError) -> str:
+    """Why the server cannot listen, and what to change: the address (not a name or
+    address of this machine) or the port (taken, or reserved)."""
+    reason = (error.strerror or str(error)).split(": ")[-1]
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}: not a valid address of this machine ({reason}); pass "
+            f"--host with one of its addresses, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 "
+            f"(every interface)"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"cannot listen on {host}:{port} ({reason}): ports below 1024 need privileges; "
+            f"pass another --port (0 picks a free one)"
+        )
+    return f"cannot listen on {host}:{port} ({reason}); pass another --port (0 picks a free one)"

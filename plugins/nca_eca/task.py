@@ -93,6 +93,12 @@ class ECATask(Task):
         cfg = self.config
         return GridModel(rule, update_rate=cfg.update_rate, gradient=cfg.gradient)
 
+    def playground(self, model: GridModel):
+        """A row of ``width`` cells and its space-time diagram (``nca play``)."""
+        from nca_eca.play import ECAPlayground
+
+        return ECAPlayground(model, self.config.width, self.config.density)
+
     # ----------------------------------------------------------------- rows
     def seed_rows(self, model: GridModel, rows: torch.Tensor) -> torch.Tensor:
         """Grids ``(B, C, W)`` whose output channel holds ``rows`` ``(B, W)``."""

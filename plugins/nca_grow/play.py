@@ -1,4 +1,5 @@
-"""``nca play`` for grow runs: the pattern grown from one cell, on white."""
+"""``nca play`` for grow runs: the pattern grown from one cell, on white (an image),
+or its voxels (a volume)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ class GrowPlayground(Playground):
 
     Args:
         model: The task's :class:`~nca.core.GridModel`.
-        size: Grid ``(H, W)`` (the training target's padded size).
+        size: Grid ``(H, W)`` or ``(D, H, W)`` (the training target's padded size).
     """
 
-    def __init__(self, model, size: tuple[int, int]) -> None:
+    def __init__(self, model, size: tuple[int, ...]) -> None:
         super().__init__(model.automaton)
         self.model = model
         self.size = size
@@ -26,4 +27,6 @@ class GrowPlayground(Playground):
         return self.model.seed(1, self.size, device)
 
     def render(self, cells: torch.Tensor) -> torch.Tensor:
-        return on_white(self.model.output(cells).float().clamp(0, 1))[0]
+        """RGB ``(3, H, W)`` on white; a volume's premultiplied RGBA ``(4, D, H, W)``."""
+        rgba = self.model.output(cells).float().clamp(0, 1)
+        return rgba[0] if rgba.ndim == 5 else on_white(rgba)[0]

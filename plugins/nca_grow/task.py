@@ -182,14 +182,10 @@ class GrowTask(Task):
         save_image(to_picture(images), folder / f"iter_{state.iteration:07d}.png", padding=1)
 
     def playground(self, model: GridModel):
-        """The grid of the training target's size, grown from one cell (``nca play``)."""
+        """The grid of the training target's size (an image or a volume), grown from one
+        cell (``nca play``)."""
         from nca_grow.play import GrowPlayground
 
-        if len(self.grid_size) != 2:
-            raise ValueError(
-                f"nca play shows 2-D grids; this run grows a {len(self.grid_size)}-D "
-                f"volume (nca analyze growth RUN draws its views)"
-            )
         return GrowPlayground(model, self.grid_size)
 
     # ----------------------------------------------------------- evaluation

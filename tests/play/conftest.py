@@ -18,7 +18,14 @@ SMALL_TASKS = {
                     steps_min=2, steps_max=2),
     "denoise": dict(image_size=8, batch_size=2, steps_min=2, steps_max=2, eval_steps=2,
                     pool_size=4, train_subset=8, lpips="off"),
+    # a 12^3 volume (the snowman shrunk to 8 voxels, padded by 2) and rows of 16 cells
+    "grow3d": dict(target="snowman", target_size=8, target_padding=2, batch_size=2,
+                   pool_size=2, damage_count=1, steps_min=2, steps_max=2, eval_repeats=1),
+    "eca": dict(width=16, batch_size=4, generations_max=2, validation_rows=4, eval_rows=4,
+                eval_generations=4),
 }  # fmt: skip
+#: The task each entry of SMALL_TASKS configures.
+TASK_NAMES = {"grow3d": "grow"}
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +40,8 @@ def make_run(tmp_path_factory, random_vgg):
         if key in cache:
             return cache[key]
         extra = {"vgg_weights": random_vgg} if task_name == "texture" else {}
-        task = create_task(task_name, **SMALL_TASKS[task_name], **COMMON, **extra)
+        task = create_task(TASK_NAMES.get(task_name, task_name), **SMALL_TASKS[task_name],
+                           **COMMON, **extra)  # fmt: skip
         cls = get_rule_class(rule_name)
         fields = {f.name for f in dataclasses.fields(cls.config_class)}
         settings = task.rule_settings(fields)

@@ -6,6 +6,7 @@ on Debian/Ubuntu, or set ``NCA_CHROMIUM=/path/to/chrome``. Skipped without them.
 Screenshots are kept in ``test-artifacts/browser/``.
 """
 
+import base64
 import os
 import shutil
 import time
@@ -41,12 +42,15 @@ pytestmark = pytest.mark.skipif(
 
 def _frame(page) -> torch.Tensor:
     """The page's last drawn frame as ``(H, W, 3)`` floats in [0, 1]."""
-    frame = page.evaluate(
-        "() => { const f = window.ncaViewer.lastFrame;"
-        " return {w: f.width, h: f.height, data: Array.from(f.data)}; }"
+    frame = page.evaluate(  # base64: a JSON list of a 256x256 frame's bytes takes seconds
+        "() => { const f = window.ncaViewer.lastFrame; let text = '';"
+        " for (let i = 0; i < f.data.length; i += 8192)"
+        "   text += String.fromCharCode.apply(null, f.data.subarray(i, i + 8192));"
+        " return {w: f.width, h: f.height, data: btoa(text)}; }"
     )
-    pixels = torch.tensor(frame["data"], dtype=torch.float32).view(frame["h"], frame["w"], 4)
-    return pixels[..., :3] / 255
+    data = bytearray(base64.b64decode(frame["data"]))
+    pixels = torch.frombuffer(data, dtype=torch.uint8).view(frame["h"], frame["w"], 4)
+    return pixels[..., :3].float() / 255
 
 
 def _wait(page, condition: str, timeout: float = 30.0) -> None:
@@ -190,5 +194,114 @@ def test_denoise_vitca_controls_in_a_real_browser(make_run):
         _wait(page, "() => window.ncaViewer.errors.length > 0")
         assert "hidden channel 99 out of range" in page.locator("#error").inner_text()
         _wait(page, "() => document.getElementById('channel').value === '2'")
+        assert not problems, problems
+        browser.close()
+
+
+def _cube_target(run_dir):
+    """A 3-D run whose seed is an opaque 8^3 cube (a one-iteration model grows nothing
+    to look at): the same cells after every reset."""
+    from nca.play.loader import PlayTarget, load_play_target
+
+    class CubeTarget(PlayTarget):
+        def playground(self):
+            playground = super().playground()
+            seed = playground.seed
+
+            def cube():
+                cells = seed()
+                output = cells[0, playground.model.layout.slice("output")]
+                output[3, 2:10, 2:10, 2:10] = 1.0
+                output[0, 2:10, 2:10, 2:10] = torch.linspace(0, 1, 8)  # red, left to right
+                output[2, 2:10, 2:10, 2:10] = torch.linspace(0, 1, 8).view(8, 1, 1)
+                return cells
+
+            playground.seed = cube
+            return playground
+
+    loaded = load_play_target(run_dir)
+    return CubeTarget(loaded.task, loaded.model, loaded.checkpoint, loaded.device)
+
+
+def test_a_3d_run_rotates_damages_and_resets_in_a_real_browser(make_run):
+    from nca.play.server import ViewerThread, connections_key
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (
+        ViewerThread(_cube_target(make_run("grow3d", "convca"))) as viewer,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1000, "height": 760})
+        problems = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(viewer.url)
+        state = "window.ncaViewer.state"
+        _wait(page, f"() => window.ncaViewer.frames > 0 && {state} && {state}.dims === 3")
+        assert page.locator("#volume").is_visible()
+        page.click("#pause")
+        _wait(page, f"() => {state}.paused")
+        page.click("#reset")  # the seed cube, still: every picture below is of known cells
+        _wait(page, f"() => {state}.step === 0 && window.ncaViewer.step === 0")
+        time.sleep(0.3)
+        first = _frame(page)
+        paused_at = 0
+        assert (first < 0.9).any(dim=-1).float().mean() > 0.05  # the cube is drawn
+
+        def changed_after(action, condition):
+            frames = page.evaluate("() => window.ncaViewer.frames")
+            action()
+            _wait(page, condition)
+            _wait(page, f"() => window.ncaViewer.frames > {frames}")
+            time.sleep(0.3)
+            return _frame(page)
+
+        # rotate: drag to the right by 80 pixels (half a degree a pixel), then a key
+        box = page.locator("#grid").bounding_box()
+        centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+        def drag():
+            page.mouse.move(*centre)
+            page.mouse.down()
+            for step in range(1, 9):
+                page.mouse.move(centre[0] + 10 * step, centre[1])
+            page.mouse.up()
+
+        turned = changed_after(drag, f"() => {state}.camera.yaw === 10")
+        assert not torch.equal(turned, first)
+        page.locator("#grid").hover()
+        keyed = changed_after(lambda: page.keyboard.press("ArrowUp"),
+                              f"() => {state}.camera.pitch === 35")  # fmt: skip
+        assert not torch.equal(keyed, turned)
+        page.screenshot(path=str(ARTIFACTS / "volume-turned.png"))
+
+        # damage: a click (no drag) erases a ball around the voxel under the cursor
+        (connection,) = viewer.app[connections_key()]
+        alive = lambda: float(connection.session.cells[0, 3].clamp(0, 1).sum())  # noqa: E731
+        before = alive()
+        _set_range(page, "#radius", 0.25)
+        damaged = changed_after(lambda: page.mouse.click(*centre), "() => true")
+        assert alive() < before - 10  # a ball of voxels is gone
+        assert not torch.equal(damaged, keyed)
+        assert page.evaluate(f"() => {state}.step") == paused_at and not problems, problems
+        page.screenshot(path=str(ARTIFACTS / "volume-damaged.png"))
+
+        # slice: only the plane at depth 6
+        page.select_option("#slice-axis", "0")
+        page.locator('input[name="slice-mode"][value="plane"]').check()
+        sliced = changed_after(lambda: None, f"() => {state}.camera.slice_mode === 'plane'")
+        assert page.evaluate(f"() => {state}.camera.slice_axis") == 0
+        assert not torch.equal(sliced, damaged)
+        page.screenshot(path=str(ARTIFACTS / "volume-sliced.png"))
+
+        # reset: the cube is whole again; with no slice it is the picture before the damage
+        page.select_option("#slice-axis", "-1")
+        _wait(page, f"() => {state}.camera.slice_axis === -1")
+        restored = changed_after(lambda: page.click("#reset"), f"() => {state}.step === 0")
+        assert alive() == before == 8**3
+        assert torch.equal(restored, keyed)
         assert not problems, problems
         browser.close()

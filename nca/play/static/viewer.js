@@ -94,7 +94,72 @@ function applyState(state) {
   $("channel-label").hidden = state.view !== "hidden";
   buildHeads(state);
   buildChoices(state);
+  applyVolume(state);
 }
+
+// ------------------------------------------------------------- 3-D runs
+// The server draws the voxels; the page sends the camera (rotate) and the slice.
+const camera = { yaw: 0, pitch: 0 };
+
+function applyVolume(state) {
+  const box = $("volume");
+  box.hidden = state.dims !== 3;
+  canvas.title = state.dims === 3 ? "drag to rotate, click to damage" : "click or drag to damage cells";
+  if (state.dims !== 3) return;
+  if (!dragging) {
+    camera.yaw = state.camera.yaw;
+    camera.pitch = state.camera.pitch;
+  }
+  const axis = state.camera.slice_axis;
+  $("slice-axis").value = String(axis);
+  const position = $("slice-position");
+  position.disabled = axis < 0;
+  position.max = axis < 0 ? 0 : state.volume[axis] - 1;
+  if (document.activeElement !== position) {
+    position.value = state.camera.slice_position;
+    $("slice-value").textContent = state.camera.slice_position;
+  }
+  document.querySelector(`input[name="slice-mode"][value="${state.camera.slice_mode}"]`).checked = true;
+}
+
+function rotate(yaw, pitch) {
+  camera.yaw = ((yaw + 180) % 360 + 360) % 360 - 180;
+  camera.pitch = Math.max(-90, Math.min(90, pitch));
+  sendSoon({ type: "rotate", yaw: camera.yaw, pitch: camera.pitch });
+}
+
+function sendSlice() {
+  const axis = Number($("slice-axis").value);
+  const mode = document.querySelector('input[name="slice-mode"]:checked').value;
+  const position = axis < 0 ? 0 : Number($("slice-position").value);
+  sendSoon({ type: "slice", axis, position, mode });
+}
+
+$("slice-axis").addEventListener("change", () => {
+  const axis = Number($("slice-axis").value);
+  if (axis >= 0 && viewer.state) {  // start in the middle of the new axis
+    $("slice-position").max = viewer.state.volume[axis] - 1;
+    $("slice-position").value = Math.floor(viewer.state.volume[axis] / 2);
+  }
+  sendSlice();
+});
+$("slice-position").addEventListener("input", (e) => {
+  $("slice-value").textContent = e.target.value;
+  sendSlice();
+});
+document.querySelectorAll('input[name="slice-mode"]').forEach((input) => input.addEventListener("change", sendSlice));
+const VIEWS = { front: [0, 0], side: [-90, 0], top: [0, 90], iso: [-45, 35.26] };
+for (const [id, [yaw, pitch]] of Object.entries(VIEWS)) {
+  $(id).addEventListener("click", () => rotate(yaw, pitch));
+}
+document.addEventListener("keydown", (e) => {
+  const is3d = viewer.state && viewer.state.dims === 3;
+  if (!is3d || ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+  const turns = { ArrowLeft: [-10, 0], ArrowRight: [10, 0], ArrowUp: [0, 10], ArrowDown: [0, -10] };
+  if (!(e.key in turns)) return;
+  e.preventDefault();
+  rotate(camera.yaw + turns[e.key][0], camera.pitch + turns[e.key][1]);
+});
 
 function buildHeads(state) {
   const box = $("heads");
@@ -178,18 +243,38 @@ function damageAt(event) {
   const mode = document.querySelector('input[name="brush"]:checked').value;
   return { type: "damage", x, y, radius: Number($("radius").value), mode };
 }
+// 1-D and 2-D: a click or drag damages. 3-D: a drag rotates, a click (no move) damages.
 let drawing = false;
+let dragging = false;
+let pressed = null;  // 3-D: where the pointer went down, and the camera then
+const is3d = () => viewer.state && viewer.state.dims === 3;
 canvas.addEventListener("pointerdown", (e) => {
-  if (e.button !== 0) return;  // the primary button (or a touch) paints
-  drawing = true;
+  if (e.button !== 0) return;  // the primary button (or a touch)
   canvas.setPointerCapture(e.pointerId);
+  if (is3d()) {
+    pressed = { x: e.clientX, y: e.clientY, yaw: camera.yaw, pitch: camera.pitch };
+    return;
+  }
+  drawing = true;
   send(damageAt(e));
 });
 canvas.addEventListener("pointermove", (e) => {
-  if (drawing && (e.buttons & 1)) sendSoon(damageAt(e));
+  if (pressed && (e.buttons & 1)) {
+    const dx = e.clientX - pressed.x;
+    const dy = e.clientY - pressed.y;
+    if (dragging || Math.hypot(dx, dy) > 4) {  // a few pixels: still a click
+      dragging = true;
+      rotate(pressed.yaw + dx * 0.5, pressed.pitch + dy * 0.5);
+    }
+  } else if (drawing && (e.buttons & 1)) {
+    sendSoon(damageAt(e));
+  }
+});
+canvas.addEventListener("pointerup", (e) => {
+  if (pressed && !dragging) send(damageAt(e));
 });
 for (const end of ["pointerup", "pointercancel", "lostpointercapture"]) {
-  canvas.addEventListener(end, () => { drawing = false; });
+  canvas.addEventListener(end, () => { drawing = false; dragging = false; pressed = null; });
 }
 
 connect();

@@ -66,8 +66,9 @@ def test_convca_grows_a_volume_and_damage_cuts_balls(tmp_path):
     assert {"eval_psnr_T", "eval_psnr_damaged", "eval_recovery_steps"} <= set(metrics)
     stored = load_run(tmp_path / "run")
     assert stored.model.layout.dims == 3 and stored.model.rule.dims == 3
-    with pytest.raises(ValueError, match="nca play shows 2-D grids; this run grows a 3-D volume"):
-        stored.task.playground(stored.model)
+    playground = stored.task.playground(stored.model)  # nca play draws its voxels
+    assert playground.seed().shape[2:] == (8, 8, 8)
+    assert playground.render(playground.seed()).shape == (4, 8, 8, 8)
 
 
 @pytest.mark.slow
