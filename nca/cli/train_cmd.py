@@ -51,18 +51,15 @@ class TaskAwareCommand(click.Command):
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; others are validated."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; others are validated by
+    :func:`~nca.cli.options.check_device` (as ``nca play`` and ``nca analyze`` do)."""
     import torch
+
+    from nca.cli.options import check_device
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as err:
-        raise click.BadParameter(f"{device!r} is not a torch device ({err})") from err
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter(f"device {device!r} requested but CUDA is not available")
-    return device
+    return check_device(device)
 
 
 @dataclass

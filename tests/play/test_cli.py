@@ -60,19 +60,23 @@ def test_a_taken_port_is_refused_in_one_line():
         ("cuda:x", "'cuda:x' is not a torch device"),
     ],
 )
-@pytest.mark.parametrize("command", ["play", "analyze"])
-def test_a_device_this_machine_lacks_is_refused_in_one_line(monkeypatch, command, device, message):
+@pytest.mark.parametrize("command", ["play", "analyze", "eval", "train"])
+def test_a_device_this_machine_lacks_is_refused_in_one_line(
+    monkeypatch, tmp_path, command, device, message
+):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a CPU machine
-    args = (
-        ["play", str(LIZARD), "--port", "0"]
-        if command == "play"
-        else ["analyze", "growth", str(LIZARD)]
-    )
+    args = {
+        "play": ["play", str(LIZARD), "--port", "0"],
+        "analyze": ["analyze", "growth", str(LIZARD)],
+        "eval": ["eval", str(LIZARD)],
+        "train": ["train", "--rule", "convca", "--task", "grow", "--run-dir", str(tmp_path / "r")],
+    }[command]
     result = CliRunner().invoke(cli, [*args, "--device", device])
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output and "--device" in result.output
+    assert not (tmp_path / "r").exists()  # refused before a run directory exists
 
 
 def test_a_gpu_index_beyond_the_machine_is_refused(monkeypatch):
