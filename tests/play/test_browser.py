@@ -283,8 +283,15 @@ def test_a_3d_run_rotates_damages_and_resets_in_a_real_browser(make_run):
         alive = lambda: float(connection.session.cells[0, 3].clamp(0, 1).sum())  # noqa: E731
         before = alive()
         _set_range(page, "#radius", 0.25)
-        damaged = changed_after(lambda: page.mouse.click(*centre), "() => true")
+        page.mouse.click(*centre)
+        deadline = time.monotonic() + 30  # the damage is applied by the server's loop
+        while alive() >= before - 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert alive() < before - 10  # a ball of voxels is gone
+        damaged = _frame(page)
+        while torch.equal(damaged, keyed) and time.monotonic() < deadline:  # its frame
+            time.sleep(0.1)
+            damaged = _frame(page)
         assert not torch.equal(damaged, keyed)
         assert page.evaluate(f"() => {state}.step") == paused_at and not problems, problems
         page.screenshot(path=str(ARTIFACTS / "volume-damaged.png"))
