@@ -362,6 +362,9 @@ class Trainer:
             "task": {"name": self.task_name, "config": config_to_dict(self.config)},
             "model": self.weights.state_dict(),
             "iteration": self.iteration,
+            # with rule and task, the run's settings: a resume compares them when the
+            # run directory's config.json is gone
+            "seed": self.run.seed,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -565,6 +568,8 @@ class Trainer:
         elif run.resume:
             console.print("no checkpoint yet: starting from iteration 0")
         log = RunLog(run.run_dir, enabled=run.is_main)
+        if run.resume and not resumed and run.is_main and log.path.is_file():
+            log.mark_resume(0)  # records of the attempt that left no checkpoint are replaced
         try:
             if resumed and self.iteration >= self.iterations:
                 return self._finished(log)

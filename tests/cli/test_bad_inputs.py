@@ -60,3 +60,21 @@ def test_bad_input_fails_in_one_line_and_leaves_no_run(tmp_path, extra, message)
 
 def test_the_table_covers_at_least_twenty_cases():
     assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "the top level must be a table"),
+        ('"denoise"', "the top level must be a table"),
+        ('{"rule": {"name": 3}, "task": {"name": "denoise"}}', "[rule] name must be"),
+    ],
+)
+def test_a_config_file_of_the_wrong_shape_is_one_line(tmp_path, text, message):
+    config = tmp_path / "run.json"
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["train", "-c", str(config), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code not in (0, None)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0] and str(config) in errors[0], result.stderr
+    assert not (tmp_path / "r").exists()
