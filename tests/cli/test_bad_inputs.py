@@ -42,6 +42,15 @@ CASES = [
     (["--lpips", "on", "--image-size", "8"], "LPIPS-vgg needs images of at least 16x16"),
     (["--image-size", "100000"], "images of 100000x100000 needs at least"),
     (["--batch-size", "100000000"], "a batch of 100000000 images of 16x16 needs at least"),
+    (["-o", "lr=inf"], "task.lr: expected a finite number (not inf or nan), got 'inf'"),
+    (["-o", "lr=1e999"], "task.lr: expected a finite number (not inf or nan), got '1e999'"),
+    (["-o", "weight_decay=-inf"], "task.weight_decay: expected a finite number"),
+    (["-o", "weight_decay=nan"], "task.weight_decay: expected a finite number"),
+    (["-o", "lr_gamma=inf"], "task.lr_gamma: expected a finite number"),
+    (["-o", "reconstruction_weight=inf"], "task.reconstruction_weight: expected a finite"),
+    (["-o", "update_rate=nan"], "task.update_rate: expected a finite number"),
+    (["-o", "fixed_point.jacobian_weight=inf"], "fixed_point.jacobian_weight: expected a finite"),
+    (["-o", "rule.pos_embedding_std=inf"], "rule.pos_embedding_std: expected a finite number"),
 ]
 
 
