@@ -88,3 +88,15 @@ def test_a_resume_without_a_checkpoint_replaces_the_records_of_the_attempt(train
     assert resumed.exit_code == 0, resumed.output
     steps = [r["step"] for r in RunLog(trained, tensorboard=False).read() if r["kind"] == "train"]
     assert steps == sorted(set(steps)), steps  # no second "step 1"
+
+
+def test_a_damaged_checkpoint_is_named_on_resume_and_eval(trained):
+    from nca.checkpoint import load_checkpoint
+    from tests.test_checkpoint import flip_a_bit
+
+    last = trained / "checkpoints" / "last.pt"
+    weight = max(load_checkpoint(last)["model"].values(), key=lambda t: t.numel())
+    flip_a_bit(last, weight)
+    for args in ([*BASE, "--run-dir", str(trained), "--resume"], ["eval", str(trained)]):
+        error = one_error(CliRunner().invoke(cli, args))
+        assert f"{last} is damaged" in error, args
