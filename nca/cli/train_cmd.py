@@ -84,6 +84,30 @@ class RunSettings:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
+def _check_run_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """``--name`` is one folder inside ``runs/``: no separators, ``..``, absolute paths
+    or empty names, which would put the run elsewhere (``--run-dir`` takes any path)."""
+    if name is None:
+        return None
+    import os
+
+    separators = [s for s in (os.sep, os.altsep, "/") if s]
+    if (
+        not name.strip()
+        or name in (".", "..")
+        or any(s in name for s in separators)
+        or os.path.isabs(name)
+        or "\0" in name
+    ):
+        raise click.BadParameter(
+            f"{name!r} is not a run name: a name is one folder inside runs/, without '/', "
+            f"'..' or an absolute path; give --run-dir PATH to put the run elsewhere",
+            ctx=ctx,
+            param=param,
+        )
+    return name
+
+
 def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str) -> Path:
     if params["run_dir"]:
         return Path(params["run_dir"])
@@ -119,7 +143,11 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
     type=click.Path(file_okay=False, path_type=Path),
     help="Run directory [default: runs/<name>].",
 )
-@click.option("--name", help="Run name [default: <task>-<rule>-<timestamp>].")
+@click.option(
+    "--name",
+    callback=_check_run_name,
+    help="Run name, a folder in runs/ [default: <task>-<rule>-<timestamp>].",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [default: 0].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N [default: auto].")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")

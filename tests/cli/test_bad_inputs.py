@@ -87,3 +87,15 @@ def test_a_config_file_of_the_wrong_shape_is_one_line(tmp_path, text, message):
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0] and str(config) in errors[0], result.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "..", ".", "", "a/b", "/tmp/nca-abs-run", " "])
+def test_a_run_name_stays_inside_runs(tmp_path, monkeypatch, name):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(cli, [*BASE, "--name", name])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert f"{name!r} is not a run name" in errors[0]
+    assert list(tmp_path.rglob("*")) == [work]  # nothing written, inside or out
