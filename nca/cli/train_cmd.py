@@ -310,15 +310,40 @@ def _build_task(request: TrainRequest, params: dict[str, Any], console) -> tuple
 
 
 def _note_replaced_file_values(request: TrainRequest, params: dict[str, Any], console) -> None:
-    """The command line wins over the config file: say so where they differ."""
-    file_values = request.file.get("task", {})
-    for key in sorted(file_values):
-        value = request.task_values[key]
-        if str(value) != str(file_values[key]):
-            console.print(
-                f"{key}={value} from the command line replaces {key}={file_values[key]} "
-                f"from {params['config_path']}"
-            )
+    """The command line wins over the config file: say so wherever they differ (the
+    file's value then does nothing), for its names, settings and field values."""
+    names = request.file.get("names", {})
+    given = {
+        "task": params["task_name"],
+        "rule": params["rule_name"],
+        "preset": params["preset"],
+        "seed": params["seed"],
+        "device": params["device"],
+        "run_dir": params["run_dir"],
+    }
+    replaced = [
+        (f"--{key.replace('_', '-')} {value}", f"{_file_key(key)} = {names[key]!r}")
+        for key, value in given.items()
+        if value is not None and key in names and str(value) != str(names[key])
+    ]
+    for section, values in (("task", request.task_values), ("rule", request.rule_values)):
+        file_values = request.file.get(section, {})
+        prefix = "" if section == "task" else "rule."  # task fields are announced bare
+        replaced += [
+            (f"{prefix}{key}={values[key]}", f"{prefix}{key}={file_values[key]}")
+            for key in sorted(file_values)
+            if str(values[key]) != str(file_values[key])
+        ]
+    for new, old in replaced:
+        line = f"{new} from the command line replaces {old} from {params['config_path']}"
+        console.print(line, markup=False)  # "[task] name" is no rich markup
+
+
+def _file_key(key: str) -> str:
+    """How a config file writes a name or setting: ``[task] name``, ``seed``."""
+    if key in ("task", "rule"):
+        return f"[{key}] name"
+    return "[task] preset" if key == "preset" else key
 
 
 def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:

@@ -106,6 +106,31 @@ class TrainerConfig:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
 
 
+def inert_settings(config: TrainerConfig) -> list[str]:
+    """Settings that ``config`` holds but that do nothing, one line each (``nca train``
+    prints them as warnings; a task that trains no rollout refuses them instead, as the
+    probe task does).
+
+    Today: ``fixed_point.*`` changed from its defaults while ``gradient`` is not
+    ``fixed-point``, the only mode that solves for an equilibrium.
+    """
+    if config.gradient == "fixed-point":
+        return []
+    defaults = FixedPointConfig()
+    changed = [
+        f"fixed_point.{item.name}={getattr(config.fixed_point, item.name)}"
+        for item in dataclasses.fields(FixedPointConfig)
+        if getattr(config.fixed_point, item.name) != getattr(defaults, item.name)
+    ]
+    if not changed:
+        return []
+    return [
+        f"{', '.join(changed)} would do nothing with gradient={config.gradient}: only "
+        f"gradient=fixed-point solves for an equilibrium; leave fixed_point unset or set "
+        f"gradient=fixed-point"
+    ]
+
+
 def check_finite_fields(config: object) -> None:
     """Refuse ``inf`` and ``nan`` in every float field of a config (and of the configs it
     holds): ``lr=inf`` trains to NaN weights, and a NaN compares false with every bound

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from nca.config import config_to_dict
+from nca.engine.config import TrainerConfig, inert_settings
 from nca.engine.distributed import (
     barrier,
     distributed_env,
@@ -96,6 +97,8 @@ def launch(
     console = console or _console(env["rank"] != 0)
     resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
     built = _build_rule(task, resolved, init_from, seed)
+    for line in inert_settings(task.config) if isinstance(task.config, TrainerConfig) else ():
+        console.print(f"[yellow]warning:[/yellow] {line}")
     if resolved is not None and resolved.from_preset:
         console.print(
             f"{task.name}'s {task.preset!r} preset sets "

@@ -10,6 +10,7 @@ import pytest
 
 from nca.config import ConfigError, build_config
 from nca.engine import TrainerConfig
+from nca.engine.config import inert_settings
 from nca.engine.trainer import _stabler_settings
 
 NON_FINITE = [math.inf, -math.inf, math.nan]
@@ -62,3 +63,13 @@ def test_the_nan_stop_suggests_no_unusable_learning_rate(lr):
     assert "lr=" not in suggested
     config.lr = 1e-3
     assert _stabler_settings(config) == ["-o lr=0.0001"]
+
+
+@pytest.mark.parametrize("gradient", ["bptt", "checkpoint"])
+def test_fixed_point_settings_without_the_fixed_point_mode_are_announced(gradient):
+    config = build_config(TrainerConfig, {"gradient": gradient, "fixed_point.tol": "0.01"})
+    (line,) = inert_settings(config)
+    assert f"fixed_point.tol=0.01 would do nothing with gradient={gradient}" in line
+    assert inert_settings(build_config(TrainerConfig, {"gradient": gradient})) == []
+    fixed = build_config(TrainerConfig, {"gradient": "fixed-point", "fixed_point.tol": "0.01"})
+    assert inert_settings(fixed) == []
