@@ -97,13 +97,7 @@ def launch(
     console = console or _console(env["rank"] != 0)
     resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
     built = _build_rule(task, resolved, init_from, seed)
-    for line in inert_settings(task.config) if isinstance(task.config, TrainerConfig) else ():
-        console.print(f"[yellow]warning:[/yellow] {line}")
-    if resolved is not None and resolved.from_preset:
-        console.print(
-            f"{task.name}'s {task.preset!r} preset sets "
-            + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
-        )
+    _print_notes(task, resolved, console)
     record = _run_record(task, resolved, seed)
     if env["world_size"] > 1:
         device = init_distributed(device, env["local_rank"])
@@ -124,6 +118,17 @@ def launch(
             return holder.trainer.run_training()
     finally:
         shutdown_distributed()
+
+
+def _print_notes(task: Any, resolved: ResolvedRule | None, console: Any) -> None:
+    """Settings that do nothing (a warning each), and what the task's preset set."""
+    for line in inert_settings(task.config) if isinstance(task.config, TrainerConfig) else ():
+        console.print(f"[yellow]warning:[/yellow] {line}")
+    if resolved is not None and resolved.from_preset:
+        console.print(
+            f"{task.name}'s {task.preset!r} preset sets "
+            + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
+        )
 
 
 def _resolve_rule(
