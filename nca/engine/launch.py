@@ -22,6 +22,7 @@ from nca.engine.distributed import (
     shutdown_distributed,
 )
 from nca.engine.lock import RunDirLock
+from nca.engine.memory import check_rule_fits
 from nca.engine.rule_config import ResolvedRule, resolve_task_rule
 from nca.engine.run import RunContext
 from nca.engine.run_dir import check_run_dir, write_resolved_config
@@ -96,7 +97,7 @@ def launch(
     env = distributed_env()
     console = console or _console(env["rank"] != 0)
     resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
-    built = _build_rule(task, resolved, init_from, seed)
+    built = _build_rule(task, resolved, init_from, seed, device)
     _print_notes(task, resolved, console)
     record = _run_record(task, resolved, seed)
     if env["world_size"] > 1:
@@ -153,12 +154,20 @@ def _resolve_rule(
 
 
 def _build_rule(
-    task: Any, resolved: ResolvedRule | None, init_from: str | Path | None, seed: int
+    task: Any,
+    resolved: ResolvedRule | None,
+    init_from: str | Path | None,
+    seed: int,
+    device: str,
 ) -> Any:
-    """The rule, built from the run's seed (identical weights on every rank), checked
+    """The rule, measured first (weights that cannot be held are refused before they
+    are allocated), built from the run's seed (identical weights on every rank), checked
     against the task's needs and initialised ``--init-from`` a checkpoint."""
     from nca.rules import create_rule
 
+    if resolved is not None:  # before seeding: the measurement draws no random numbers
+        optimizer = getattr(task.config, "optimizer", None)
+        check_rule_fits(resolved.name, resolved.config, optimizer=optimizer, device=device)
     seed_everything(seed)
     if resolved is None:
         return None

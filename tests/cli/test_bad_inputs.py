@@ -51,6 +51,10 @@ CASES = [
     (["-o", "update_rate=nan"], "task.update_rate: expected a finite number"),
     (["-o", "fixed_point.jacobian_weight=inf"], "fixed_point.jacobian_weight: expected a finite"),
     (["-o", "rule.pos_embedding_std=inf"], "rule.pos_embedding_std: expected a finite number"),
+    (["-o", "rule.hidden_channels=300000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.embed_dim=300000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.mlp_dim=1000000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.heads=65536", "-o", "rule.embed_dim=4294967296"], "rule vitca with these"),
 ]
 
 
