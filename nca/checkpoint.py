@@ -11,10 +11,16 @@ any run: ``rule`` (``{"name", "config"}``), ``task`` (``{"name", "config"}``),
 ``model`` (the rule's ``state_dict``); tasks add what they need to resume
 (optimizer, scheduler, pool, generator states, iteration). A run directory
 keeps them in ``checkpoints/`` with ``last.pt`` the latest.
+
+Every checkpoint also holds ``sha256``, a digest of everything else in it (each
+tensor's dtype, shape and bytes, and every other value), checked on every load: a
+changed bit (a failing disk, a bad copy) is refused naming the file, not trained on.
+Checkpoints written before the digest existed load as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +33,44 @@ from nca.errors import NCAError
 
 #: Bumped when the layout of checkpoint dictionaries changes incompatibly.
 CHECKPOINT_FORMAT = 1
+#: Key of the digest of the rest of a checkpoint (:func:`content_digest`).
+CHECKSUM_KEY = "sha256"
+
+
+class CheckpointCorrupted(NCAError, ValueError):
+    """A checkpoint's contents do not match the digest written with them."""
+
+
+def content_digest(data: Any) -> str:
+    """SHA-256 of plain containers, numbers, strings and tensors, in their order.
+
+    A tensor counts with its dtype, shape and bytes (wherever it lives: the bytes are
+    read on the CPU); a dict with its keys in insertion order, which ``torch.save`` and
+    ``torch.load`` keep.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, data)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+        digest.update(f"<tensor {tensor.dtype} {tuple(tensor.shape)}>".encode())
+        if tensor.numel():
+            flat = tensor.cpu().contiguous().reshape(-1)
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, Mapping):
+        digest.update(f"<{type(value).__name__} {len(value)}>".encode())
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"<{type(value).__name__} {len(value)}>".encode())
+        for item in value:
+            _feed(digest, item)
+    else:  # numbers, strings, None: repr is exact (floats round-trip)
+        digest.update(f"<{type(value).__name__} {value!r}>".encode())
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -34,6 +78,8 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, **payload}
+    data.pop(CHECKSUM_KEY, None)  # a payload that was itself loaded from a checkpoint
+    data[CHECKSUM_KEY] = content_digest(data)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -80,6 +126,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     Raises:
         FileNotFoundError: the file does not exist.
         ValueError: the file is not a readable checkpoint of a known format.
+        CheckpointCorrupted: its contents differ from the digest written with them.
     """
     path = Path(path)
     if not path.is_file():
@@ -93,6 +140,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(
             f"{str(path)!r} has checkpoint format {found!r}; this version reads "
             f"format {CHECKPOINT_FORMAT}"
+        )
+    stored = data.pop(CHECKSUM_KEY, None)
+    if stored is not None and content_digest(data) != stored:
+        raise CheckpointCorrupted(
+            f"{path} is damaged: its contents do not match the sha256 checksum written with "
+            f"it (a changed bit on disk or in a copy); use another copy of it, an earlier "
+            f"checkpoint, or start a new run"
         )
     return data
 

@@ -20,18 +20,35 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(needed: int, what: str, advice: str) -> None:
-    """Raise :class:`NotEnoughMemory` when ``needed`` bytes exceed the machine's RAM.
+def device_memory(device: str | None = None) -> int | None:
+    """Bytes of memory of ``device``: the machine's RAM for ``None`` and ``cpu``, the
+    GPU's total for ``cuda[:N]``; ``None`` where it cannot be told."""
+    if device is None or not str(device).startswith("cuda"):
+        return physical_memory()
+    import torch
+
+    try:
+        return int(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    except (RuntimeError, AssertionError, ValueError):  # no such GPU: its own error later
+        return None
+
+
+def check_fits_in_memory(needed: int, what: str, advice: str, *, device: str | None = None) -> None:
+    """Raise :class:`NotEnoughMemory` when ``needed`` bytes exceed the memory of
+    ``device`` (default: the machine's RAM).
 
     Args:
         needed: A lower bound of the bytes the setting needs.
         what: The setting, e.g. ``"a batch of 16 images of 100000x100000"``.
         advice: What to change, e.g. ``"lower --image-size or --batch-size"``.
+        device: Where the bytes live: ``None``/``cpu`` (RAM) or ``cuda[:N]``.
     """
-    total = physical_memory()
+    on_gpu = device is not None and str(device).startswith("cuda")
+    total = device_memory(device)
     if total is not None and needed > total:
+        holder = f"{device} has" if on_gpu else "this machine has"
         raise NotEnoughMemory(
-            f"{what} needs at least {needed / 2**30:,.1f} GiB; this machine has "
+            f"{what} needs at least {needed / 2**30:,.1f} GiB; {holder} "
             f"{total / 2**30:,.1f} GiB: {advice}"
         )
 

@@ -67,6 +67,8 @@ def rollout(
     every: int = 1,
 ) -> dict:
     """Animation of input | output over time | target with a step counter."""
+    if every < 1:  # range() would fail (0) or show nothing (< 0)
+        raise ValueError(f"every must be >= 1 (a frame every N steps), got {every}")
     masked = subject.masked(patch, coverage)
     outputs, _, _ = _trajectory(subject, masked, steps)
     shown = list(range(0, steps, every))

@@ -9,6 +9,7 @@ import click
 
 from nca import __version__
 from nca.cli.analyze_cmd import analyze_command
+from nca.cli.errors import debug_enabled, unexpected_error
 from nca.cli.eval_cmd import eval_command
 from nca.cli.export_cmd import export_command
 from nca.cli.info_cmd import info_command
@@ -17,7 +18,27 @@ from nca.cli.play_cmd import play_command
 from nca.cli.train_cmd import train_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class NCAGroup(click.Group):
+    """The command group; no command shows a Python traceback unless asked to.
+
+    Errors the commands anticipate are already one-line ``ClickException``s
+    (:func:`nca.cli.errors.user_errors`); any other exception becomes one line naming
+    its type and message. Ctrl-C (``KeyboardInterrupt``), ``SystemExit`` and click's own
+    exits pass through unchanged: the trainer handles Ctrl-C itself.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:
+            if debug_enabled():
+                raise
+            raise unexpected_error(err) from err
+
+
+@click.group(cls=NCAGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="nca")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:

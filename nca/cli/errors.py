@@ -36,6 +36,19 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(_os_error(err)) from err
 
 
+#: What an unexpected error's one line ends with.
+DEBUG_HINT = "run with --debug or NCA_DEBUG=1 for the full traceback"
+
+
+def unexpected_error(err: Exception) -> click.ClickException:
+    """An error no command anticipated, as one line: its type, its message and how to
+    see the traceback (a bug report needs it; a user does not)."""
+    text = " ".join(str(err).split())  # one line, however the message was laid out
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return click.ClickException(f"{type(err).__name__}: {text or '(no message)'} ({DEBUG_HINT})")
+
+
 def _os_error(err: OSError) -> str:
     import errno
 

@@ -81,6 +81,30 @@ class RunSettings:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
+def _check_run_name(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """``--name`` is one folder inside ``runs/``: no separators, ``..``, absolute paths
+    or empty names, which would put the run elsewhere (``--run-dir`` takes any path)."""
+    if name is None:
+        return None
+    import os
+
+    separators = [s for s in (os.sep, os.altsep, "/") if s]
+    if (
+        not name.strip()
+        or name in (".", "..")
+        or any(s in name for s in separators)
+        or os.path.isabs(name)
+        or "\0" in name
+    ):
+        raise click.BadParameter(
+            f"{name!r} is not a run name: a name is one folder inside runs/, without '/', "
+            f"'..' or an absolute path; give --run-dir PATH to put the run elsewhere",
+            ctx=ctx,
+            param=param,
+        )
+    return name
+
+
 def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str) -> Path:
     if params["run_dir"]:
         return Path(params["run_dir"])
@@ -116,7 +140,11 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
     type=click.Path(file_okay=False, path_type=Path),
     help="Run directory [default: runs/<name>].",
 )
-@click.option("--name", help="Run name [default: <task>-<rule>-<timestamp>].")
+@click.option(
+    "--name",
+    callback=_check_run_name,
+    help="Run name, a folder in runs/ [default: <task>-<rule>-<timestamp>].",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [default: 0].")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N [default: auto].")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
@@ -279,15 +307,40 @@ def _build_task(request: TrainRequest, params: dict[str, Any], console) -> tuple
 
 
 def _note_replaced_file_values(request: TrainRequest, params: dict[str, Any], console) -> None:
-    """The command line wins over the config file: say so where they differ."""
-    file_values = request.file.get("task", {})
-    for key in sorted(file_values):
-        value = request.task_values[key]
-        if str(value) != str(file_values[key]):
-            console.print(
-                f"{key}={value} from the command line replaces {key}={file_values[key]} "
-                f"from {params['config_path']}"
-            )
+    """The command line wins over the config file: say so wherever they differ (the
+    file's value then does nothing), for its names, settings and field values."""
+    names = request.file.get("names", {})
+    given = {
+        "task": params["task_name"],
+        "rule": params["rule_name"],
+        "preset": params["preset"],
+        "seed": params["seed"],
+        "device": params["device"],
+        "run_dir": params["run_dir"],
+    }
+    replaced = [
+        (f"--{key.replace('_', '-')} {value}", f"{_file_key(key)} = {names[key]!r}")
+        for key, value in given.items()
+        if value is not None and key in names and str(value) != str(names[key])
+    ]
+    for section, values in (("task", request.task_values), ("rule", request.rule_values)):
+        file_values = request.file.get(section, {})
+        prefix = "" if section == "task" else "rule."  # task fields are announced bare
+        replaced += [
+            (f"{prefix}{key}={values[key]}", f"{prefix}{key}={file_values[key]}")
+            for key in sorted(file_values)
+            if str(values[key]) != str(file_values[key])
+        ]
+    for new, old in replaced:
+        line = f"{new} from the command line replaces {old} from {params['config_path']}"
+        console.print(line, markup=False)  # "[task] name" is no rich markup
+
+
+def _file_key(key: str) -> str:
+    """How a config file writes a name or setting: ``[task] name``, ``seed``."""
+    if key in ("task", "rule"):
+        return f"[{key}] name"
+    return "[task] preset" if key == "preset" else key
 
 
 def _check_agreement(config_class: type, flags: dict, overrides: dict) -> None:

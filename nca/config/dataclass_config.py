@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import difflib
 import inspect
+import math
 import re
 import types
 import typing
@@ -222,12 +223,20 @@ def _coerce_int(value: Any, where: str) -> int:
 
 
 def _coerce_float(value: Any, where: str) -> float:
+    """A finite float: ``inf``, ``nan`` and overflowing ``1e999`` set no training
+    quantity (a learning rate, a weight, a tolerance) to anything but NaN weights."""
+    number = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        with contextlib.suppress(OverflowError):  # an int too large for a float
+            number = float(value)
+    elif isinstance(value, str):
         with contextlib.suppress(ValueError):
-            return float(value)
-    raise _fail(where, value, "a number")
+            number = float(value)
+    if number is None:
+        raise _fail(where, value, "a number")
+    if not math.isfinite(number):
+        raise _fail(where, value, "a finite number (not inf or nan)")
+    return number
 
 
 def _coerce_str(value: Any, where: str) -> str:

@@ -99,15 +99,15 @@ def load_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
             data = tomllib.loads(path.read_text())
     except (ValueError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot parse config file {str(path)!r}: {err}") from err
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"config file {str(path)!r}: the top level must be a table ([rule], [task], "
+            f"{', '.join(TOP_LEVEL_KEYS)}), got {_shape(data)}"
+        )
     out: dict[str, dict[str, Any]] = {"names": {}, "rule": {}, "task": {}}
     for key, value in data.items():
-        if key in SECTIONS and isinstance(value, Mapping):
-            table = dict(value)
-            if "name" in table:
-                out["names"][key] = table.pop("name")
-            if key == "task" and "preset" in table:
-                out["names"]["preset"] = table.pop("preset")
-            out[key] = table
+        if key in SECTIONS:
+            _read_section(path, key, value, out)
         elif key in TOP_LEVEL_KEYS:
             out["names"][key] = value
         else:
@@ -116,3 +116,35 @@ def load_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
                 f"{', '.join(TOP_LEVEL_KEYS)}"
             )
     return out
+
+
+def _read_section(path: Path, key: str, value: Any, out: dict[str, dict[str, Any]]) -> None:
+    """Put table ``[key]`` into ``out``; its ``name`` (and the task's ``preset``) into
+    ``out["names"]``. Every one of them must be of the right shape."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"config file {str(path)!r}: {key} must be a table ([{key}] with its fields), "
+            f"got {_shape(value)}"
+        )
+    table = dict(value)
+    for name in ("name", "preset") if key == "task" else ("name",):
+        if name in table:
+            given = table.pop(name)
+            if not isinstance(given, str) or not given:
+                raise ConfigError(
+                    f"config file {str(path)!r}: [{key}] {name} must be a non-empty string "
+                    f'(e.g. {name} = "{_EXAMPLES[key, name]}"), got {given!r}'
+                )
+            out["names"]["preset" if name == "preset" else key] = given
+    out[key] = table
+
+
+#: What an example of each named entry looks like, for error messages.
+_EXAMPLES = {("rule", "name"): "vitca", ("task", "name"): "denoise", ("task", "preset"): "quick"}
+
+
+def _shape(value: Any) -> str:
+    """``a list ([1, 2])``: what a value is, for an error that expected another shape."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__} ({shown})"

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import torch
 
+from nca.resources import check_fits_in_memory
+
 
 class SlotPool:
     """``capacity`` slots of grids, sampled by index and written back in place
@@ -66,6 +68,11 @@ class SlotPool:
                 f"seed must be one (C, *cells) grid with 1 to 3 spatial dimensions, got "
                 f"{tuple(seed.shape)}"
             )
+        check_fits_in_memory(  # measured before the copies are allocated
+            capacity * seed.numel() * seed.element_size(),
+            f"a pool of {capacity} grids of {tuple(seed.shape)}",
+            "lower pool_size or the grid size",
+        )
         self.capacity = capacity
         self.generator = generator
         self.cells = seed.detach().to("cpu").unsqueeze(0).repeat(capacity, *[1] * seed.ndim)

@@ -9,17 +9,12 @@ checkpoints with exact resume, random streams, deferred Ctrl-C, the NaN stop,
 from nca.engine.config import EvalCheckpoint, Optimizer, Schedule, TrainerConfig
 from nca.engine.distributed import barrier, distributed_env, is_distributed, mean_over_ranks
 from nca.engine.evaluation import evaluate_checkpoint, load_trained_model
-from nca.engine.launch import (
-    RunDirError,
-    check_run_dir,
-    launch,
-    seed_everything,
-    write_resolved_config,
-)
+from nca.engine.launch import launch, seed_everything
 from nca.engine.optim import build_optimizer, build_schedule
 from nca.engine.report import write_report
 from nca.engine.rule_config import ResolvedRule, RuleConfigConflict, resolve_task_rule
 from nca.engine.run import RunContext
+from nca.engine.run_dir import RunDirError, check_run_dir, write_resolved_config
 from nca.engine.streams import RandomStreams
 from nca.engine.trainer import (
     CHECKSUM_ENV,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -75,6 +77,7 @@ class TrainerConfig:
     eval_checkpoint: EvalCheckpoint = "last"
 
     def __post_init__(self) -> None:
+        check_finite_fields(self)
         for name in ("iterations", "log_every", "validate_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -101,3 +104,47 @@ class TrainerConfig:
             raise ValueError("lr_schedule=step needs lr_milestones, e.g. lr_milestones=2000")
         if not 0 < self.lr_gamma <= 1:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
+
+
+def inert_settings(config: TrainerConfig) -> list[str]:
+    """Settings that ``config`` holds but that do nothing, one line each (``nca train``
+    prints them as warnings; a task that trains no rollout refuses them instead, as the
+    probe task does).
+
+    Today: ``fixed_point.*`` changed from its defaults while ``gradient`` is not
+    ``fixed-point``, the only mode that solves for an equilibrium.
+    """
+    if config.gradient == "fixed-point":
+        return []
+    defaults = FixedPointConfig()
+    changed = [
+        f"fixed_point.{item.name}={getattr(config.fixed_point, item.name)}"
+        for item in dataclasses.fields(FixedPointConfig)
+        if getattr(config.fixed_point, item.name) != getattr(defaults, item.name)
+    ]
+    if not changed:
+        return []
+    return [
+        f"{', '.join(changed)} would do nothing with gradient={config.gradient}: only "
+        f"gradient=fixed-point solves for an equilibrium; leave fixed_point unset or set "
+        f"gradient=fixed-point"
+    ]
+
+
+def check_finite_fields(config: object) -> None:
+    """Refuse ``inf`` and ``nan`` in every float field of a config (and of the configs it
+    holds): ``lr=inf`` trains to NaN weights, and a NaN compares false with every bound
+    a ``__post_init__`` checks (``weight_decay=nan`` passes ``< 0``). Files and ``-o``
+    values are refused when coerced; this catches configs built in Python.
+
+    Raises:
+        ValueError: naming the field and its value.
+    """
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_finite_fields(value)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for number in values:
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ValueError(f"{item.name} must be a finite number, got {value}")

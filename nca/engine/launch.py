@@ -5,7 +5,6 @@ and call these; Python users (and torchrun scripts) call them directly."""
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import shutil
 from collections.abc import Iterator, Mapping
@@ -14,7 +13,8 @@ from typing import Any
 
 import torch
 
-from nca.config import build_config, config_to_dict
+from nca.config import config_to_dict
+from nca.engine.config import TrainerConfig, inert_settings
 from nca.engine.distributed import (
     barrier,
     distributed_env,
@@ -22,16 +22,13 @@ from nca.engine.distributed import (
     shutdown_distributed,
 )
 from nca.engine.lock import RunDirLock
+from nca.engine.memory import check_rule_fits
 from nca.engine.rule_config import ResolvedRule, resolve_task_rule
 from nca.engine.run import RunContext
+from nca.engine.run_dir import check_run_dir, write_resolved_config
 from nca.engine.trainer import Trainer, _console
-from nca.errors import NCAError
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
-
-
-class RunDirError(NCAError):
-    """The run directory holds another run, or a run with a different configuration."""
 
 
 def seed_everything(seed: int) -> None:
@@ -44,71 +41,6 @@ def seed_everything(seed: int) -> None:
         np.random.seed(seed % 2**32)
     except ImportError:  # pragma: no cover
         pass
-
-
-def check_run_dir(
-    run_dir: Path,
-    resolved: dict[str, Any],
-    *,
-    resume: bool,
-    task_config_class: type | None = None,
-) -> None:
-    """Never overwrite a run by accident; never resume with a different config.
-
-    Fields absent from an older ``config.json`` count as unchanged when they hold
-    their default (a newer toolkit added them). With ``task_config_class``, the stored
-    task config is first rebuilt through it, so values an older toolkit left unresolved
-    (``image_size: null``) compare as the value they resolve to.
-    """
-    stored_path = run_dir / "config.json"
-    if not stored_path.is_file():
-        # resume on a new directory starts the run: one job script serves a whole chain
-        return
-    if not resume:
-        raise RunDirError(
-            f"run directory {str(run_dir)!r} already holds a run; pass --resume to continue it "
-            f"or choose another --run-dir/--name"
-        )
-    stored = json.loads(stored_path.read_text())
-    changed = []
-    for section in ("rule", "task"):
-        old = (stored.get(section) or {}).get("config", {})
-        if section == "task" and task_config_class is not None:
-            old = _rebuilt(task_config_class, old)
-        new = (resolved.get(section) or {}).get("config", {})
-        defaults = resolved.get("defaults", {}).get(section, {})
-        for key in sorted(set(old) | set(new)):
-            if key not in old and new.get(key) == defaults.get(key, object()):
-                continue
-            if old.get(key) != new.get(key):
-                changed.append(f"{section}.{key}")
-        if (stored.get(section) or {}).get("name") != (resolved.get(section) or {}).get("name"):
-            changed.append(f"{section}.name")
-    if stored.get("seed") != resolved["seed"]:
-        changed.append("seed")
-    if changed:
-        raise RunDirError(
-            f"cannot resume {str(run_dir)!r} with a different configuration (changed: "
-            f"{', '.join(changed)}); start a new run instead"
-        )
-
-
-def _rebuilt(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` as the config class resolves them now (unchanged if it refuses them)."""
-    try:
-        return config_to_dict(build_config(config_class, values, where="stored task"))
-    except (ValueError, TypeError):
-        return values
-
-
-def write_resolved_config(run_dir: Path, resolved: dict[str, Any]) -> Path:
-    """Write ``config.json`` atomically in ``run_dir``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
 
 
 def launch(
@@ -165,12 +97,8 @@ def launch(
     env = distributed_env()
     console = console or _console(env["rank"] != 0)
     resolved = _resolve_rule(task, rule, rule_config, rule_options, init_from)
-    built = _build_rule(task, resolved, init_from, seed)
-    if resolved is not None and resolved.from_preset:
-        console.print(
-            f"{task.name}'s {task.preset!r} preset sets "
-            + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
-        )
+    built = _build_rule(task, resolved, init_from, seed, device)
+    _print_notes(task, resolved, console)
     record = _run_record(task, resolved, seed)
     if env["world_size"] > 1:
         device = init_distributed(device, env["local_rank"])
@@ -191,6 +119,17 @@ def launch(
             return holder.trainer.run_training()
     finally:
         shutdown_distributed()
+
+
+def _print_notes(task: Any, resolved: ResolvedRule | None, console: Any) -> None:
+    """Settings that do nothing (a warning each), and what the task's preset set."""
+    for line in inert_settings(task.config) if isinstance(task.config, TrainerConfig) else ():
+        console.print(f"[yellow]warning:[/yellow] {line}")
+    if resolved is not None and resolved.from_preset:
+        console.print(
+            f"{task.name}'s {task.preset!r} preset sets "
+            + ", ".join(f"rule.{k}={v}" for k, v in sorted(resolved.from_preset.items()))
+        )
 
 
 def _resolve_rule(
@@ -215,12 +154,20 @@ def _resolve_rule(
 
 
 def _build_rule(
-    task: Any, resolved: ResolvedRule | None, init_from: str | Path | None, seed: int
+    task: Any,
+    resolved: ResolvedRule | None,
+    init_from: str | Path | None,
+    seed: int,
+    device: str,
 ) -> Any:
-    """The rule, built from the run's seed (identical weights on every rank), checked
+    """The rule, measured first (weights that cannot be held are refused before they
+    are allocated), built from the run's seed (identical weights on every rank), checked
     against the task's needs and initialised ``--init-from`` a checkpoint."""
     from nca.rules import create_rule
 
+    if resolved is not None:  # before seeding: the measurement draws no random numbers
+        optimizer = getattr(task.config, "optimizer", None)
+        check_rule_fits(resolved.name, resolved.config, optimizer=optimizer, device=device)
     seed_everything(seed)
     if resolved is None:
         return None
@@ -266,7 +213,7 @@ def _run_directory(
     lock = RunDirLock(run_dir).acquire() if run.is_main else None  # one process per run
     holder = _TrainerHolder()
     try:
-        check_run_dir(run_dir, record, resume=run.resume, task_config_class=config_class)
+        note = check_run_dir(run_dir, record, resume=run.resume, task_config_class=config_class)
         barrier()  # every rank checked the run dir before rank 0 writes into it
         if run.is_main:
             _remove_orphans(run_dir, console)
@@ -274,6 +221,8 @@ def _run_directory(
             if init_from is not None:
                 stored["init_from"] = str(init_from)
             write_resolved_config(run_dir, {**stored, "device": run.device})
+            if note:
+                console.print(note)
             console.print(announcement)
         barrier()
         yield holder

@@ -325,9 +325,7 @@ class Trainer:
             )
 
     def _diverged(self, what: str) -> TrainingDiverged:
-        lower = f"-o lr={self.config.lr / 10:g}" + (
-            "" if self.config.gradient_normalization else " -o gradient_normalization=true"
-        )
+        lower = " ".join(_stabler_settings(self.config)) or "other settings"
         if self.checkpoint_path.is_file() and self.rule is not None:
             advice = (
                 f"the last good checkpoint is {self.checkpoint_path}; branch a new run from it "
@@ -362,6 +360,9 @@ class Trainer:
             "task": {"name": self.task_name, "config": config_to_dict(self.config)},
             "model": self.weights.state_dict(),
             "iteration": self.iteration,
+            # with rule and task, the run's settings: a resume compares them when the
+            # run directory's config.json is gone
+            "seed": self.run.seed,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -379,7 +380,16 @@ class Trainer:
 
     def save(self) -> Path | None:
         """Write ``checkpoints/last.pt`` atomically (main rank); under DDP every other rank
-        writes its own pool and streams to ``checkpoints/rank{r}.pt``."""
+        writes its own pool and streams to ``checkpoints/rank{r}.pt``.
+
+        Raises:
+            TrainingDiverged: the weights are no longer finite (a step can overflow them
+                with a finite loss and gradients, e.g. ``lr=1e39`` in float32); the last
+                good checkpoint is kept. Every rank checks: their weights are the same.
+        """
+        finite = [torch.isfinite(p).all() for p in self.weights.parameters()]
+        if finite and not bool(torch.stack(finite).all()):
+            raise self._diverged(f"the weights became non-finite by iteration {self.iteration}")
         path = None
         if self.run.is_main:
             path = save_checkpoint(self.checkpoint_path, self.state_dict())
@@ -565,6 +575,8 @@ class Trainer:
         elif run.resume:
             console.print("no checkpoint yet: starting from iteration 0")
         log = RunLog(run.run_dir, enabled=run.is_main)
+        if run.resume and not resumed and run.is_main and log.path.is_file():
+            log.mark_resume(0)  # records of the attempt that left no checkpoint are replaced
         try:
             if resumed and self.iteration >= self.iterations:
                 return self._finished(log)
@@ -649,6 +661,18 @@ class Trainer:
             return {}
         record = {k: v for k, v in evaluations[-1].items() if k not in ("kind", "step", "time")}
         return _prefixed(record)
+
+
+def _stabler_settings(config: TrainerConfig) -> list[str]:
+    """``-o`` options a diverged run could restart with: a tenth of its learning rate
+    (when that is a usable one: never ``inf``, ``nan`` or 0) and gradient normalisation."""
+    options = []
+    lower = config.lr / 10
+    if math.isfinite(lower) and lower > 0:
+        options.append(f"-o lr={lower:g}")
+    if not config.gradient_normalization:
+        options.append("-o gradient_normalization=true")
+    return options
 
 
 def _prefixed(result: dict) -> dict[str, float]:

@@ -41,16 +41,17 @@ from nca.rules.base import CARule
 #: Convolutions by the grid's number of spatial dimensions.
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_SMOOTH = torch.tensor([1.0, 2.0, 1.0])  # the Sobel filters' smoothing across an axis
-_DERIVATIVE = torch.tensor([-1.0, 0.0, 1.0])
+_SMOOTH = (1.0, 2.0, 1.0)  # the Sobel filters' smoothing across an axis
+_DERIVATIVE = (-1.0, 0.0, 1.0)
 
 
-def _outer(vectors: list[torch.Tensor]) -> torch.Tensor:
+def _outer(vectors: list[tuple[float, ...]]) -> torch.Tensor:
     """The outer product of 1-D vectors: a ``3 × ... × 3`` kernel, axis ``i`` from
-    ``vectors[i]``."""
-    kernel = vectors[0]
+    ``vectors[i]``. Made where tensors are made by default (so a rule built on the
+    ``meta`` device, to measure it, allocates nothing)."""
+    kernel = torch.tensor(vectors[0])
     for vector in vectors[1:]:
-        kernel = kernel[..., None] * vector
+        kernel = kernel[..., None] * torch.tensor(vector)
     return kernel
 
 

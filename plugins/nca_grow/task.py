@@ -213,8 +213,10 @@ class GrowTask(Task):
     ) -> dict:  # fmt: skip
         """Growth from one cell: a GIF and the PSNR per step (``steps`` 0: ``steps_max``)."""
         steps = steps or self.config.steps_max
+        if every < 1:  # refused, not quietly raised to 1
+            raise ValueError(f"every must be >= 1 (a frame every N steps), got {every}")
         return analysis.growth(model, self._target_on(model), out, steps=steps, count=count,
-                               seed=seed, every=max(1, every))  # fmt: skip
+                               seed=seed, every=every)  # fmt: skip
 
     def analyze_regeneration(
         self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0,

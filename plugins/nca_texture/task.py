@@ -192,8 +192,10 @@ class TextureTask(Task):
         """A GIF of ``count`` grids growing the texture from empty cells (``steps`` 0:
         ``eval_steps``; ``size`` 0: ``eval_size``), and the style loss every ``every`` steps."""
         steps, size = steps or self.config.eval_steps, size or self.config.eval_size
+        if every < 1:  # refused, not quietly raised to 1
+            raise ValueError(f"every must be >= 1 (a frame every N steps), got {every}")
         return analysis.growth(model, self.style_loss, out, steps=steps, size=size, count=count,
-                               every=max(1, every), seed=seed)  # fmt: skip
+                               every=every, seed=seed)  # fmt: skip
 
     def analyze_persistence(
         self, model: GridModel, out: Path, *, seed: int = 0, factor: int = 10, count: int = 2

@@ -42,6 +42,19 @@ CASES = [
     (["--lpips", "on", "--image-size", "8"], "LPIPS-vgg needs images of at least 16x16"),
     (["--image-size", "100000"], "images of 100000x100000 needs at least"),
     (["--batch-size", "100000000"], "a batch of 100000000 images of 16x16 needs at least"),
+    (["-o", "lr=inf"], "task.lr: expected a finite number (not inf or nan), got 'inf'"),
+    (["-o", "lr=1e999"], "task.lr: expected a finite number (not inf or nan), got '1e999'"),
+    (["-o", "weight_decay=-inf"], "task.weight_decay: expected a finite number"),
+    (["-o", "weight_decay=nan"], "task.weight_decay: expected a finite number"),
+    (["-o", "lr_gamma=inf"], "task.lr_gamma: expected a finite number"),
+    (["-o", "reconstruction_weight=inf"], "task.reconstruction_weight: expected a finite"),
+    (["-o", "update_rate=nan"], "task.update_rate: expected a finite number"),
+    (["-o", "fixed_point.jacobian_weight=inf"], "fixed_point.jacobian_weight: expected a finite"),
+    (["-o", "rule.pos_embedding_std=inf"], "rule.pos_embedding_std: expected a finite number"),
+    (["-o", "rule.hidden_channels=300000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.embed_dim=300000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.mlp_dim=1000000000"], "rule vitca with these sizes needs at least"),
+    (["-o", "rule.heads=65536", "-o", "rule.embed_dim=4294967296"], "rule vitca with these"),
 ]
 
 
@@ -60,3 +73,33 @@ def test_bad_input_fails_in_one_line_and_leaves_no_run(tmp_path, extra, message)
 
 def test_the_table_covers_at_least_twenty_cases():
     assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "the top level must be a table"),
+        ('"denoise"', "the top level must be a table"),
+        ('{"rule": {"name": 3}, "task": {"name": "denoise"}}', "[rule] name must be"),
+    ],
+)
+def test_a_config_file_of_the_wrong_shape_is_one_line(tmp_path, text, message):
+    config = tmp_path / "run.json"
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["train", "-c", str(config), "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code not in (0, None)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0] and str(config) in errors[0], result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "..", ".", "", "a/b", "/tmp/nca-abs-run", " "])
+def test_a_run_name_stays_inside_runs(tmp_path, monkeypatch, name):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(cli, [*BASE, "--name", name])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert f"{name!r} is not a run name" in errors[0]
+    assert list(tmp_path.rglob("*")) == [work]  # nothing written, inside or out

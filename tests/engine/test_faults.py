@@ -293,6 +293,7 @@ def test_kill_9_during_checkpoint_writes_never_loses_the_checkpoint(tmp_path):
         proc.wait()
         data = load_checkpoint(path)
         assert torch.equal(data["big"], torch.full((2_000_000,), float(data["iteration"])))
+    path.unlink()  # a checkpoint is a run that a new start refuses to train over; the orphans stay
     out = io.StringIO()
     task = EchoTask(EchoConfig(iterations=2))
     launch(task, rule="convca:tiny", run_dir=tmp_path, quiet=True, console=Console(file=out))

@@ -242,6 +242,19 @@ def test_nan_loss_stops_with_one_line_naming_the_last_checkpoint(tmp_path):
         early.run_training()
 
 
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    """A step can overflow the weights with a finite loss and gradients (a huge finite
+    lr): the checkpoint before it is kept, not replaced by one of NaN weights."""
+    trainer = _trainer(tmp_path)
+    trainer.save()
+    kept = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+    with torch.no_grad():
+        next(trainer.weights.parameters()).view(-1)[0] = float("inf")
+    with pytest.raises(TrainingDiverged, match="the weights became non-finite by iteration 0"):
+        trainer.save()
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == kept
+
+
 def _watch(trainer: Trainer) -> tuple[set[torch.dtype], list[float]]:
     """What training really does: the dtypes of the rule's outputs in the objective's
     forward (EchoTask runs the rule nowhere else), and each parameter's gradient norm as
