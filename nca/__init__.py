@@ -106,6 +106,7 @@ _EXPORTS = {
     "Task": "nca.tasks",
     "parameter_count": "nca.rules",
     "RunContext": "nca.engine",
+    "EvaluatedCheckpoint": "nca.engine",
     "create_task": "nca.tasks",
     "list_tasks": "nca.tasks",
     "register_task": "nca.tasks",
@@ -236,6 +237,7 @@ if TYPE_CHECKING:  # pragma: no cover
         register_dataset,
     )
     from nca.engine import (
+        EvaluatedCheckpoint,
         Losses,
         Optimizer,
         RandomStreams,

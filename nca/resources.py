@@ -12,6 +12,10 @@ class NotEnoughMemory(NCAError):
     """A setting needs more memory than this machine has."""
 
 
+class NotWritable(NCAError):
+    """A file or folder cannot be created where asked."""
+
+
 def physical_memory() -> int | None:
     """Bytes of RAM, or ``None`` where the system does not say."""
     try:
@@ -60,3 +64,36 @@ def writable_folder(path: str | Path) -> bool:
     while not path.exists() and path != path.parent:
         path = path.parent
     return os.access(path, os.W_OK)
+
+
+def why_not_writable(path: str | Path) -> str | None:
+    """Why a new file (or folder) ``path`` cannot be created, or ``None`` if it can.
+
+    Asks the file system instead of the permission bits: as root ``os.access`` says yes
+    to read-only mounts and to ``/proc``, which take no new files. The nearest existing
+    folder above ``path`` is tried with a temporary file, removed at once.
+    """
+    import tempfile
+
+    path = Path(path).absolute()
+    if path.is_dir():
+        return f"{path} is a folder"
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        return f"{above} is a file, not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=above, prefix=".nca-write-test-"):
+            pass
+    except OSError as err:
+        return f"{above} takes no new files ({err.strerror or type(err).__name__})"
+    return None
+
+
+def check_writable(path: str | Path, advice: str) -> None:
+    """Raise :class:`NotWritable` (one line: the path, why, and ``advice``) unless a
+    new file ``path`` can be created; before the work that would write it."""
+    reason = why_not_writable(path)
+    if reason is not None:
+        raise NotWritable(f"cannot write {path}: {reason}; {advice}")

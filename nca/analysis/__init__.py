@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nca.analysis.experiments import EXPERIMENTS
 from nca.analysis.media import readable_scale, save_animation, save_curves, save_grid
+from nca.analysis.options import check_options
 from nca.analysis.subject import Subject, psnr
 from nca.analysis.task_experiments import (
     experiment_options,
@@ -29,9 +30,7 @@ def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> d
     """Run experiment ``name``, write its pictures and ``results.json`` to ``out``."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
-    steps = options.get("steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_options(name, EXPERIMENTS[name], options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = EXPERIMENTS[name](subject, out, **options)
@@ -42,6 +41,7 @@ def run_experiment(name: str, subject: Subject, out: str | Path, **options) -> d
 __all__ = [
     "EXPERIMENTS",
     "Subject",
+    "check_options",
     "experiment_options",
     "psnr",
     "readable_scale",

@@ -17,6 +17,7 @@ from nca.analysis.media import save_animation, save_curves, save_grid
 from nca.analysis.splat import colour_heads, splat_attention
 from nca.analysis.subject import Subject, psnr
 from nca.core import damage as damage_cells
+from nca.resources import check_fits_in_memory
 
 
 def _check_events(name: str, at: tuple[int, ...], steps: int, *, first: int = 1) -> None:
@@ -154,6 +155,11 @@ def hidden_pca(
     coverage: float = 0.5,
 ) -> dict:
     """Fig. 4c: 2-D and 3-D PCA of converged hidden states, one point per image."""
+    if subject.images.shape[0] < 2:  # one point has no variance to explain
+        raise ValueError(
+            f"pca needs at least 2 images (one point each; 4 or more for the 3-D plot), "
+            f"got {subject.images.shape[0]}: pass --count 2 or more"
+        )
     masked = subject.masked(patch, coverage)
     _, _, cells = _trajectory(subject, masked, steps)
     hidden = subject.automaton().layout.group(cells, "hidden").flatten(1).float()
@@ -307,6 +313,14 @@ def spatial_interpolation(
 ) -> dict:
     """Fig. 4h: run the rule on a grid ``scale`` times larger (e.g. 32×32 -> 128×128)."""
     subject.automaton()  # CA rules only: feed-forward models have no grid to enlarge
+    count, channels, height, width = subject.images.shape
+    cells = subject.automaton().layout.cell_channels
+    # float32 images and cell grids, before the first is allocated
+    check_fits_in_memory(
+        count * (channels + cells) * height * width * scale**2 * 4,
+        f"interpolation at scale={scale} ({count} grids of {height * scale}x{width * scale})",
+        "lower -o scale or --count",
+    )
     large = torch.nn.functional.interpolate(
         subject.images, scale_factor=scale, mode="bilinear", align_corners=False
     ).clamp(0, 1)

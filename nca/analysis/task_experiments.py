@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from nca.analysis.options import check_options
+
 
 def task_experiment(task, name: str) -> Callable:
     """The bound method of ``task``'s experiment ``name``; a clear error if it has none."""
@@ -49,6 +51,7 @@ def run_task_experiment(
         raise ValueError(
             f"{name} has no option {sorted(unknown)[0]!r}; valid: {', '.join(sorted(valid))}"
         )
+    check_options(name, function, options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = function(model, out, seed=seed, **options)

@@ -46,10 +46,71 @@ def _parse_options(experiment: str, function, overrides: tuple[str, ...]) -> dic
     return options
 
 
+def _experiment_function(experiment: str, task_name: str | None, checkpoint: Path):
+    """The function of ``experiment`` for a run of ``task_name``, and whether it is the
+    task's own (else the paper's); one line naming the valid ones if there is none."""
+    from nca.analysis import EXPERIMENTS
+    from nca.tasks import TASKS
+
+    task_class = TASKS.load(task_name) if task_name in TASKS else None
+    own = dict(task_class.experiments) if task_class is not None else {}
+    valid = task_class.analysis_experiments() if task_class is not None else EXPERIMENT_NAMES
+    if experiment in own:
+        return getattr(task_class, own[experiment]), True
+    if experiment in valid:
+        return EXPERIMENTS[experiment], False
+    if not valid:
+        raise click.UsageError(
+            f"a {task_name} run has no experiments: nca analyze rolls out the CA rule of a "
+            f"run, and {checkpoint} holds none" + _instead(checkpoint)
+        )
+    if experiment in EXPERIMENTS:
+        raise click.UsageError(
+            f"{experiment!r} is an experiment of the denoising task; a {task_name} run has: "
+            + ", ".join(valid)
+        )
+    raise click.UsageError(
+        f"no experiment {experiment!r} for this run (task {task_name!r}); valid: "
+        + ", ".join(valid)
+    )
+
+
+def _instead(checkpoint: Path) -> str:
+    """`` (analyze the run it probes: SOURCE)`` for a probe checkpoint that names one."""
+    from nca.checkpoint import load_checkpoint
+
+    task = load_checkpoint(checkpoint).get("task") or {}
+    probed = (task.get("config") or {}).get("source")
+    return f" (analyze the run it probes: nca analyze EXPERIMENT {probed})" if probed else ""
+
+
+def _count_option(console, experiment: str, function, count: int, options: dict) -> None:
+    """``--count`` sizes the paper's experiments (test images); a task's experiment takes
+    it as its ``count`` option unless ``-o count=`` is given; one that has no count says
+    it ignores it."""
+    from nca.analysis import experiment_options
+
+    names = {p.name for p in experiment_options(function)}
+    if "count" in names:
+        options.setdefault("count", count)
+    else:
+        valid = ", ".join(sorted(names - {"seed"})) or "none"
+        console.print(
+            f"[yellow]warning:[/yellow] {experiment} ignores --count {count} (it analyses no "
+            f"test images; its options: {valid})"
+        )
+
+
 @click.command("analyze")
 @click.argument("experiment")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--count", default=8, show_default=True, help="Test images to analyse.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Test images to analyse (paper experiments: default 8); a task experiment's "
+    "count (seeds, grids) [default: its own].",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -67,7 +128,7 @@ def _parse_options(experiment: str, function, overrides: tuple[str, ...]) -> dic
 def analyze_command(
     experiment: str,
     source: Path,
-    count: int,
+    count: int | None,
     out: Path | None,
     overrides: tuple[str, ...],
     seed: int,
@@ -88,14 +149,20 @@ def analyze_command(
     interpolation     a 4x larger grid than in training (Fig. 4h)
     head-masking      every subset of attention heads masked (Fig. 7)
 
-    Runs of other tasks have their own experiments (`nca info TASK` lists them):
-    grow: growth, regeneration, persistence; classify: class-map, mutation,
-    persistence; texture: growth, persistence.
+    These are the denoise task's. Runs of other tasks have their own (`nca info TASK`
+    lists them):
+
+    \b
+    grow: growth, regeneration, persistence
+    classify: class-map, mutation, persistence
+    texture: growth, persistence
+    eca: space-time
+    Probe runs have none (analyze the run they probe).
     """
-    from nca.analysis import EXPERIMENTS, run_experiment, run_task_experiment
+    from nca.analysis import run_experiment, run_task_experiment
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
-    from nca.resources import writable_folder
-    from nca.tasks import TASKS, load_run, load_subject
+    from nca.resources import check_writable
+    from nca.tasks import load_run, load_subject
 
     device = check_device(device)  # before any loading: one line, no traceback
 
@@ -103,38 +170,21 @@ def analyze_command(
     with user_errors():
         checkpoint = find_checkpoint(source)
         task_name = (load_checkpoint(checkpoint).get("task") or {}).get("name")
-        task_class = TASKS.load(task_name) if task_name in TASKS else None
-        own = dict(task_class.experiments) if task_class is not None else {}
-        if experiment not in own and experiment not in EXPERIMENTS:
-            valid = list(own) if own else list(EXPERIMENT_NAMES)
-            raise click.UsageError(
-                f"no experiment {experiment!r} for this run (task {task_name!r}); valid: "
-                + ", ".join(valid)
-            )
-        if experiment in own:
-            function = getattr(task_class, own[experiment])
-        elif task_class is not None and task_class.experiments:
-            raise click.UsageError(
-                f"{experiment!r} is an experiment of the denoising task; a {task_name} run "
-                f"has: {', '.join(own)}"
-            )
-        else:
-            function = EXPERIMENTS[experiment]
+        function, own = _experiment_function(experiment, task_name, checkpoint)
         options = _parse_options(experiment, function, overrides)
+        if own and count is not None:
+            _count_option(console, experiment, function, count, options)
         folder = out or run_dir_of(checkpoint) / "analysis" / experiment
-        if not writable_folder(folder):  # before the work, not after
-            raise click.ClickException(
-                f"cannot write the results to {folder} (read-only); pass --out DIR in a "
-                f"writable folder"
-            )
+        # before the work, not after: results.json is written last
+        check_writable(folder / "results.json", "pass --out DIR in a writable folder")
         with console.status(f"running {experiment}"):
-            if experiment in own:
+            if own:
                 stored = load_run(checkpoint, device=device)
                 results = run_task_experiment(
                     experiment, stored.task, stored.model, folder, seed=seed, **options
                 )
             else:
-                subject = load_subject(source, count, device=device, seed=seed)
+                subject = load_subject(source, count or 8, device=device, seed=seed)
                 results = run_experiment(experiment, subject, folder, **options)
     summary = {k: v for k, v in results.items() if not isinstance(v, list)}
     console.print(f"[bold]{experiment}[/bold] -> {folder}")

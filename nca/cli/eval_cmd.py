@@ -44,15 +44,14 @@ def eval_command(
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
     from nca.cli.train_cmd import _print_metrics, resolve_device
     from nca.config import config_fields, route_overrides
-    from nca.engine import RunContext, distributed_env, seed_everything
-    from nca.tasks import TASKS, load_run
+    from nca.engine import EvaluatedCheckpoint, RunContext, distributed_env, seed_everything
+    from nca.tasks import TASKS, load_run, trained_task
 
     console = make_console()
     with user_errors():
         checkpoint = find_checkpoint(source, which)
-        task_name = task_name or (load_checkpoint(checkpoint).get("task") or {}).get("name")
-        if not task_name:
-            raise click.UsageError(f"{checkpoint} does not name its task; pass --task NAME")
+        data = load_checkpoint(checkpoint)
+        task_name = trained_task(checkpoint, data, task_name)
         task_class = TASKS.load(task_name)
         routed = route_overrides(
             overrides, {"task": [f.name for f in config_fields(task_class.config_class)]}
@@ -67,6 +66,7 @@ def eval_command(
             device=device,
             quiet=quiet,
             report=report,
+            evaluated=EvaluatedCheckpoint.of(checkpoint, data),
             **distributed_env(),
         )
         stored = load_run(checkpoint, task_name=task_name, overrides=routed["task"], run=run)

@@ -111,7 +111,7 @@ def info_command(name: str) -> None:
             console.print(f"[bold]{info.name}[/bold] — task from {info.provider} ({info.target})")
             console.print(info.summary)
             console.print(f"Trains rule kinds: {', '.join(info.rule_kinds)}.")
-            experiments = TASKS.load(name).experiments
+            experiments = TASKS.load(name).analysis_experiments()  # own, or the paper's
             if experiments:
                 console.print(f"Experiments of `nca analyze`: {', '.join(experiments)}")
             if info.cli_options:

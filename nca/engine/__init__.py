@@ -13,7 +13,7 @@ from nca.engine.launch import launch, seed_everything
 from nca.engine.optim import build_optimizer, build_schedule
 from nca.engine.report import write_report
 from nca.engine.rule_config import ResolvedRule, RuleConfigConflict, resolve_task_rule
-from nca.engine.run import RunContext
+from nca.engine.run import EvaluatedCheckpoint, RunContext
 from nca.engine.run_dir import RunDirError, check_run_dir, write_resolved_config
 from nca.engine.streams import RandomStreams
 from nca.engine.trainer import (
@@ -30,6 +30,7 @@ __all__ = [
     "CHECKSUM_ENV",
     "CheckpointedPool",
     "EvalCheckpoint",
+    "EvaluatedCheckpoint",
     "Losses",
     "Optimizer",
     "RandomStreams",

@@ -3,12 +3,14 @@ loads a run go through :func:`load_trained_model`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nca.checkpoint import load_checkpoint
+from nca.engine.run import EvaluatedCheckpoint
 from nca.rules import load_rule
 
 
@@ -40,11 +42,13 @@ def load_trained_model(task: Any, checkpoint: str | Path, run: Any) -> torch.nn.
 
 
 def evaluate_checkpoint(task: Any, checkpoint: str | Path, run: Any) -> dict[str, float]:
-    """Score the model stored in ``checkpoint`` with ``task.evaluate``.
+    """Score the model stored in ``checkpoint`` with ``task.evaluate``; its report names
+    the checkpoint and its iteration.
 
     Raises:
         ValueError: the checkpoint was written by another task, or its rule does not fit.
     """
     model = load_trained_model(task, checkpoint, run)
+    evaluated = EvaluatedCheckpoint.of(checkpoint, load_checkpoint(checkpoint))
     with torch.no_grad():
-        return dict(task.evaluate(model, run))
+        return dict(task.evaluate(model, dataclasses.replace(run, evaluated=evaluated)))

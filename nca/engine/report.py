@@ -35,8 +35,9 @@ def write_report(
     number_format: str = ".3f",
     filename: str = "eval.json",
 ) -> Path | None:
-    """Print ``metrics`` as a table (main rank) and write them, between ``details`` and
-    ``extra``, to ``run.report_path(filename)``.
+    """Print ``metrics`` as a table (main rank) and write them, after the checkpoint
+    evaluated (:meth:`RunContext.report_header`) and ``details`` and before ``extra``, to
+    ``run.report_path(filename)``.
 
     Args:
         run: The run (its main rank writes; ``run.report`` overrides the file).
@@ -59,6 +60,6 @@ def write_report(
         return None
     path = run.report_path(filename)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = {**(details or {}), **metrics, **(extra or {})}
+    report = {**run.report_header(), **(details or {}), **metrics, **(extra or {})}
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +42,7 @@ from nca.engine.config import TrainerConfig
 from nca.engine.distributed import barrier, is_distributed, mean_over_ranks
 from nca.engine.interrupt import DeferredInterrupt
 from nca.engine.optim import build_optimizer, build_schedule
+from nca.engine.run import EvaluatedCheckpoint
 from nca.engine.streams import RandomStreams
 from nca.errors import NCAError
 from nca.progress import progress_bar
@@ -607,19 +608,20 @@ class Trainer:
                 return final
             if not run.is_main:  # rank 0 evaluates; the others are done
                 return final
-            self._load_evaluated_weights()
+            evaluated = self._load_evaluated_weights()
             self.model.eval()
             with torch.no_grad():
-                result = dict(self.task.evaluate(self.model, run))
+                result = dict(self.task.evaluate(self.model, replace(run, evaluated=evaluated)))
             log.write(self.iteration, result, kind="evaluation")
             return {**final, **_prefixed(result)}
         finally:
             log.close()
 
-    def _load_evaluated_weights(self) -> None:
-        """With ``eval_checkpoint=best``, put the best validation's weights in the model."""
+    def _load_evaluated_weights(self) -> EvaluatedCheckpoint:
+        """With ``eval_checkpoint=best``, put the best validation's weights in the model;
+        returns the checkpoint evaluated (``last.pt``, just written, or ``best.pt``)."""
         if self.config.eval_checkpoint != "best":
-            return
+            return EvaluatedCheckpoint(str(self.checkpoint_path), self.iteration, self.iterations)
         if not self.best_path.is_file():
             raise FileNotFoundError(
                 f"eval_checkpoint=best but {self.best_path} was never written (no finite "
@@ -633,6 +635,7 @@ class Trainer:
             f"evaluating {self.best_path} (iteration {best.get('iteration')}, "
             f"{best.get('metric')} = {best.get('value', float('nan')):.4g})"
         )
+        return EvaluatedCheckpoint.of(self.best_path, data)
 
     def _interrupted(self) -> str:
         """What Ctrl-C left behind, truthfully."""

@@ -103,7 +103,8 @@ def check_export(
         atol: Tolerance on the largest absolute difference.
         seed: Seed of the start grid and the masks.
         batch: Grids, when the graph's batch axis is dynamic (else the graph's batch).
-        cells: Start grid ``(B, C, H', W')`` instead of a seeded one.
+        cells: Start grid ``(B, C, *cells)`` (1-D, 2-D or 3-D, as exported) instead of
+            a seeded one.
         raise_on_failure: Raise :class:`ExportError` when an error exceeds ``atol``.
 
     Returns:
@@ -119,11 +120,11 @@ def check_export(
     automaton = automaton_of(model)
     counts = _check_arguments(steps, atol, batch)
     path = Path(path)
-    session, (graph_batch, _, grid_h, grid_w) = _session(path, automaton)
+    session, (graph_batch, _, *grid) = _session(path, automaton)
     generator = torch.Generator().manual_seed(seed)
     if cells is None:
         batch = graph_batch if isinstance(graph_batch, int) else batch
-        cells = check_state(automaton, batch, (grid_h, grid_w), generator)
+        cells = check_state(automaton, batch, tuple(grid), generator)
     automaton.layout.check_cells(cells)
     batch = cells.shape[0]
     errors, magnitudes = _replay(automaton, session, cells, counts, generator)
@@ -158,6 +159,11 @@ def _session(path: Path, automaton: nn.Module):
     if tuple(inputs) != INPUT_NAMES:
         raise ExportError(f"{path} takes inputs {list(inputs)}, not {list(INPUT_NAMES)}")
     shape = inputs["cells"]
+    if len(shape) != 2 + automaton.layout.dims:
+        raise ExportError(
+            f"{path} takes {len(shape) - 2}-D grids but rule {rule_name(automaton)!r} steps "
+            f"{automaton.layout.dims}-D ones"
+        )
     if shape[1] != automaton.layout.cell_channels:
         raise ExportError(
             f"{path} takes {shape[1]}-channel cells but rule {rule_name(automaton)!r} has "

@@ -3,7 +3,7 @@
 The graph holds one update of :meth:`nca.core.CellularAutomaton.step`: the rule, the
 residual update of the firing cells' output and hidden channels and, when the
 automaton has one, living-cell masking. The firing mask is an *input*, so a runtime
-draws it itself (``mask = uniform(B, 1, H', W') < σ``) and a seeded PyTorch rollout
+draws it itself (``mask = uniform(B, 1, *cells) < σ``) and a seeded PyTorch rollout
 can be replayed exactly. Not in the graph: seeding a grid, injecting new inputs,
 drawing the mask and the optional Gaussian update noise.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -59,11 +60,12 @@ class StepModule(nn.Module):
         """One update.
 
         Args:
-            cells: ``(B, C, H', W')`` cell grid.
-            mask: ``(B, 1, H', W')`` firing mask of 0.0 / 1.0 (all ones: synchronous).
+            cells: ``(B, C, *cells)`` cell grid (``(H', W')`` in 2-D, ``(L',)`` in 1-D,
+                ``(D', H', W')`` in 3-D).
+            mask: ``(B, 1, *cells)`` firing mask of 0.0 / 1.0 (all ones: synchronous).
 
         Returns:
-            ``(B, C, H', W')``: ``cells + mask * rule(cells)`` on the output and hidden
+            ``(B, C, *cells)``: ``cells + mask * rule(cells)`` on the output and hidden
             channels, then living-cell masking if the automaton has it.
         """
         # not step(): a torch.compile'd step (compile_step) does not export
@@ -287,7 +289,8 @@ def _metadata(automaton: CellularAutomaton, name: str, backend: str | None) -> d
                 "neighbourhood": alive.neighbourhood,
             }
         ),
-        "nca.mask": "(B, 1, H', W') float32, 1.0 where uniform(0, 1) < nca.update_rate",
+        "nca.dims": str(layout.dims),
+        "nca.mask": "(B, 1, *cells) float32, 1.0 where uniform(0, 1) < nca.update_rate",
     }
 
 
@@ -309,8 +312,9 @@ def export_step(
     model: nn.Module,
     path: str | os.PathLike,
     *,
-    height: int,
-    width: int,
+    height: int | None = None,
+    width: int | None = None,
+    size: Sequence[int] | None = None,
     batch: int = 1,
     dynamic_batch: bool = True,
     exporters: Sequence[Exporter] = EXPORTERS,
@@ -320,18 +324,21 @@ def export_step(
 ) -> ExportReport:
     """Write the step function of ``model``'s automaton to an ONNX file.
 
-    The graph maps ``cells`` ``(B, C, H', W')`` and ``mask`` ``(B, 1, H', W')`` (float32,
-    1.0 where a cell fires) to ``next_cells`` ``(B, C, H', W')``, with ``H' = height/P_H``
-    and ``W' = width/P_W`` fixed. Exporters are tried in order (``dynamo`` first); a rule
-    with localized attention whose own backend exports with none of them is exported
-    through the ``reference`` backend (same weights, same values).
+    The graph maps ``cells`` ``(B, C, *cells)`` and ``mask`` ``(B, 1, *cells)`` (float32,
+    1.0 where a cell fires) to ``next_cells`` ``(B, C, *cells)``; the cell grid is the
+    image size over the patch size (``H' = height/P_H``, ``W' = width/P_W`` in 2-D), fixed.
+    Exporters are tried in order (``dynamo`` first); a rule with localized attention
+    whose own backend exports with none of them is exported through the ``reference``
+    backend (same weights, same values).
 
     Args:
         model: A :class:`~nca.core.CellularAutomaton`, or a task model with an
             ``automaton`` attribute.
         path: The ``.onnx`` file to write.
-        height: Image height ``H`` in pixels (a multiple of the patch height).
-        width: Image width ``W`` in pixels (a multiple of the patch width).
+        height: Image height ``H`` in pixels (2-D; a multiple of the patch height).
+        width: Image width ``W`` in pixels (2-D; a multiple of the patch width).
+        size: Instead of ``height`` and ``width``: the image size in pixels, one entry
+            per spatial dimension of the automaton (``(L,)``, ``(H, W)``, ``(D, H, W)``).
         batch: Batch size of the graph when it is static.
         dynamic_batch: Make the batch axis dynamic (named ``batch``); if that does not
             export, the graph is exported for ``batch`` (and a note says so).
@@ -348,11 +355,14 @@ def export_step(
         ExportError: A feed-forward model, or no exporter could export the rule.
         MissingExportDependency: onnx or onnxscript is not installed.
         FileExistsError: ``path`` exists and ``overwrite`` is false.
+        NotWritable: ``path`` cannot be created (a read-only folder, a file above it).
+        NotEnoughMemory: The grid could never fit in this machine's memory.
         ValueError: Bad sizes, exporters or attention backend.
     """
     automaton = automaton_of(model)
     name = rule_name(automaton)
-    grid = _check_request(automaton, path, height, width, batch, exporters, overwrite)
+    pixels = _image_size(automaton, height, width, size)
+    grid = _check_request(automaton, path, pixels, batch, exporters, overwrite)
     own = attention_backend(automaton.rule)
     backends = _backends(name, own, attention)
     failures: list[str] = []
@@ -378,25 +388,69 @@ def export_step(
     raise ExportError(f"rule {name!r} does not export to ONNX: " + "; ".join(failures))
 
 
+def _image_size(
+    automaton: CellularAutomaton,
+    height: int | None,
+    width: int | None,
+    size: Sequence[int] | None,
+) -> tuple[int, ...]:
+    """The image size in pixels asked for, one entry per spatial dimension."""
+    dims = automaton.layout.dims
+    if size is not None:
+        if height is not None or width is not None:
+            raise ValueError("pass either size or height and width, not both")
+        size = tuple(size)
+        if len(size) != dims:
+            raise ValueError(
+                f"size {size} has {len(size)} entries; rule {rule_name(automaton)!r} steps "
+                f"{dims}-D grids: pass {dims}"
+            )
+        return tuple(_check_size(f"size[{i}]", n) for i, n in enumerate(size))
+    if dims != 2:
+        raise ValueError(
+            f"rule {rule_name(automaton)!r} steps {dims}-D grids: pass size=(...) with "
+            f"{dims} entries instead of height and width"
+        )
+    if height is None or width is None:
+        raise ValueError("pass height and width (or size)")
+    return _check_size("height", height), _check_size("width", width)
+
+
+#: Grids a traced step holds at once, at the least: the input cells, the rule's update
+#: and the next cells (the exporters and the check hold more).
+_GRIDS_HELD = 3
+
+
 def _check_request(
     automaton: CellularAutomaton,
     path: str | os.PathLike,
-    height: int,
-    width: int,
+    pixels: tuple[int, ...],
     batch: int,
     exporters: Sequence[Exporter],
     overwrite: bool,
-) -> tuple[int, int]:
-    """Refuse bad sizes, exporters or an existing file; returns the cell grid ``(H', W')``."""
-    height, width = _check_size("height", height), _check_size("width", width)
+) -> tuple[int, ...]:
+    """Refuse bad sizes, exporters, an existing or unwritable file and grids that can
+    never fit in memory; returns the cell grid (``(H', W')`` in 2-D)."""
+    from nca.resources import check_fits_in_memory, check_writable
+
     _check_size("batch", batch)
-    grid = automaton.layout.cell_grid_size((height, width))
+    layout = automaton.layout
+    grid = layout.cell_grid_size(pixels)
     unknown = [e for e in exporters if e not in EXPORTERS]
     if unknown or not exporters:
         raise ValueError(f"unknown exporters {unknown or '(none)'}; valid: {', '.join(EXPORTERS)}")
+    # the example grids are float32 (B, C, *grid); B is at least 2 for a dynamic batch
+    cells = max(batch, 2) * layout.cell_channels * math.prod(grid)
+    check_fits_in_memory(
+        _GRIDS_HELD * cells * 4,
+        f"exporting a step on a {'x'.join(map(str, pixels))}-pixel grid",
+        "choose a smaller grid (nca export --height/--width/--size)",
+    )
     require("onnx", *(["onnxscript"] if "dynamo" in exporters else []))
     if Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass another path (or overwrite=True)")
+    if not Path(path).exists():
+        check_writable(path, "choose another path")
     return grid
 
 
@@ -431,7 +485,7 @@ def _try_export(
     backend: str | None,
     dynamic: bool,
     batch: int,
-    grid: tuple[int, int],
+    grid: tuple[int, ...],
     opset: int | None,
 ) -> str | None:
     """Export ``module`` to ``path``; ``None``, or one line saying why it failed."""
@@ -443,12 +497,27 @@ def _try_export(
     try:
         _torch_export(module, example, path, exporter, dynamic, opset)
     except Exception as err:  # the exporters raise anything
+        cause = _os_error(err)
+        if cause is not None:  # the file system's fault (a full disk), not the rule's
+            raise cause from None
         where = [f"{backend} backend"] if backend else []
         where += ["dynamic batch"] if dynamic else []
         return (
             exporter + (f" ({', '.join(where)})" if where else "")
             + f": {type(err).__name__}: {_first_line(err)}"
         )  # fmt: skip
+    return None
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The :class:`OSError` behind ``err`` (itself, or what it was raised ``from``), if any:
+    the exporters wrap what writing the file raised."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__
     return None
 
 

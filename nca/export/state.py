@@ -11,7 +11,7 @@ from nca.core.seed import single_cell_seed
 def check_state(
     automaton: CellularAutomaton,
     batch: int,
-    grid: tuple[int, int],
+    grid: tuple[int, ...],
     generator: torch.Generator,
 ) -> torch.Tensor:
     """A freshly seeded grid, as the automaton's tasks start one.
@@ -25,17 +25,17 @@ def check_state(
     Args:
         automaton: The automaton.
         batch: Grids ``B``.
-        grid: Cell-grid size ``(H', W')``.
+        grid: Cell-grid size, one entry per spatial dimension (``(H', W')`` in 2-D,
+            ``(L',)`` in 1-D, ``(D', H', W')`` in 3-D).
         generator: Source of the random images and inits.
 
     Returns:
-        ``(B, C, H', W')`` in the dtype of the rule's parameters.
+        ``(B, C, *grid)`` in the dtype of the rule's parameters.
     """
     layout = automaton.layout
     param = next(automaton.rule.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
-    p_h, p_w = layout.patch_size
-    size = (grid[0] * p_h, grid[1] * p_w)
+    size = tuple(n * p for n, p in zip(grid, layout.patch_size, strict=True))
     if layout.input_channels or automaton.alive is None:
         images = torch.rand(batch, layout.input_channels, *size, generator=generator).to(dtype)
         return automaton.seed(images, generator=generator)

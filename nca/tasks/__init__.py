@@ -13,7 +13,7 @@ from nca.tasks.registry import (
     resolve_task_config,
     task_info,
 )
-from nca.tasks.stored_run import StoredRun, load_run, load_subject
+from nca.tasks.stored_run import StoredRun, load_run, load_subject, trained_task
 
 __all__ = [
     "RESERVED_OPTIONS",
@@ -33,4 +33,5 @@ __all__ = [
     "register_task",
     "resolve_task_config",
     "task_info",
+    "trained_task",
 ]

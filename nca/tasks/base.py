@@ -275,6 +275,19 @@ class Task(ABC):
         ``model`` from :meth:`build_model`; tasks without a live grid have none."""
         raise ValueError(f"task {self.name!r} has no interactive viewer (nca play)")
 
+    @classmethod
+    def analysis_experiments(cls) -> tuple[str, ...]:
+        """The experiments ``nca analyze`` runs on this task's runs: its own
+        (:attr:`experiments`), else the paper's when it provides images and their noise
+        (:meth:`analysis_images` and :meth:`corrupt`), else none."""
+        if cls.experiments:
+            return tuple(cls.experiments)
+        if cls.analysis_images is not Task.analysis_images and cls.corrupt is not Task.corrupt:
+            from nca.analysis.experiments import EXPERIMENTS
+
+            return tuple(EXPERIMENTS)
+        return ()
+
     # Optional hooks used by ``nca analyze`` (image tasks implement them).
     def analysis_images(self, count: int) -> tuple[Any, Any]:
         """``(images (N, C, H, W) in [0, 1], labels (N,))`` from the task's test data."""

@@ -62,10 +62,9 @@ def load_run(
             task's, or a rule that does not fit the task (one line each).
     """
     checkpoint = find_checkpoint(source, which)
-    stored = load_checkpoint(checkpoint).get("task") or {}
-    name = task_name or stored.get("name")
-    if not name:
-        raise ValueError(f"{checkpoint} does not name the task it was trained with; pass --task")
+    data = load_checkpoint(checkpoint)
+    name = trained_task(checkpoint, data, task_name)
+    stored = data.get("task") or {}
     task = create_task(name, **{**stored.get("config", {}), **(overrides or {})})
     run = run or RunContext(run_dir_of(checkpoint), device=device, quiet=True)
     model = load_trained_model(task, checkpoint, run)
@@ -73,6 +72,30 @@ def load_run(
         for param in model.parameters():
             param.requires_grad_(False)
     return StoredRun(task, model, checkpoint)
+
+
+def trained_task(checkpoint: Path, data: Mapping[str, Any], asked: str | None = None) -> str:
+    """The name of the task ``checkpoint`` (loaded as ``data``) was trained on.
+
+    Args:
+        checkpoint: The checkpoint file (for the messages).
+        data: Its contents.
+        asked: A task named by the user (``nca eval --task``): it must be the recorded
+            one; it names the task of a checkpoint that records none.
+
+    Raises:
+        ValueError: The checkpoint records another task, or none and none was asked.
+    """
+    recorded = (data.get("task") or {}).get("name")
+    if recorded and asked and asked != recorded:
+        raise ValueError(
+            f"{checkpoint} was trained on task {recorded!r}, not {asked!r}: a run is "
+            f"evaluated by its own task (leave out --task)"
+        )
+    name = recorded or asked
+    if not name:
+        raise ValueError(f"{checkpoint} does not name the task it was trained with; pass --task")
+    return name
 
 
 def load_subject(

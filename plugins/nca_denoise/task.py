@@ -310,6 +310,7 @@ class DenoiseTask(Task):
         path.write_text(
             json.dumps(
                 {
+                    **run.report_header(),
                     "protocol": result.protocol,
                     "protocol_description": PROTOCOLS[result.protocol],
                     "split": self.config.eval_split,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -45,6 +46,47 @@ def to_picture(rgba: torch.Tensor) -> torch.Tensor:
     return torch.cat(padded, dim=-1)
 
 
+#: Frames of a turntable: one full turn in steps of 15°.
+TURNTABLE_FRAMES = 24
+
+
+def rotate(volume: torch.Tensor, degrees: float) -> torch.Tensor:
+    """RGBA voxels ``(B, 4, D, H, W)`` turned by ``degrees`` about the vertical axis (the
+    rows, ``H``), trilinear, on a grid padded so no corner leaves it: ``(B, 4, S, H, S)``
+    with ``S = ceil(√2 · max(D, W))``."""
+    depth, width = volume.shape[2], volume.shape[4]
+    side = math.ceil(math.sqrt(2) * max(depth, width))
+    pad_d, pad_w = side - depth, side - width
+    square = torch.nn.functional.pad(
+        volume, (pad_w // 2, pad_w - pad_w // 2, 0, 0, pad_d // 2, pad_d - pad_d // 2)
+    )
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # affine_grid's coordinates are (x: W, y: H, z: D); a turn mixes x and z
+    theta = torch.tensor([[cos, 0.0, sin, 0.0], [0.0, 1.0, 0.0, 0.0], [-sin, 0.0, cos, 0.0]])
+    theta = theta.to(volume).expand(volume.shape[0], 3, 4)
+    grid = torch.nn.functional.affine_grid(theta, list(square.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(square, grid, align_corners=False)
+
+
+def turntable(volume: torch.Tensor, frames: int = TURNTABLE_FRAMES) -> list[torch.Tensor]:
+    """Orthographic front views ``(B, 3, H·k, S·k)`` (``k = VOXEL_PIXELS``) of RGBA voxels
+    ``(B, 4, D, H, W)`` turned a full turn in ``frames`` steps, on white."""
+    views = []
+    for index in range(frames):
+        view = project(rotate(volume, 360.0 * index / frames).clamp(0, 1), 0)
+        views.append(view.repeat_interleave(VOXEL_PIXELS, -2).repeat_interleave(VOXEL_PIXELS, -1))
+    return views
+
+
+def save_turntable(grown: torch.Tensor, target: torch.Tensor, path: Path) -> Path:
+    """A GIF of the grown volumes ``(B, 4, D, H, W)`` next to the target, turning."""
+    both = torch.cat([grown, target.expand(1, *grown.shape[1:])])
+    views = turntable(both)
+    labels = [f"{360 * i // len(views)}°" for i in range(len(views))]
+    return save_animation(views, path, labels=labels, scale=1, duration_ms=120)
+
+
 def trajectory(model, cells: torch.Tensor, steps: int, generator, events=None):
     """``steps`` single updates of ``cells``; ``events[t](cells)`` runs before step ``t``.
 
@@ -66,6 +108,11 @@ def psnr_curve(frames, target: torch.Tensor) -> list[float]:
     return [float(psnr(f, target.expand_as(f)).mean()) for f in frames]
 
 
+def loss_curve(frames, target: torch.Tensor) -> list[float]:
+    """Mean L2 loss of each frame's RGBA against the target (the training loss)."""
+    return [float(((f - target) ** 2).mean()) for f in frames]
+
+
 def growth(model, target, out: Path, *, steps: int, count: int, seed: int, every: int) -> dict:
     """A GIF of ``count`` seeds growing for ``steps`` steps and the PSNR per step."""
     device = target.device
@@ -81,15 +128,17 @@ def growth(model, target, out: Path, *, steps: int, count: int, seed: int, every
     curve = psnr_curve(frames, target)
     save_curves({"grown": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
                 title="growth from one cell")  # fmt: skip
-    return {"psnr": curve, "final_psnr": curve[-1], "steps": steps}
+    if target.ndim == 5:  # a volume: its shape shows best turning (see docs/tasks/grow.md)
+        save_turntable(frames[-1], target, out / "turntable.gif")
+    return {"psnr": curve, "final_psnr": curve[-1], "steps": steps, "count": count}
 
 
 def regeneration(
     model, target, out: Path, *, steps: int, damage_at: tuple[int, ...], count: int, seed: int
 ) -> dict:
-    """Grow, cut a disc out at each of ``damage_at``, keep going; PSNR per step, the
-    dB each cut cost and the updates after it until the PSNR is back within 1 dB of
-    its value before the cut."""
+    """Grow, cut a disc (a ball, in a volume) out at each of ``damage_at``, keep going;
+    PSNR and L2 loss per step, the dB each cut cost and the updates after it until the
+    PSNR is back within 1 dB of its value before the cut."""
     bad = [t for t in damage_at if not 2 <= t < steps]
     if bad:
         raise ValueError(
@@ -114,8 +163,13 @@ def regeneration(
               out / "frames.png", scale=2)  # fmt: skip
     save_curves({"regenerating": curve}, out / "psnr.png", xlabel="step", ylabel="PSNR (dB)",
                 marks=damage_at, title="damage and regeneration")  # fmt: skip
+    loss = loss_curve(frames, target)
+    save_curves({"regenerating": loss}, out / "loss.png", xlabel="step", ylabel="L2 loss",
+                marks=damage_at, title="damage and regeneration")  # fmt: skip
     return {
+        "damage": "ball" if target.ndim == 5 else "disc",
         "psnr": curve,
+        "loss": loss,
         "damage_at": list(damage_at),
         "db_lost": lost,
         "steps_to_1db": back,

@@ -347,6 +347,10 @@ class ProbeTask(Task):
         meta = {
             "model": self.source_label(self.config) if frozen is None else frozen.name,
             "source": str(source.checkpoint) if source.checkpoint else None,
+            # a source still training moves on: the iteration its features come from
+            "source_iteration": (
+                load_checkpoint(source.checkpoint).get("iteration") if source.checkpoint else None
+            ),
             "dataset": reading.dataset,
             "image_size": reading.size,
             **({} if reading.tokens is None else {"vit_features": reading.tokens}),
@@ -442,6 +446,7 @@ class ProbeTask(Task):
             self.epoch_features(data, cfg.epochs - 1, run.seed)
             train_x, train_y = train_x[data.shard], train_y[data.shard]
         result = {
+            **run.report_header(),
             **data.meta,
             "features": cfg.features,
             "pooled": cfg.pooled,

@@ -154,7 +154,7 @@ def test_nca_analyze_from_a_run(tmp_path):
     assert bad.exit_code != 0 and "has no option 'stepz'" in bad.output
     for options, message in [
         (["-o", "steps=10"], "damage_at=64,96 does not fit a rollout of steps=10"),
-        (["-o", "steps=0"], "steps must be a positive integer, got 0"),
+        (["-o", "steps=0"], "damage: steps=0 must be >= 1; got 0"),
     ]:
         bad = runner.invoke(cli, ["analyze", "damage", str(run_dir), *options])
         assert bad.exit_code != 0 and message in bad.output, bad.output

@@ -81,3 +81,49 @@ def test_the_quick3d_preset_grows_closer_than_the_seed_and_regrows(tmp_path):
     seed_psnr = float(psnr(seed, target))
     assert metrics["eval_psnr_T"] > seed_psnr + 3
     assert metrics["eval_psnr_recovered"] > metrics["eval_psnr_damaged"]
+
+
+def test_a_turn_about_the_vertical_axis_swaps_depth_and_width():
+    from nca_grow.analysis import rotate, turntable
+
+    volume = torch.zeros(1, 4, 8, 6, 8)
+    volume[0, :, :, 2:4, 3:5] = torch.tensor([1.0, 0, 0, 1]).view(4, 1, 1, 1)  # a bar in depth
+
+    def extent(turned, dims):  # the cells where the bar's alpha is (mostly) along one axis
+        return (turned[0, 3].sum(dims) > 0.5).nonzero().flatten().tolist()
+
+    still, turned = rotate(volume, 0), rotate(volume, 90)
+    assert still.shape == turned.shape == (1, 4, 12, 6, 12)  # room for the corners
+    assert extent(still, (1, 2)) == extent(turned, (0, 1)) == list(range(2, 10))  # 8 long
+    assert len(extent(still, (0, 1))) == len(extent(turned, (1, 2))) == 2  # 2 thick
+    views = turntable(volume, frames=4)
+    assert len(views) == 4 and views[0].shape == (1, 3, 6 * 4, 12 * 4)
+    front, side = views[0][0, 1], views[1][0, 1]  # green: 0 where the red bar is seen
+    assert (front < 0.5).sum() < (side < 0.5).sum()  # end-on, then from its side
+
+
+def test_the_grow_experiments_run_on_a_volume(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from nca.cli import cli
+
+    task = create_task("grow", target="snowman", target_size=4, target_padding=2, batch_size=2,
+                       pool_size=4, damage_count=1, steps_min=3, steps_max=4, iterations=1,
+                       eval_repeats=1, validate_every=1)  # fmt: skip
+    run = tmp_path / "run"
+    launch(task, rule="convca", rule_options={"hidden_channels": 4, "mlp_channels": 16},
+           run_dir=run, quiet=True)  # fmt: skip
+    runner = CliRunner()
+    for experiment in ("growth", "regeneration", "persistence"):
+        result = runner.invoke(cli, ["analyze", experiment, str(run), "-o", "count=2"])
+        assert result.exit_code == 0, result.output
+    folder = run / "analysis"
+    with Image.open(folder / "growth" / "turntable.gif") as gif:
+        assert gif.n_frames == 24  # a full turn in steps of 15 degrees
+    regrown = json.loads((folder / "regeneration" / "results.json").read_text())
+    assert regrown["damage"] == "ball" and len(regrown["loss"]) == len(regrown["psnr"]) == 12
+    assert all(value >= 0 for value in regrown["loss"])
+    assert (folder / "persistence" / "frames.png").is_file()
