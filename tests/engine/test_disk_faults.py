@@ -106,7 +106,9 @@ def test_analyze_and_probe_on_a_read_only_run(small_disk, tmp_path):
     assert subprocess.run(remount, capture_output=True).returncode == 0
     analyzed = runner.invoke(cli, ["analyze", "damage", str(run_dir), "-o", "steps=8"])
     assert analyzed.exit_code != 0 and "Traceback" not in analyzed.output
-    assert "cannot write the results" in analyzed.stderr and "--out DIR" in analyzed.stderr
+    message = analyzed.stderr
+    assert "cannot write" in message and "Read-only file system" in message  # before any work
+    assert "--out DIR" in message and "\n" not in message.strip()
     elsewhere = tmp_path / "analysis"
     ok = runner.invoke(
         cli,
