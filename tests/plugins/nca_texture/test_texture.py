@@ -67,6 +67,25 @@ def test_default_texture_and_any_image(tmp_path, name):
         load_texture(str(tmp_path / "green.png"), 20)  # 20x10 after shrinking
 
 
+def test_a_16_bit_grey_texture_is_grey_not_white(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((16, 16), 153 * 257, dtype=np.uint16)).save(tmp_path / "g.png")
+    texture = load_texture(str(tmp_path / "g.png"), 16)
+    assert texture.unique().tolist() == [pytest.approx(153 / 255)]
+
+
+def test_a_texture_past_pils_pixel_limit_is_one_line(tmp_path, random_vgg, huge_png):
+    args = ["train", "--task", "texture", "--rule", "convca", "--target", huge_png]
+    args += ["--vgg-weights", random_vgg, "--run-dir", str(tmp_path / "r"), "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"{huge_png!r} has 400,000,000 pixels" in message and "resize it" in message
+    assert not (tmp_path / "r").exists()
+
+
 def test_gram_and_sliced_ot_statistics():
     features = torch.randn(1, 4, 5, 6)
     g = gram(features)
