@@ -97,6 +97,7 @@ _EXPORTS = {
     "DatasetSource": "nca.data",
     "DatasetUnavailable": "nca.data",
     "BadImageFile": "nca.data",
+    "open_image": "nca.data",
     "load_images": "nca.data",
     "list_datasets": "nca.data",
     "register_dataset": "nca.data",
@@ -234,6 +235,7 @@ if TYPE_CHECKING:  # pragma: no cover
         default_image_size,
         list_datasets,
         load_images,
+        open_image,
         register_dataset,
     )
     from nca.engine import (

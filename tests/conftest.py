@@ -37,6 +37,28 @@ def random_vgg(tmp_path_factory) -> str:
     return str(path)
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG file whose header claims ``width`` x ``height`` RGB pixels, with no pixel
+    data: PIL reads its size without decoding it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def huge_png(tmp_path) -> str:
+    """A 20,000 x 20,000 PNG (by its header): past PIL's decompression-bomb limit."""
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_header(20_000, 20_000))
+    return str(path)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """``../shared``; tests using it skip with a reason when it is absent."""

@@ -58,6 +58,23 @@ def _compile_settings(budget: float) -> contextlib.ExitStack:
     return stack
 
 
+def _allow_repeated_backward() -> None:
+    """Turn off AOTAutograd's donated buffers (a compiled backward reusing its saved
+    activations' memory), process-wide.
+
+    They forbid differentiating a graph twice (``retain_graph=True``), which the implicit
+    and phantom fixed-point backwards do: their vector-Jacobian products all go through
+    one step's graph. A step graph whose backward first ran as a plain ``backward()``
+    (a BPTT rollout in the same process) then fails there with PyTorch's "compiled with
+    non-empty donated buffers" error. The flag is read when a backward is compiled,
+    lazily, at the first ``backward()``, outside any step call, so it cannot be patched
+    around the call like the settings of :func:`_compile_settings`.
+    """
+    functorch = getattr(getattr(torch, "_functorch", None), "config", None)
+    if functorch is not None and hasattr(functorch, "donated_buffer"):
+        functorch.donated_buffer = False
+
+
 class CompiledStep:
     """A step function compiled on first use, eager if compilation fails.
 
@@ -90,6 +107,7 @@ class CompiledStep:
         # static shapes: a recompile per new grid shape (training, validation and
         # evaluation batches), rather than dynamic-shape graphs
         self.compiled = torch.compile(step, mode=mode, dynamic=False)
+        _allow_repeated_backward()
         self.failure: BaseException | None = None
 
     @property

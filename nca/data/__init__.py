@@ -18,6 +18,7 @@ from nca.data.registry import (
     register_dataset,
 )
 from nca.data.sources.base import BadImageFile, DatasetSource, DatasetUnavailable
+from nca.data.sources.image_files import open_image
 from nca.data.transforms import centre_crop, resize_uint8
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "default_image_size",
     "list_datasets",
     "load_images",
+    "open_image",
     "register_dataset",
     "resize_uint8",
 ]

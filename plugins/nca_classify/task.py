@@ -27,7 +27,7 @@ from nca import (
 )
 from nca_classify import analysis
 from nca_classify.config import PRESET_DESCRIPTIONS, PRESETS, ClassifyConfig
-from nca_classify.data import draw, load_digits
+from nca_classify.data import check_classes, draw, load_digits
 from nca_classify.model import CLASSES, Tally, ce_loss, class_map, l2_loss
 
 
@@ -81,6 +81,7 @@ class ClassifyTask(Task):
                     f"classify needs 1-channel digits; {name} has {source.channels()} channels"
                 )
             source.check(root=cfg.data_root, download=cfg.download, image_size=cfg.image_size)
+            check_classes(name, source.class_count(), cfg.digits)
         eval_source = dataset_source(cfg.eval_dataset or cfg.dataset)
         if cfg.eval_split not in eval_source.splits:
             raise ValueError(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from nca import open_image
+
 #: Default targets shipped in ``nca_grow/targets`` (see its CREDITS.md): images and
 #: voxel volumes (``scripts/make_voxel_targets.py``).
 DEFAULT_TARGETS = ("lizard", "butterfly", "mushroom")
@@ -50,14 +52,15 @@ def load_target(target: str, size: int, padding: int) -> torch.Tensor:
 
 
 def _load_image(path: Path, size: int) -> torch.Tensor:
-    """``(4, H, W)`` premultiplied RGBA of an image file, shrunk to fit ``size``."""
-    from PIL import Image, UnidentifiedImageError
+    """``(4, H, W)`` premultiplied RGBA of an image file (any PIL mode, see
+    :func:`nca.open_image`), shrunk to fit ``size``.
 
-    try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGBA")
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read target image {str(path)!r}: {err}") from None
+    Raises:
+        BadImageFile: a ``ValueError`` naming the file and what is wrong with it.
+    """
+    from PIL import Image
+
+    image = open_image(path, "RGBA")
     image.thumbnail((size, size), Image.LANCZOS)
     rgba = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     rgba = rgba.view(image.height, image.width, 4).permute(2, 0, 1).float() / 255.0

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from nca import open_image
+
 #: Textures shipped with the package (``textures/*.png``; credits in ``CREDITS.md``).
 DEFAULT_TEXTURES = ("spots",)
 
@@ -17,13 +19,18 @@ def load_texture(name: str, size: int) -> torch.Tensor:
     Args:
         name: A default texture (:data:`DEFAULT_TEXTURES`) or an image path.
         size: Largest side after shrinking (images are never enlarged).
+
+    Raises:
+        FileNotFoundError: ``name`` is neither a default texture nor a file.
+        BadImageFile: a ``ValueError`` naming the file and what is wrong with it (any
+            PIL mode is read, see :func:`nca.open_image`).
     """
     from PIL import Image
 
     if name in DEFAULT_TEXTURES:
         source = resources.files(__package__).joinpath(f"textures/{name}.png")
         with resources.as_file(source) as path:
-            image = Image.open(path).convert("RGB")
+            image = open_image(path, "RGB")
     else:
         path = Path(name)
         if not path.is_file():
@@ -31,10 +38,7 @@ def load_texture(name: str, size: int) -> torch.Tensor:
                 f"texture {name!r} is neither a default texture "
                 f"({', '.join(DEFAULT_TEXTURES)}) nor an image file"
             )
-        try:
-            image = Image.open(path).convert("RGB")
-        except OSError as err:
-            raise ValueError(f"cannot read the texture image {name!r}: {err}") from err
+        image = open_image(path, "RGB")
     image.thumbnail((size, size), Image.LANCZOS)
     if min(image.size) < 16:
         raise ValueError(

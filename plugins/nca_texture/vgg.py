@@ -24,15 +24,99 @@ class VGGUnavailable(NCAError):
     """VGG16's ImageNet weights could be neither downloaded nor read from a file."""
 
 
-def _features_state(path: Path) -> dict[str, torch.Tensor]:
+def _read_state(path: Path) -> dict:
+    """The object ``torch.load`` reads from ``path`` (a state dict, if it is usable).
+
+    Raises:
+        VGGUnavailable: the file is missing, truncated or not a PyTorch file.
+    """
     if not path.is_file():
         raise VGGUnavailable(f"VGG16 weights not found at {str(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip: RuntimeError; text: KeyError; pickles: others
+        reason = (str(err).strip().splitlines() or [""])[0][:120] or type(err).__name__
+        raise VGGUnavailable(
+            f"cannot read VGG16 weights {str(path)!r} ({type(err).__name__}: {reason}): the "
+            f"file is truncated or not a PyTorch state dict; replace it (this project's copy: "
+            f"{OFFLINE_HINT})"
+        ) from None
     if not isinstance(state, dict):
         raise VGGUnavailable(f"{str(path)!r} is not a state dict")
+    return state
+
+
+def _features_state(path: Path) -> dict[str, torch.Tensor]:
+    state = _read_state(path)
     return {
         k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier")
     }
+
+
+def _download_state() -> tuple[dict[str, torch.Tensor], str]:
+    """torchvision's ``IMAGENET1K_V1`` features (from torch.hub's cache when there) and
+    where they came from, for messages."""
+    from torchvision.models import VGG16_Weights
+
+    url = VGG16_Weights.IMAGENET1K_V1.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    try:
+        full = torch.hub.load_state_dict_from_url(
+            url, progress=False, map_location="cpu", weights_only=True
+        )
+    except Exception as err:
+        stale = (
+            f"; torch.hub's copy {str(cached)!r} may be truncated: delete it to download again"
+            if cached.is_file()
+            else ""
+        )
+        raise VGGUnavailable(
+            f"the texture loss needs VGG16's ImageNet weights: the torchvision download "
+            f"({url}) failed ({type(err).__name__}: {err}){stale}. Offline, pass "
+            f"-o vgg_weights=PATH to a torchvision VGG16 state dict or its features (this "
+            f"project's copy: {OFFLINE_HINT})"
+        ) from err
+    state = {k.removeprefix("features."): v for k, v in full.items() if k.startswith("features.")}
+    return state, repr(str(cached)) if cached.is_file() else url
+
+
+def _check_state(state: dict, wanted: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights that would load but not work: missing tensors, other shapes, NaN
+    or infinite values (training would stop on NaN losses that look like a too-high
+    learning rate), or all-zero filters (every feature 0: nothing to match).
+
+    Args:
+        state: The file's tensors, keys without the ``features.`` prefix.
+        wanted: The model's own state dict (names and shapes to match).
+        source: The file (or URL), for messages.
+
+    Raises:
+        VGGUnavailable: one line naming ``source``, the first bad tensor and what is wrong.
+    """
+    missing = set(wanted) - set(state)
+    if missing:
+        raise VGGUnavailable(
+            f"{source} does not hold VGG16's features in torchvision key names (missing "
+            f"{len(missing)} of {len(wanted)} tensors, e.g. {sorted(missing)[0]!r})"
+        )
+    for key, expected in wanted.items():
+        value, name = state[key], f"features.{key}"
+        problem = ""
+        if not isinstance(value, torch.Tensor):
+            problem = f"is a {type(value).__name__}, not a tensor"
+        elif tuple(value.shape) != tuple(expected.shape):
+            problem = f"has shape {tuple(value.shape)}, VGG16's is {tuple(expected.shape)}"
+        elif not value.is_floating_point():
+            problem = f"holds {value.dtype} values, not floating-point weights"
+        elif not bool(torch.isfinite(value).all()):
+            problem = f"holds {int((~torch.isfinite(value)).sum())} NaN or infinite values"
+        elif key.endswith("weight") and not bool(value.any()):
+            problem = "is all zeros (untrained)"
+        if problem:
+            raise VGGUnavailable(
+                f"VGG16 weights {source} are unusable: {name} {problem}; use torchvision's "
+                f"VGG16 ImageNet weights (this project's copy: {OFFLINE_HINT})"
+            )
 
 
 def load_vgg16_features(weights: str | Path | None = None) -> nn.Module:
@@ -43,36 +127,19 @@ def load_vgg16_features(weights: str | Path | None = None) -> nn.Module:
             ``vgg16`` state dict); ``None``: torchvision's ``IMAGENET1K_V1`` download.
 
     Raises:
-        VGGUnavailable: neither source worked; the message says what would.
+        VGGUnavailable: neither source worked, or the weights are unusable (truncated or
+            not a state dict, other shapes, NaN or infinite values, all-zero filters);
+            the message names the file and says what would work.
     """
-    from torchvision.models import VGG16_Weights, vgg16
+    from torchvision.models import vgg16
 
     model = vgg16(weights=None).features[: STYLE_LAYERS[-1] + 1]
     if weights:
-        state = _features_state(Path(weights))
+        state, source = _features_state(Path(weights)), repr(str(weights))
     else:
-        url = VGG16_Weights.IMAGENET1K_V1.url
-        try:
-            full = torch.hub.load_state_dict_from_url(
-                url, progress=False, map_location="cpu", weights_only=True
-            )
-        except Exception as err:
-            raise VGGUnavailable(
-                f"the texture loss needs VGG16's ImageNet weights: the torchvision download "
-                f"({url}) failed ({type(err).__name__}: {err}). Offline, pass "
-                f"-o vgg_weights=PATH to a torchvision VGG16 state dict or its features (this "
-                f"project's copy: {OFFLINE_HINT})"
-            ) from err
-        state = {
-            k.removeprefix("features."): v for k, v in full.items() if k.startswith("features.")
-        }
-    wanted = set(model.state_dict())
-    missing = wanted - set(state)
-    if missing:
-        raise VGGUnavailable(
-            f"{weights!s} does not hold VGG16's features in torchvision key names (missing "
-            f"{len(missing)} of {len(wanted)} tensors, e.g. {sorted(missing)[0]!r})"
-        )
+        state, source = _download_state()
+    wanted = model.state_dict()
+    _check_state(state, wanted, source)
     model.load_state_dict({k: state[k] for k in wanted})
     for module in model.modules():  # in-place ReLUs would overwrite the features we keep
         if isinstance(module, nn.ReLU):

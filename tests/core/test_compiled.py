@@ -160,3 +160,71 @@ def test_compiled_vitca_from_a_fresh_rule_compiles_once_and_equals_eager(gradien
     torch.testing.assert_close(again, eager_out, rtol=1e-4, atol=1e-5)
     for a, b in zip(grads, eager_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.fixture
+def donated_buffers_on():
+    """PyTorch's default (an earlier compiled step may have turned them off), and no
+    compilation cache, so that the graphs below are compiled here."""
+    with (
+        torch._functorch.config.patch(donated_buffer=True),
+        torch._inductor.config.patch(force_disable_caches=True),
+    ):
+        yield
+
+
+@needs_compiler
+def test_a_compiled_step_can_be_differentiated_twice_after_a_plain_backward(donated_buffers_on):
+    """The implicit fixed-point backward takes vector-Jacobian products through one
+    step's graph with ``retain_graph=True``; a graph whose backward first ran as a plain
+    ``backward()`` (a BPTT rollout) had donated its saved buffers and refused that."""
+    torch.manual_seed(0)
+    weight = torch.randn(16, 16, requires_grad=True)
+
+    def toy(cells, mask, noise=None):  # saves an intermediate: a donated buffer
+        return cells + mask * torch.tanh(torch.relu(cells @ weight) @ weight)
+
+    step = CompiledStep(toy, "toy", memory_budget=1.0)  # keeps the intermediate
+    cells, mask = torch.randn(4, 16, requires_grad=True), torch.rand(4, 1)
+    step(cells, mask).sum().backward()  # compiles the backward, as a BPTT rollout does
+    out, probe = step(cells, mask), torch.randn(4, 16)
+    twice = [torch.autograd.grad(out, cells, probe, retain_graph=True)[0] for _ in range(2)]
+    eager_out = toy(cells, mask)
+    (want,) = torch.autograd.grad(eager_out, cells, probe)
+    assert step.active
+    for got in twice:
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@needs_compiler
+@pytest.mark.parametrize("rule_name", ["convca", "vitca"])
+def test_compiled_implicit_fixed_point_after_bptt_equals_eager(donated_buffers_on, rule_name):
+    """``--compile`` with ``--gradient fixed-point`` and either implicit solve, in a
+    process that first trained with BPTT: values and gradients equal eager ones."""
+    from nca import FixedPointConfig
+
+    torch.manual_seed(0)
+    extra = {
+        "convca": {"hidden_channels": 4, "mlp_channels": 16},
+        "vitca": {"embed_dim": 16, "heads": 2, "hidden_channels": 4, "mlp_dim": 8},
+    }
+    rule = create_rule(rule_name, zero_last_layer=False, **extra[rule_name])  # fmt: skip
+    images, eager = torch.rand(2, 1, 8, 8), CellularAutomaton(rule)
+    compiled = CellularAutomaton(rule)
+    step = compiled.compile_step()
+    _loss_and_grads(compiled, images)  # BPTT first: the step's backward compiled plainly
+    for solver in ("gmres", "picard"):
+        config = FixedPointConfig(backward_solver=solver, max_steps=8, backward_max_steps=6)
+        results = []
+        for ca in (compiled, eager):
+            ca.rule.zero_grad(set_to_none=True)
+            out = ca(ca.seed(images), 4, generator=make_generator(0), gradient="fixed-point",
+                     fixed_point=config).cells  # fmt: skip
+            (ca.output_image(out) - images).abs().mean().backward()
+            results.append((out.detach(), [p.grad.clone() for p in ca.rule.parameters()]))
+        (out, grads), (eager_out, eager_grads) = results
+        assert step.active
+        torch.testing.assert_close(out, eager_out, rtol=1e-4, atol=1e-5)
+        for a, b in zip(grads, eager_grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

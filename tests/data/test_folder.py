@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,7 +124,8 @@ def test_a_missing_or_non_folder_path(tmp_path):
     _unavailable(f"folder:{tmp_path / 'nope'}", match="does not exist")
     (tmp_path / "file").write_text("x")
     _unavailable(f"folder:{tmp_path / 'file'}", match="is not a folder")
-    assert dataset_source(f"folder:{tmp_path / 'nope'}").channels() == 3  # check() reports it
+    with pytest.raises(DatasetUnavailable, match="does not exist"):  # not "3 channels"
+        dataset_source(f"folder:{tmp_path / 'nope'}").channels()
 
 
 # ------------------------------------------------------------------ ?split=
@@ -313,6 +315,27 @@ def test_truncated_pixel_data_is_named_at_decoding(tmp_path):
     assert dataset_source(f"folder:{root}").channels() == 3  # the header reads fine
     with pytest.raises(BadImageFile, match=r"000\.png.*truncated"):
         _load(root, "train")
+
+
+def test_an_image_past_pils_pixel_limit_is_named_with_its_size(tmp_path, huge_png):
+    root = _tree(tmp_path / "tree")
+    bad = root / "train" / "dogs" / "huge.png"
+    bad.write_bytes(Path(huge_png).read_bytes())
+    with pytest.raises(BadImageFile) as err:
+        dataset_source(f"folder:{root}").channels()  # from the header, before any run
+    assert f"{str(bad)!r} has 400,000,000 pixels" in str(err.value)
+    assert "decompression-bomb limit" in str(err.value) and "corrupt" not in str(err.value)
+
+
+def test_class_count_is_known_before_loading_and_numbers_the_labels(tmp_path):
+    root = _tree(tmp_path, classes=("a", "b", "c"))
+    _images(root / "test" / "d", 1)  # a class only in test/ is numbered too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert dataset_source(f"folder:{root}").class_count() == 4
+        assert _load(root, "test").labels.max() == 3
+    embedded = load_images("embedded-mnist", "train")
+    assert dataset_source("embedded-mnist").class_count() == embedded.labels.max() + 1
 
 
 def test_bad_image_is_a_one_line_cli_error():

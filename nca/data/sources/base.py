@@ -43,6 +43,9 @@ class DatasetSource(ABC):
     splits: ClassVar[tuple[str, ...]] = SPLITS
     #: Placeholder of the argument in ``name:ARGUMENT`` (e.g. ``"PATH"``); ``None``: no argument.
     argument_name: ClassVar[str | None] = None
+    #: Classes the labels number (``0 .. count - 1``) where fixed (MNIST: 10);
+    #: ``None``: not known without reading the data, or unlabelled.
+    label_classes: ClassVar[int | None] = None
 
     def __init__(self, argument: str | None = None) -> None:
         if self.argument_name is None and argument is not None:
@@ -66,6 +69,11 @@ class DatasetSource(ABC):
     @abstractmethod
     def channels(self) -> int:
         """Image channels (1 or 3), known without loading the images."""
+
+    def class_count(self) -> int | None:
+        """How many classes the labels number (labels ``0 .. count - 1``), known without
+        loading the images (after :meth:`check`); ``None``: unknown or unlabelled."""
+        return self.label_classes
 
     def check(self, *, root: str, download: bool, image_size: int) -> None:
         """Raise :class:`DatasetUnavailable` if the data is missing (or :class:`ValueError`

@@ -20,6 +20,7 @@ class EmbeddedMNIST(DatasetSource):
     """MNIST's first 4,000 training and 1,000 test digits, shipped with nca (works offline)."""
 
     name = "embedded-mnist"
+    label_classes = 10
 
     def channels(self) -> int:
         return 1

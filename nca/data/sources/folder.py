@@ -385,13 +385,21 @@ class ImageFolderTree(DatasetSource):
         return folder_layout(self.options)
 
     def channels(self) -> int:
-        """1 if every image in both splits is grayscale, else 3 (from the files' headers)."""
-        if not self.root.is_dir():
-            return 3  # check() and load() say it is missing
+        """1 if every image in both splits is grayscale, else 3 (from the files' headers).
+
+        Raises:
+            DatasetUnavailable: the folder is missing or not a valid tree: a missing
+                folder has no channels, and guessing 3 made callers that ask first say
+                "has 3 channels" about a folder that does not exist.
+        """
         layout = self.layout()
         channels, note = _channels(layout, self.spec)
         _warn([*layout.notes, note] if note else list(layout.notes))
         return channels
+
+    def class_count(self) -> int:
+        """The class folders of both splits (file names only)."""
+        return len(self.layout().classes)
 
     def check(self, *, root: str, download: bool, image_size: int) -> None:
         self.layout()

@@ -23,6 +23,7 @@ class TinyImageNet(DatasetSource):
     """
 
     name = "tiny-imagenet"
+    label_classes = 200
     default_image_size = 64
     splits = ("train", "val", "test")
 

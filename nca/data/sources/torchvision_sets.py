@@ -65,6 +65,7 @@ class MNIST(TorchvisionSource):
     """MNIST handwritten digits (60,000 train / 10,000 test, grayscale)."""
 
     name = "mnist"
+    label_classes = 10
     torchvision_class = "MNIST"
     image_channels = 1
 
@@ -73,6 +74,7 @@ class FashionMNIST(TorchvisionSource):
     """Fashion-MNIST clothing images (60,000 train / 10,000 test, grayscale)."""
 
     name = "fashion-mnist"
+    label_classes = 10
     torchvision_class = "FashionMNIST"
     image_channels = 1
 
@@ -81,6 +83,7 @@ class CIFAR10(TorchvisionSource):
     """CIFAR-10 (50,000 train / 10,000 test, RGB 32x32)."""
 
     name = "cifar10"
+    label_classes = 10
     torchvision_class = "CIFAR10"
 
 

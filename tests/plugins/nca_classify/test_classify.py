@@ -186,6 +186,60 @@ def test_bad_inputs_are_one_line(tmp_path, extra, message):
     assert "Traceback" not in result.output and not (tmp_path / "r").exists()
 
 
+def _digit_tree(root, classes, count=2):
+    """A folder: tree of ``classes`` classes of 8x8 grey images in train/ and test/."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for c in range(classes):
+            (root / split / f"c{c:02d}").mkdir(parents=True)
+            for i in range(count):
+                Image.new("L", (8, 8), 40 * i + c).save(root / split / f"c{c:02d}" / f"{i}.png")
+    return root
+
+
+def _junk_tree(root, name, content):
+    _digit_tree(root, 2)
+    (root / "train" / "c00" / name).write_bytes(content)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "message"),
+    [
+        (lambda r: _digit_tree(r, 12), ["--preset", "paper"],
+         "has 12 classes, but a classifying cell has 10 logits"),
+        (lambda r: _digit_tree(r, 3), ["-o", "digits=0,5"],
+         "digits=0,5 names classes folder:{root} does not have (5): it has 3 (labels 0-2)"),
+        (lambda r: r, [], "folder dataset '{root}' does not exist"),
+        (lambda r: r.mkdir() or r, [], "'{root}' holds no class folders of images"),
+        (lambda r: _junk_tree(r, "x.png", b"not an image"), [], "cannot read image"),
+        (lambda r: (_digit_tree(r, 2), (r / "train" / "c02").mkdir(),
+                    (r / "train" / "c02" / "notes.txt").write_text("x"))[0], [],
+         "class folder '{root}/train/c02' holds no images"),
+    ],
+    ids=["more-classes-than-logits", "digits-not-in-folder", "missing", "empty",
+         "non-image-png", "class-of-non-images"],
+)  # fmt: skip
+def test_folder_datasets_that_do_not_fit_are_one_line_before_the_run(tmp_path, make, extra,
+                                                                    message):  # fmt: skip
+    root = make(tmp_path / "digits")
+    args = ["train", "--task", "classify", "--rule", "convca", "--dataset", f"folder:{root}"]
+    args += [*extra, "--run-dir", str(tmp_path / "r"), "-q", "--iterations", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert message.format(root=root) in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_of_fewer_classes_than_logits_is_valid(tmp_path):
+    # like digits=0,1,2: the unused logits are never a target; a folder's count is known
+    root = _digit_tree(tmp_path / "digits", 3)
+    task = ClassifyTask(ClassifyConfig(**SMALL, dataset=f"folder:{root}", image_size=8))
+    task.validate()
+    assert set(task.evaluation_split.labels.tolist()) == {0, 1, 2}
+
+
 def test_cli_trains_and_analyzes(tmp_path):
     run = tmp_path / "run"
     args = ["train", "--rule", "convca", "--task", "classify", "--run-dir", str(run), "-q"]

@@ -68,6 +68,16 @@ def test_any_image_file_is_a_target_and_bad_ones_are_named(tmp_path):
         load_target(str(tmp_path / "clear.png"), 8, 0)
 
 
+def test_a_16_bit_grey_target_is_grey_not_white(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((8, 8), 153 * 257, dtype=np.uint16)).save(tmp_path / "g.png")
+    target = load_target(str(tmp_path / "g.png"), 8, 0)
+    assert target[:3].unique().tolist() == [pytest.approx(153 / 255)]
+    assert target[3].unique().tolist() == [1.0]
+
+
 def test_growing_starts_every_batch_from_the_seed(tmp_path):
     trainer = _trainer(tmp_path, experiment="growing")
     assert trainer.pool is None
@@ -161,6 +171,15 @@ def test_bad_inputs_are_one_line(tmp_path, extra, message):
     assert "Traceback" not in result.output and not (tmp_path / "r").exists()
 
 
+def test_a_target_past_pils_pixel_limit_is_one_line(tmp_path, huge_png):
+    args = ["train", "--task", "grow", "--rule", "convca", "--target", huge_png]
+    result = CliRunner().invoke(cli, [*args, "--run-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"{huge_png!r} has 400,000,000 pixels" in message and "resize it" in message
+    assert not (tmp_path / "r").exists()
+
+
 def test_cli_trains_convca_with_the_quick_preset_rule_settings(tmp_path):
     run = tmp_path / "run"
     args = ["train", "--rule", "convca", "--task", "grow", "--run-dir", str(run), "-q"]
@@ -194,7 +213,7 @@ def test_vitca_and_unetca_grow_too(tmp_path, name, config):
     assert trainer.iteration == 3 and (tmp_path / "checkpoints" / "last.pt").is_file()
 
 
-def test_analyze_runs_the_grow_experiments(tmp_path):
+def test_analyze_runs_the_grow_experiments(tmp_path, huge_png):
     run = tmp_path / "run"
     args = ["train", "--rule", "convca", "--task", "grow", "--run-dir", str(run), "-q"]
     args += ["-o", "target_size=8", "-o", "target_padding=2", "--iterations", "2"]
@@ -213,6 +232,12 @@ def test_analyze_runs_the_grow_experiments(tmp_path):
     regeneration = json.loads((tmp_path / "regeneration" / "results.json").read_text())
     assert regeneration["damage_at"] == [4, 8] and len(regeneration["psnr"]) == 12
     assert len(regeneration["db_lost"]) == 2
+    # evaluating against another target: one that PIL refuses is one line, no report
+    reports = sorted(run.glob("eval*.json"))
+    result = CliRunner().invoke(cli, ["eval", str(run), "-o", f"target={huge_png}", "-q"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "400,000,000 pixels" in " ".join(result.output.split())
+    assert sorted(run.glob("eval*.json")) == reports
     persistence = json.loads((tmp_path / "persistence" / "results.json").read_text())
     assert persistence["marks"] == [4, 8, 12] and len(persistence["psnr"]) == 12
     bad = CliRunner().invoke(cli, ["analyze", "regeneration", str(run), "-o", "damage_at=1"])

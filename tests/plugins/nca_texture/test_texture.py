@@ -6,6 +6,7 @@ Training tests use a VGG16 with random weights written to a file (no download, n
 ``../shared``); one test checks the offline copy of the real weights when it is there."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,6 +68,25 @@ def test_default_texture_and_any_image(tmp_path, name):
         load_texture(str(tmp_path / "green.png"), 20)  # 20x10 after shrinking
 
 
+def test_a_16_bit_grey_texture_is_grey_not_white(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((16, 16), 153 * 257, dtype=np.uint16)).save(tmp_path / "g.png")
+    texture = load_texture(str(tmp_path / "g.png"), 16)
+    assert texture.unique().tolist() == [pytest.approx(153 / 255)]
+
+
+def test_a_texture_past_pils_pixel_limit_is_one_line(tmp_path, random_vgg, huge_png):
+    args = ["train", "--task", "texture", "--rule", "convca", "--target", huge_png]
+    args += ["--vgg-weights", random_vgg, "--run-dir", str(tmp_path / "r"), "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert f"{huge_png!r} has 400,000,000 pixels" in message and "resize it" in message
+    assert not (tmp_path / "r").exists()
+
+
 def test_gram_and_sliced_ot_statistics():
     features = torch.randn(1, 4, 5, 6)
     g = gram(features)
@@ -105,6 +125,72 @@ def test_vgg_weights_from_a_file_or_a_clear_message(tmp_path, random_vgg, monkey
                                       "--run-dir", str(run), "-q"])  # fmt: skip
     assert result.exit_code != 0 and "needs VGG16's ImageNet weights" in result.output
     assert "Traceback" not in result.output and not run.exists()
+
+
+def _tensors(path):
+    return torch.load(path, weights_only=True)
+
+
+def _changed(random_vgg, key, value):
+    return {**_tensors(random_vgg), key: value}
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda vgg, p: p.write_bytes(Path(vgg).read_bytes()[:100_000]),
+         "cannot read VGG16 weights '{path}' (RuntimeError: "),
+        (lambda vgg, p: p.write_text("features.0.weight = 1\n"),
+         "cannot read VGG16 weights '{path}' ("),
+        (lambda vgg, p: p.write_bytes(b""), "cannot read VGG16 weights '{path}' ("),
+        (lambda vgg, p: torch.save([1, 2], p), "'{path}' is not a state dict"),
+        (lambda vgg, p: torch.save(_changed(vgg, "features.0.weight", torch.ones(3, 3, 3, 3)), p),
+         "'{path}' are unusable: features.0.weight has shape (3, 3, 3, 3), VGG16's is "
+         "(64, 3, 3, 3)"),
+        (lambda vgg, p: torch.save({k: torch.full_like(v, torch.nan) for k, v in
+                                    _tensors(vgg).items()}, p),
+         "'{path}' are unusable: features.0.weight holds 1728 NaN or infinite values"),
+        (lambda vgg, p: torch.save(_changed(vgg, "features.24.bias",
+                                            torch.tensor([torch.inf] + [0.0] * 511)), p),
+         "features.24.bias holds 1 NaN or infinite values"),
+        (lambda vgg, p: torch.save(_changed(vgg, "features.2.weight",
+                                            torch.zeros(64, 64, 3, 3)), p),
+         "features.2.weight is all zeros"),
+        (lambda vgg, p: torch.save(_changed(vgg, "features.0.bias",
+                                            torch.zeros(64, dtype=torch.long)), p),
+         "features.0.bias holds torch.int64 values"),
+    ],
+    ids=["truncated", "text", "empty", "a-list", "wrong-shape", "all-nan", "one-inf",
+         "zero-filters", "integers"],
+)  # fmt: skip
+def test_unusable_vgg_weights_are_refused_at_load_naming_the_file(tmp_path, random_vgg, write,
+                                                                  message):  # fmt: skip
+    path = tmp_path / "vgg.pth"
+    write(random_vgg, path)
+    with pytest.raises(VGGUnavailable) as err:
+        load_vgg16_features(path)
+    assert message.format(path=path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_nan_vgg_weights_stop_training_before_the_run(tmp_path, random_vgg):
+    nan = tmp_path / "nan.pth"
+    torch.save({k: torch.full_like(v, torch.nan) for k, v in _tensors(random_vgg).items()}, nan)
+    args = ["train", "--task", "texture", "--rule", "convca", "--vgg-weights", str(nan)]
+    result = CliRunner().invoke(cli, [*args, "--run-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "NaN or infinite values" in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_truncated_download_in_torch_hubs_cache_is_named(tmp_path, random_vgg, monkeypatch):
+    from torchvision.models import VGG16_Weights
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # no network needed:
+    cached = tmp_path / "checkpoints" / VGG16_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    cached.parent.mkdir()  # torch.hub reads a cached file without downloading
+    cached.write_bytes(Path(random_vgg).read_bytes()[:100_000])
+    with pytest.raises(VGGUnavailable, match=f"{cached}' may be truncated: delete it"):
+        load_vgg16_features(None)
 
 
 def test_the_offline_copy_of_the_real_weights_loads(shared_dir):
