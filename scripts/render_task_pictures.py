@@ -6,7 +6,11 @@ preset, on CPU). Takes about 15 minutes on 2 CPU cores.
 
 Usage:
     python scripts/render_task_pictures.py --runs /tmp/task-pictures \\
-        --vgg-weights ../shared/weights/lpips_vgg16_features.pth [--tasks grow,classify,texture]
+        --vgg-weights ../shared/weights/lpips_vgg16_features.pth \\
+        [--tasks grow,classify,texture,grow3d]
+
+``grow3d`` is the grow task's quick3d preset on the ``tree`` volume (pictures prefixed
+``3d-`` in ``docs/tasks/grow/``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ EXPERIMENTS = {
                                        ("loss.png", "growth-loss.png")]),
         ("persistence", [], [("frames.png", "persistence-frames.png")]),
     ],
+    "grow3d": [
+        ("growth", ["-o", "count=4"], [("turntable.gif", "3d-turntable.gif"),
+                                       ("psnr.png", "3d-growth-psnr.png")]),
+        ("regeneration", ["-o", "count=4"], [("frames.png", "3d-regeneration-frames.png"),
+                                             ("psnr.png", "3d-regeneration-psnr.png")]),
+    ],
 }  # fmt: skip
+
+#: entry -> (task, extra `nca train` options, docs folder); others: (entry, [], entry)
+RUNS = {"grow3d": ("grow", ["--preset", "quick3d", "--target", "tree"], "grow")}
 
 
 def nca(*args: str) -> None:
@@ -56,19 +69,19 @@ def main() -> None:
     parser.add_argument("--vgg-weights", default="", help="VGG16 features (texture, offline)")
     parser.add_argument("--tasks", default=",".join(EXPERIMENTS))
     args = parser.parse_args()
-    for task in args.tasks.split(","):
-        run = args.runs / task
-        extra = (
-            ["--vgg-weights", args.vgg_weights] if task == "texture" and args.vgg_weights else []
-        )
+    for entry in args.tasks.split(","):
+        task, extra, docs = RUNS.get(entry, (entry, [], entry))
+        run = args.runs / entry
+        if task == "texture" and args.vgg_weights:
+            extra = [*extra, "--vgg-weights", args.vgg_weights]
         if not (run / "eval.json").is_file():
             nca("train", "--rule", "convca", "--task", task, "--run-dir", str(run), "--quiet",
                 "--device", "cpu", *extra)  # fmt: skip
-        folder = DOCS / task
+        folder = DOCS / docs
         folder.mkdir(parents=True, exist_ok=True)
-        if (run / "eval.png").is_file():
+        if entry == task and (run / "eval.png").is_file():
             shutil.copy(run / "eval.png", folder / "eval.png")
-        for experiment, options, files in EXPERIMENTS[task]:
+        for experiment, options, files in EXPERIMENTS[entry]:
             out = run / "analysis" / experiment
             nca("analyze", experiment, str(run), "--out", str(out), *options)
             for name, target in files:
