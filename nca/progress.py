@@ -34,7 +34,11 @@ class PlainProgress:
     remaining units at that rate.
 
     Args:
-        label, total, unit, metrics, completed: As :func:`progress_bar`'s.
+        label: Text before the counter.
+        total: Number of units of work.
+        unit: Shown in the speed (``unit/s``).
+        metrics: Names of the values shown after the counter.
+        completed: Units already done (a resumed run).
         write: Where a line goes (default: stdout, flushed).
         interval: Seconds between lines.
         clock: Seconds now (``time.monotonic``; tests pass their own).
