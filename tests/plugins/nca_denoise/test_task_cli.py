@@ -270,7 +270,7 @@ def test_eval_refuses_another_tasks_checkpoint(runner, tmp_path):
         },
     )
     result = runner.invoke(cli, ["eval", str(tmp_path / "ck.pt"), "--task", "denoise"])
-    assert result.exit_code == 1 and "was written by task 'probe'" in result.output
+    assert result.exit_code == 1 and "was trained on task 'probe', not 'denoise'" in result.output
 
 
 def test_lpips_on_with_too_small_images_fails_before_training(runner, tmp_path):
