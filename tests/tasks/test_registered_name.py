@@ -48,4 +48,4 @@ def test_evaluating_with_another_task_is_refused_in_one_line(tmp_path, grow_alia
     assert CliRunner().invoke(cli, [*args, "--device", "cpu", "-q", *options]).exit_code == 0
     other = CliRunner().invoke(cli, ["eval", str(run_dir), "--task", "grow", "--device", "cpu"])
     assert other.exit_code != 0
-    assert "written by task 'grow-alias', not 'grow'" in other.output
+    assert "trained on task 'grow-alias', not 'grow'" in other.output
