@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,9 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
         return Path(settings.run_dir)
     if params["resume"]:
         raise click.UsageError("--resume needs the run to continue: pass --run-dir or --name")
+    # a label that is itself a run's name (a probe's source run) keeps its name, not its
+    # time: one timestamp per folder name
+    rule = re.sub(r"-\d{8}-\d{6}$", "", rule)
     return Path("runs") / f"{task}-{rule}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 

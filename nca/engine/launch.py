@@ -241,12 +241,12 @@ def _run_directory(
 
 
 def _announcement(task: Any, resolved: ResolvedRule | None, run: RunContext) -> str:
-    label = resolved.name if resolved is not None else task.source_label(task.config)
     ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
-    return (
-        f"Training [bold]{label}[/bold] on [bold]{task.name}[/bold] ({run.device}{ranks}, "
-        f"seed {run.seed}) -> {run.run_dir}"
-    )
+    where = f"({run.device}{ranks}, seed {run.seed}) -> {run.run_dir}"
+    if resolved is None:  # a task without a rule (a probe): it trains on a source
+        source = task.source_label(task.config)
+        return f"Training [bold]{task.name}[/bold] on [bold]{source}[/bold] {where}"
+    return f"Training [bold]{resolved.name}[/bold] on [bold]{task.name}[/bold] {where}"
 
 
 def _remove_orphans(run_dir: Path, console: Any) -> None:

@@ -328,6 +328,11 @@ class ProbeTask(Task):
         path = reading.cache_dir / f"{split}-{key}.pt"
         if run.is_main:
             feats, labels, hit = cached(path, compute)
+            if not hit and path.is_file():  # say where the source run grew, and by how much
+                console.print(
+                    f"{split} features cached in {path} ({path.stat().st_size / 2**20:.1f} MiB; "
+                    f"later probes of this run reuse them; delete {path.parent} to free it)"
+                )
         barrier()  # rank 0 wrote the cache; the other ranks read it
         if not run.is_main:
             feats, labels, hit = cached(path, compute)
@@ -460,7 +465,8 @@ class ProbeTask(Task):
             "features_from_cache": data.from_cache,
             "features_per_epoch": data.per_epoch,
         }
-        table = Table(title="linear probe" if cfg.classifier == "linear" else "raw-pixel reference")
+        table = Table(title="linear probe" if cfg.classifier == "linear" else "raw-pixel reference",
+                      show_header=False)  # fmt: skip
         for key in (
             "model",
             "classifier",
@@ -478,4 +484,4 @@ class ProbeTask(Task):
             path = run.report_path("probe.json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2) + "\n")
-        return {"test_accuracy": result["test_accuracy"], "classifier_parameters": float(params)}
+        return {"test_accuracy": result["test_accuracy"], "classifier_parameters": params}

@@ -70,6 +70,8 @@ def test_page_assets_and_errors(viewer):
             async with http.get(viewer.url) as page:
                 html = await page.text()
                 assert page.status == 200 and "viewer.js" in html
+                # before the first frame the page says it is connecting, not "step 0 · 0 fps"
+                assert '<span id="step">connecting…</span>' in html and "0 fps" not in html
             for name in ("viewer.js", "viewer.css"):
                 async with http.get(f"{viewer.url}static/{name}") as asset:
                     text = await asset.text()

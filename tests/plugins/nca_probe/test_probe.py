@@ -164,6 +164,7 @@ def test_probe_end_to_end_beats_chance_and_caches(pretrained, tmp_path, monkeypa
     assert first["test_accuracy"] > 30  # chance is 10 % (measured: 47 % after 200 iterations)
     assert not first["features_from_cache"] and calls
     assert "test_accuracy" in output
+    assert " 5130 " in output and "5130.0" not in output  # a count, not a float
     calls.clear()
     second, _ = _probe(
         runner,
