@@ -678,8 +678,14 @@ def _stabler_settings(config: TrainerConfig) -> list[str]:
     return options
 
 
-def _prefixed(result: dict) -> dict[str, float]:
-    return {f"eval_{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))}
+def _prefixed(result: dict) -> dict[str, float | int]:
+    """The evaluation's numbers as ``eval_*`` final metrics; counts stay integers (a
+    parameter count printed as ``5130.0000`` reads as a measurement)."""
+    return {
+        f"eval_{k}": v if isinstance(v, int) and not isinstance(v, bool) else float(v)
+        for k, v in result.items()
+        if isinstance(v, (int, float))
+    }
 
 
 def _console(silent: bool):
