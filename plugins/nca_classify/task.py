@@ -188,12 +188,18 @@ class ClassifyTask(Task):
         return Validation(metrics, samples=cells[:16])
 
     def pictures(self, model: GridModel, state: TrainState, folder: Path, samples) -> None:
-        """Class maps of 16 validation digits after T steps."""
+        """Class maps of 16 validation digits after T steps, upscaled so that a digit
+        shows at 64 pixels or more."""
         from torchvision.utils import save_image
 
+        from nca import readable_scale
+
+        maps = class_map(model, samples)
+        scale = readable_scale(maps)
+        maps = maps.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
         folder.mkdir(parents=True, exist_ok=True)
-        save_image(class_map(model, samples), folder / f"iter_{state.iteration:07d}.png",
-                   nrow=8, padding=1, pad_value=1.0)  # fmt: skip
+        save_image(maps, folder / f"iter_{state.iteration:07d}.png", nrow=8, padding=2,
+                   pad_value=1.0)  # fmt: skip
 
     def playground(self, model: GridModel):
         """A live digit from the first 16 evaluation digits (``nca play``)."""
