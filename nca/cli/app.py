@@ -16,6 +16,7 @@ from nca.cli.info_cmd import info_command
 from nca.cli.list_cmd import list_command
 from nca.cli.play_cmd import play_command
 from nca.cli.train_cmd import train_command
+from nca.cli.warning_lines import show_warnings_as_lines
 
 
 class NCAGroup(click.Group):
@@ -56,6 +57,8 @@ def cli(debug: bool) -> None:
     """
     if debug:
         os.environ["NCA_DEBUG"] = "1"
+    if not debug_enabled():
+        show_warnings_as_lines()
 
 
 cli.add_command(list_command)

@@ -180,15 +180,66 @@ def _coerce_union(value: Any, tp: Any, where: str) -> Any:
     raise _fail(where, value, type_name(tp))
 
 
+def _split_outer(text: str) -> list[str] | None:
+    """The top-level items of ``"4x1,1x4"``, ``"(4,1),(1,4)"`` or ``"[[4,1],[1,4]]"``
+    (a sequence of sequences); ``None`` when brackets do not pair up."""
+    text = text.strip()
+    while len(text) >= 2 and text[0] + text[-1] in ("()", "[]") and _pairs(text[1:-1]):
+        text = text[1:-1].strip()
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "(["
+        depth -= char in ")]"
+        if depth < 0:
+            return None
+        if char == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    if depth:
+        return None
+    items.append(text[start:].strip())
+    return [item for item in items if item]
+
+
+def _pairs(text: str) -> bool:
+    """Whether every bracket of ``text`` closes one opened before it."""
+    depth = 0
+    for char in text:
+        depth += char in "(["
+        depth -= char in ")]"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _coerce_sequence(value: Any, tp: Any, where: str) -> tuple | list:
-    """A list, ``tuple[X, ...]`` or fixed-length tuple, from a sequence or ``"3x3"``/``"3,5"``."""
-    items = _split_sequence(value)
+    """A list, ``tuple[X, ...]`` or fixed-length tuple, from a sequence or ``"3x3"``/``"3,5"``;
+    a sequence of sequences from ``"4x1,1x4"``, ``"(4,1),(1,4)"`` or ``"[[4,1],[1,4]]"``."""
+    args = get_args(tp)
+    nested = bool(args) and get_origin(args[0]) in (tuple, list)
+    items = _split_outer(value) if nested and isinstance(value, str) else _split_sequence(value)
     if items is None:
         raise _fail(where, value, type_name(tp))
+    if nested and isinstance(value, str):
+        try:
+            return _coerce_items(items, tp, where)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (a sequence of sequences reads as 4x1,1x4)") from None
+    return _coerce_items(items, tp, where)
+
+
+def _joined(items: list[Any]) -> Any:
+    """The value an error names: a one-item list's item, else the items joined by commas."""
+    if len(items) == 1:
+        return items[0]
+    return ",".join(str(item) for item in items)
+
+
+def _coerce_items(items: list[Any], tp: Any, where: str) -> tuple | list:
     origin, args = get_origin(tp), get_args(tp)
     if origin is tuple and args and args[-1] is not Ellipsis:
         if len(items) != len(args):
-            raise _fail(where, value, f"{type_name(tp)} ({len(args)} values)")
+            raise _fail(where, _joined(items), f"{type_name(tp)} ({len(args)} values)")
         pairs = enumerate(zip(items, args, strict=True))
         out = [coerce(v, a, f"{where}[{i}]") for i, (v, a) in pairs]
     else:

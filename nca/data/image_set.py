@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -113,12 +114,27 @@ class ImageSet:
             self, images=self.images[rank::world_size], labels=self.labels[rank::world_size]
         )
 
-    def subset(self, count: int | None) -> ImageSet:
-        """The first ``count`` images (all when ``None``)."""
+    def subset(self, count: int | None, setting: str = "subset size") -> ImageSet:
+        """The first ``count`` images (all when ``None``).
+
+        Args:
+            count: How many images to keep; more than the split holds keeps all of
+                them, with a :class:`UserWarning` saying so (a preset's count may exceed
+                a small dataset, so this is not an error).
+            setting: What asked for ``count`` (e.g. ``eval_subset``), named in the
+                warning and in the error for a count below 1.
+        """
+        if count is not None and count < 1:
+            raise ValueError(f"{setting} must be >= 1, got {count}")
+        if count is not None and count > len(self):
+            warnings.warn(
+                f"{setting}={count} but {self.name} has {len(self)} images here: all "
+                f"{len(self)} are used",
+                UserWarning,
+                stacklevel=2,
+            )
         if count is None or count >= len(self):
             return self
-        if count < 1:
-            raise ValueError(f"subset size must be >= 1, got {count}")
         return dataclasses.replace(self, images=self.images[:count], labels=self.labels[:count])
 
 

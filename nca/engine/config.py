@@ -106,6 +106,10 @@ class TrainerConfig:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
 
 
+# torch.finfo(torch.float32).max, without importing torch for a config
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def inert_settings(config: TrainerConfig) -> list[str]:
     """Settings that ``config`` holds but that do nothing, one line each (``nca train``
     prints them as warnings; a task that trains no rollout refuses them instead, as the
@@ -137,6 +141,9 @@ def check_finite_fields(config: object) -> None:
     a ``__post_init__`` checks (``weight_decay=nan`` passes ``< 0``). Files and ``-o``
     values are refused when coerced; this catches configs built in Python.
 
+    Floats beyond float32's range are refused too (``lr=1e39`` is finite in Python but
+    overflows the optimizer's float32 arithmetic).
+
     Raises:
         ValueError: naming the field and its value.
     """
@@ -148,3 +155,8 @@ def check_finite_fields(config: object) -> None:
         for number in values:
             if isinstance(number, float) and not math.isfinite(number):
                 raise ValueError(f"{item.name} must be a finite number, got {value}")
+            if isinstance(number, float) and abs(number) > FLOAT32_MAX:
+                raise ValueError(
+                    f"{item.name}={value} is beyond float32's range (|x| <= {FLOAT32_MAX:.4g}), "
+                    f"in which the model's arithmetic runs"
+                )

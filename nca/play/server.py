@@ -23,6 +23,7 @@ from nca.errors import NCAError
 from nca.play.hosts import HostCheck
 from nca.play.loader import PlayTarget
 from nca.play.protocol import BadCommand, apply_command, encode_frame, parse_command
+from nca.play.request_log import request_logger
 from nca.play.session import PlaySession
 
 #: Frames per second the loop aims for when running (the page can ask for fewer steps,
@@ -352,7 +353,7 @@ class ViewerThread:
     def _serve(self) -> None:
         web, _ = _aiohttp()
         self._loop = asyncio.new_event_loop()
-        runner = web.AppRunner(self.app)
+        runner = web.AppRunner(self.app, logger=request_logger())
         try:
             self._loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port)
@@ -410,7 +411,7 @@ def serve(
     app = create_app(target, max_fps=max_fps, hosts=HostCheck(host, tuple(allow_hosts)))
 
     async def main() -> None:
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, logger=request_logger())
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:

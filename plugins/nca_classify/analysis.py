@@ -100,15 +100,17 @@ def class_map_rollout(
     count: int,
     seed: int,
     mutate_at: int,
+    every: int = 0,
 ) -> dict:
     """A GIF of class maps over ``steps`` steps (digits swapped before step ``mutate_at``
-    when it is > 0), key frames as a PNG, and the per-step accuracy of these digits."""
+    when it is > 0), a frame every ``every`` steps (0: ``steps // 100``, at least 1, so
+    about 100 frames), key frames as a PNG, and the per-step accuracy of these digits."""
     if steps < 1 or count < 1:
         raise ValueError(f"steps and count must be >= 1, got steps={steps}, count={count}")
     if mutate_at and not 2 <= mutate_at <= steps:
         raise ValueError(f"mutate_at={mutate_at} must be in [2, {steps}]")
     device = next(model.parameters()).device
-    count = min(count, len(split))
+    count = len(split.subset(count, "--count"))
     index = torch.arange(count)
     images, labels = split.batch(index, device), split.labels[index].to(device)
     swap = mutation_partners(count, make_generator(seed, "cpu")) if mutate_at else None
@@ -123,8 +125,10 @@ def class_map_rollout(
             cells = model.run(cells, 1, generator=updates)
             tally.add(t - 1, model.output(cells), model.alive(cells), labels)
             frames.append(class_map(model, cells).cpu())
-    every = max(1, steps // 100)
-    shown = list(range(0, steps, every))
+    if every < 0:
+        raise ValueError(f"every must be >= 0 (0: about 100 frames), got {every}")
+    every = every or max(1, steps // 100)
+    shown = list(range(0, steps, every)) + ([steps - 1] if (steps - 1) % every else [])
     key = [(str(digit), PALETTE[digit].tolist()) for digit in range(len(PALETTE))]
     save_animation([frames[t] for t in shown], out / "class_map.gif",
                    labels=[f"step {t + 1}" for t in shown], key=key)  # fmt: skip
@@ -136,7 +140,8 @@ def class_map_rollout(
                 marks=(mutate_at,) if mutate_at else (), title="self-classification")  # fmt: skip
     # "after step N", as the evaluation says it (the swap happens before step N + 1)
     mutation = {"mutation_after_step": mutate_at - 1} if mutate_at else {}
-    return {**curves, "frames_at_steps": [k + 1 for k in keys], **mutation,
+    return {**curves, "frames_at_steps": [k + 1 for k in keys], "gif_frame_every": every,
+            **mutation,
             "final_cell_accuracy": curves["cell_accuracy"][-1]}  # fmt: skip
 
 
@@ -163,7 +168,7 @@ def evaluate(model: GridModel, split: ImageSet, config, run) -> dict[str, float]
     :func:`rollout_tally` over ``eval_count`` digits, reported with its curves."""
     cfg = config
     device = torch.device(run.device)
-    count = len(split) if cfg.eval_count == 0 else min(cfg.eval_count, len(split))
+    count = len(split) if cfg.eval_count == 0 else len(split.subset(cfg.eval_count, "eval_count"))
     tally = rollout_tally(
         model, split, count, cfg.eval_steps, cfg.eval_batch_size, device, seed=2024
     )

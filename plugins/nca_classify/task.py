@@ -174,7 +174,8 @@ class ClassifyTask(Task):
         """Loss and accuracies of the first ``validation_size`` evaluation digits at T;
         the first 16 grids are the pictures' samples."""
         cfg, split = self.config, self.evaluation_split
-        index = torch.arange(min(cfg.validation_size, len(split)))
+        split = split.subset(cfg.validation_size, "validation_size")
+        index = torch.arange(len(split))
         images, labels = split.batch(index, state.device), split.labels[index].to(state.device)
         cells = model.run(model.seed_with(images), cfg.steps, make_generator(1, state.device))
         tally = Tally(1)
@@ -220,24 +221,28 @@ class ClassifyTask(Task):
 
     # ------------------------------------------------------------- analysis
     def analyze_class_map(
-        self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 8
-    ) -> dict:
-        """A GIF of ``count`` test digits' class maps over ``steps`` (0: 10 T) steps."""
+        self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 8,
+        every: int = 0,
+    ) -> dict:  # fmt: skip
+        """A GIF of ``count`` test digits' class maps over ``steps`` (0: 10 T) steps, a
+        frame every ``every`` steps (0: about 100 frames in all)."""
         return analysis.class_map_rollout(
             model, self.evaluation_split, out, steps=steps or 10 * self.config.steps,
-            count=count, seed=seed, mutate_at=0,
+            count=count, seed=seed, mutate_at=0, every=every,
         )  # fmt: skip
 
     def analyze_mutation(
-        self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 8
-    ) -> dict:
+        self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0, count: int = 8,
+        every: int = 0,
+    ) -> dict:  # fmt: skip
         """Class maps and accuracy over ``2 × steps`` steps, the digits swapped for others
         halfway (the article's mutation experiment); ``steps`` 0: ``eval_steps``, so the
-        mutation comes after the same step as in the evaluation."""
+        mutation comes after the same step as in the evaluation. ``every``: as in
+        ``class-map``."""
         steps = steps or self.config.eval_steps
         return analysis.class_map_rollout(
             model, self.evaluation_split, out, steps=2 * steps, count=count, seed=seed,
-            mutate_at=steps + 1,
+            mutate_at=steps + 1, every=every,
         )  # fmt: skip
 
     def analyze_persistence(
@@ -250,6 +255,13 @@ class ClassifyTask(Task):
         device, split = next(model.parameters()).device, self.evaluation_split
         steps = factor * self.config.steps
         tally = analysis.rollout_tally(
-            model, split, min(count, len(split)), steps, 256, device, seed=seed, mutate=False
+            model,
+            split,
+            len(split.subset(count, "--count")),
+            steps,
+            256,
+            device,
+            seed=seed,
+            mutate=False,
         )
         return analysis.persistence_plot(tally.curves(), self.config.steps, out)

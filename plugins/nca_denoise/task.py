@@ -223,7 +223,9 @@ class DenoiseTask(Task):
     @cached_property
     def validation_images(self) -> ImageSet:
         """The first ``validation_size`` images of the validation split."""
-        return self._split(self._validation_split()).subset(self.config.validation_size)
+        return self._split(self._validation_split()).subset(
+            self.config.validation_size, "validation_size"
+        )
 
     def _validation_split(self) -> str:
         """``val`` where the dataset has one (Tiny ImageNet), else ``test`` (the release)."""
@@ -231,7 +233,7 @@ class DenoiseTask(Task):
 
     def _evaluate(self, model: ImageModel, run: RunContext, console) -> EvalResult:
         cfg = self.config
-        test = self._split(cfg.eval_split).subset(cfg.eval_subset)
+        test = self._split(cfg.eval_split).subset(cfg.eval_subset, "eval_subset")
         lpips_model, note = self._lpips(run.device)
         quiet = run.quiet or not run.is_main
         if cfg.eval_protocol == "full":
@@ -331,8 +333,14 @@ class DenoiseTask(Task):
 
     # ------------------------------------------------------- analysis hooks
     def analysis_images(self, count: int):
-        test = self._split("test").subset(count)
+        test = self._split("test").subset(count, "--count")
         return test.batch(torch.arange(len(test))), test.labels
+
+    def _first_test_images(self, count: int):
+        """Up to ``count`` test images and labels (fewer, quietly, on a small split)."""
+        test = self._split("test")
+        index = torch.arange(min(count, len(test)))
+        return test.batch(index), test.labels[index]
 
     def corrupt(self, images, patch, coverage, generator):
         cfg = self.config
@@ -353,7 +361,7 @@ class DenoiseTask(Task):
                 f"rule {model.name!r} is feed-forward: it has no grid to play with "
                 f"(nca play needs a CA rule)"
             )
-        images, labels = self.analysis_images(16)
+        images, labels = self._first_test_images(16)
         device = next(model.parameters()).device
         return DenoisePlayground(model, images.to(device), labels, self.corrupt)
 
@@ -362,7 +370,7 @@ class DenoiseTask(Task):
         cfg = self.config
         if cfg.lpips == "on":  # fail before training, not after
             self._lpips("cpu")
-        train = self._split("train").subset(cfg.train_subset)
+        train = self._split("train").subset(cfg.train_subset, "train_subset")
         if not cfg.augment:
             train = dataclasses.replace(train, random_crop=False, flips="none")
         if len(train) < cfg.batch_size:

@@ -293,7 +293,7 @@ class ProbeTask(Task):
                 f"{reading.dataset}'s {name} split has no labels (Tiny ImageNet's test images); "
                 f"a probe needs them: use -o eval_split=val"
             )
-        images = full.subset(subset)
+        images = full.subset(subset, "train_subset" if split == "train" else "eval_subset")
         if reading.channels is not None and images.channels != reading.channels:
             raise ValueError(
                 f"{reading.dataset} has {images.channels} channel(s) but the model in "

@@ -24,7 +24,7 @@ from nca import (
     write_report,
 )
 from nca_texture import analysis
-from nca_texture.analysis import evaluate_texture, grow, overflow
+from nca_texture.analysis import evaluate_texture, grow, overflow, pad_to
 from nca_texture.config import PRESET_DESCRIPTIONS, PRESETS, TextureConfig
 from nca_texture.targets import load_texture
 from nca_texture.vgg import gram_loss, load_vgg16_features, sliced_ot_loss, style_features
@@ -160,8 +160,17 @@ class TextureTask(Task):
         return Validation({"loss": loss}, samples=rgb)
 
     def pictures(self, model: GridModel, state: TrainState, folder: Path, samples) -> None:
+        """The validation's 2 grown grids, labelled with their T, next to the target."""
+        from nca import readable_scale
+
         folder.mkdir(parents=True, exist_ok=True)
-        save_grid([samples], folder / f"iter_{state.iteration:07d}.png")
+        pictures = [*samples.clamp(0, 1), self.target[0].to(samples.device)]  # target: (1, 3, h, w)
+        padded = [pad_to(pictures, p) for p in pictures]
+        blank = torch.ones_like(padded[0])
+        rows = [torch.stack(padded[:-1]), torch.stack([padded[-1], *[blank] * (len(padded) - 2)])]
+        labels = [f"grown, T={self.config.steps_max}", "target"]
+        save_grid(rows, folder / f"iter_{state.iteration:07d}.png", labels=labels,
+                  scale=readable_scale(rows[0], 96))  # fmt: skip
 
     def playground(self, model: GridModel):
         """An empty grid of the evaluation size growing the texture (``nca play``)."""
@@ -181,7 +190,10 @@ class TextureTask(Task):
         details = {"T": cfg.steps_max, "loss": cfg.loss}
         write_report(run, title, result, details=details, number_format=".4g")
         if run.is_main and run.report is None:
-            save_grid([row], Path(run.run_dir) / "eval.png", scale=2)
+            labels = ["target", f"T={cfg.steps_max}, {cfg.grid_size}px grid",
+                      f"{cfg.eval_steps} steps, {cfg.eval_size}px grid"]  # fmt: skip
+            save_grid([image[None] for image in row], Path(run.run_dir) / "eval.png", scale=2,
+                      labels=labels)  # fmt: skip
         return result
 
     # ------------------------------------------------------------- analysis

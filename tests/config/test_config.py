@@ -62,6 +62,12 @@ def test_fields_with_docs_from_the_docstring():
         ("4", int | None, 4),
         ("circular", Literal["zero", "circular"], "circular"),
         ("a.png", Path, Path("a.png")),
+        ("(2,3)", tuple[int, ...], (2, 3)),
+        ("4x1,1x4", tuple[tuple[int, int], ...], ((4, 1), (1, 4))),
+        ("(4,1),(1,4)", tuple[tuple[int, int], ...], ((4, 1), (1, 4))),
+        ("((4,1),(1,4))", tuple[tuple[int, int], ...], ((4, 1), (1, 4))),
+        ("[[4,1],[1,4]]", tuple[tuple[int, int], ...], ((4, 1), (1, 4))),
+        ("2x2", tuple[tuple[int, int], ...], ((2, 2),)),
     ],
 )
 def test_coerce(value, tp, expected):
@@ -76,6 +82,8 @@ def test_coerce(value, tp, expected):
         ("maybe", bool, "expected a boolean"),
         ("1,2,3", tuple[int, int], r"tuple\[int, int\] \(2 values\)"),
         ("reflect", Literal["zero", "circular"], "'reflect' is not one of 'zero', 'circular'"),
+        ("4,1", tuple[tuple[int, int], ...], r"x\[0\]: .*\(a sequence of sequences reads as 4x1"),
+        ("((4,1)", tuple[tuple[int, int], ...], r"expected tuple\[tuple\[int, int\], \.\.\.\]"),
     ],
 )
 def test_coerce_errors_name_value_and_expectation(value, tp, message):

@@ -155,6 +155,19 @@ def test_split_holds_out_a_seeded_stratified_fraction(tmp_path):
     assert len(_load(root, "train", "?split=0.2")) == 13
 
 
+def test_split_says_what_it_could_not_do_as_asked(tmp_path):
+    root = _flat(tmp_path / "flat")  # a: 10, b: 5, c: 1 image
+    with pytest.warns(UserWarning) as caught:
+        _load(root, "test", "?split=0.2")
+    said = [str(w.message) for w in caught]
+    assert any("1 class(es) hold a single image (c)" in line for line in said), said
+    assert any("holds out 3 of 16 images (18.8%, not 20%)" in line for line in said), said
+    even = _flat(tmp_path / "even", {"a": 10, "b": 10})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 2 of 10 per class is the asked share: nothing to say
+        assert len(_load(even, "test", "?split=0.2")) == 4
+
+
 def test_split_is_the_same_everywhere_and_the_seed_changes_it(tmp_path):
     root = _flat(tmp_path / "flat", {"a": 40, "b": 40})
     test = _files(root, "?split=0.25", "test")

@@ -103,3 +103,17 @@ def test_the_limit_in_the_message_is_pils_current_one(tmp_path, monkeypatch):
 def test_a_missing_file_says_it_does_not_exist(tmp_path):
     with pytest.raises(BadImageFile, match=r"'.*nowhere\.png' does not exist"):
         open_image(tmp_path / "nowhere.png", "RGB")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_cameras_orientation_tag_is_applied(tmp_path, suffix):
+    stored = np.zeros((20, 10, 3), np.uint8)  # 10 wide, 20 high, as the sensor wrote it
+    stored[0, 0] = 255  # a white top-left pixel
+    image = Image.fromarray(stored)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    path = tmp_path / f"photo{suffix}"
+    image.save(path, exif=exif, quality=100)
+    upright = np.asarray(open_image(path, "RGB"))
+    assert upright.shape == (10, 20, 3)  # shown 20 wide, 10 high
+    assert upright[0, -1].min() > 200 and upright[0, 0].max() < 60  # top-left went top-right

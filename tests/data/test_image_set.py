@@ -94,6 +94,14 @@ def test_shard_and_subset_keep_the_augmentation():
     assert len(subset) == 2 and subset.crop == 4 and subset.flips
 
 
+def test_a_subset_larger_than_the_split_keeps_all_and_says_so():
+    data = _set()
+    with pytest.warns(UserWarning, match=rf"eval_subset=50 but {data.name} has {len(data)} images"):
+        assert data.subset(50, "eval_subset") is data
+    with pytest.raises(ValueError, match="eval_subset must be >= 1, got 0"):
+        data.subset(0, "eval_subset")
+
+
 def test_bad_construction_is_explained():
     with pytest.raises(ValueError, match="uint8"):
         ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long), "x")

@@ -23,6 +23,14 @@ def test_python_configs_refuse_non_finite_floats(name, value):
         TrainerConfig(**{name: value})
 
 
+@pytest.mark.parametrize("name", ["lr", "weight_decay", "lr_gamma"])
+def test_floats_beyond_float32_are_refused(name):
+    with pytest.raises(ValueError, match=rf"{name}=1e\+39 is beyond float32's range"):
+        TrainerConfig(**{name: 1e39})
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        TrainerConfig(**{name: -1e39})
+
+
 @dataclasses.dataclass
 class TaskConfig(TrainerConfig):
     """A task's config: its own float fields are checked by the engine's too.

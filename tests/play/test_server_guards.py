@@ -67,6 +67,30 @@ def test_a_host_that_is_not_the_viewers_is_refused(viewer, path):
         assert raw_request(viewer.port, path, good, websocket)[0] == (101 if websocket else 200)
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "reason"),
+    [
+        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", "Missing 'Host' header"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", "Invalid header"),
+    ],
+    ids=["no-host", "bad-header"],
+)
+def test_a_malformed_request_is_one_log_line_not_a_traceback(viewer, caplog, request_bytes,
+                                                             reason):  # fmt: skip
+    caplog.set_level(logging.DEBUG)
+    with socket.create_connection(("127.0.0.1", viewer.port), timeout=30) as sock:
+        sock.sendall(request_bytes)
+        assert sock.recv(1024).startswith(b"HTTP/1.0 400")
+    deadline = time.monotonic() + 10
+    while not caplog.records and time.monotonic() < deadline:
+        time.sleep(0.05)
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said and not any(r.exc_info for r in said), [r.getMessage() for r in said]
+    line = said[0].getMessage()
+    assert line.startswith("nca play: refused a malformed request from 127.0.0.1 (400: ")
+    assert reason in line and "\n" not in line
+
+
 def _websocket_frame(text: str) -> bytes:
     """A client's (masked) text frame."""
     payload, mask = text.encode(), os.urandom(4)

@@ -187,7 +187,7 @@ def _some(names: list[str], shown: int = 3) -> str:
 
 
 def _percent(fraction: float) -> str:
-    return f"{100 * fraction:g}%"
+    return f"{100 * fraction:.3g}%"
 
 
 def _held_out(files: list[Path], root: Path, fraction: float, seed: int) -> set[Path]:
@@ -251,6 +251,7 @@ def folder_layout(options: FolderOptions) -> FolderLayout:
             f"has a single image; add images"
         )
     share = _percent(options.split)
+    notes = _split_notes(root, options.split, classes, test)
     rule = (
         f"a seeded stratified split: {share} of each class held out, rounded, classes of 2+ "
         f"images keeping at least one image on each side; chosen by hashing seed "
@@ -264,7 +265,32 @@ def folder_layout(options: FolderOptions) -> FolderLayout:
             "train": f"{str(root)!r} minus the held-out test images ({rule})",
             "test": f"the images held out of {str(root)!r} ({rule})",
         },
+        notes,
     )
+
+
+def _split_notes(
+    root: Path, fraction: float, classes: dict[str, list[Path]], test: dict[str, list[Path]]
+) -> tuple[str, ...]:
+    """What ``?split=FRACTION`` could not do as asked: classes of one image (train only),
+    and a held-out share that rounding moved more than one point from the asked one."""
+    notes = []
+    single = sorted(name for name, files in classes.items() if len(files) == 1)
+    if single:
+        notes.append(
+            f"folder:{root}?split={fraction:g}: {len(single)} class(es) hold a single image "
+            f"({_some(single)}), which stays in the train split: the test split has none of "
+            f"them"
+        )
+    total = sum(len(files) for files in classes.values())
+    held = sum(len(files) for files in test.values())
+    if abs(held / total - fraction) > 0.01:
+        notes.append(
+            f"folder:{root}?split={fraction:g} holds out {held} of {total} images "
+            f"({_percent(held / total)}, not {_percent(fraction)}): each class's share is "
+            f"rounded, and a class of 2+ images keeps at least one image on each side"
+        )
+    return tuple(notes)
 
 
 def _split_layout(root, options, roles, split_folders, class_folders) -> FolderLayout:

@@ -103,7 +103,9 @@ def open_image(path: str | Path, mode: str):
     (``I;16*``, ``I``: 16-bit PNG, PGM, TIFF) is scaled by 1/257 to 8 bits, premultiplied
     alpha (``La``, ``RGBa``) is un-premultiplied, palettes keep their transparency,
     ``CMYK``, ``YCbCr``, ``LAB`` and ``HSV`` become RGB; the first frame of an animation
-    is read. Floating-point pixels (mode ``F``) have no fixed range and are refused.
+    is read. Floating-point pixels (mode ``F``) have no fixed range and are refused. An
+    EXIF ``Orientation`` tag (photos from cameras and phones) is applied, so the image
+    is upright as every image viewer shows it.
 
     Args:
         path: The image file.
@@ -118,14 +120,15 @@ def open_image(path: str | Path, mode: str):
             decompression-bomb limit, or in a mode with no fixed range; the message
             names it and says what to do.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     if mode not in OUTPUT_MODES:
         raise ValueError(f"mode must be one of {', '.join(OUTPUT_MODES)}, got {mode!r}")
     try:
         with Image.open(path) as image:
             image.load()
-            return standard_mode(image, str(path)).convert(mode)
+            upright = ImageOps.exif_transpose(image)  # a camera's Orientation tag, applied
+            return standard_mode(upright, str(path)).convert(mode)
     except Image.DecompressionBombError as err:
         raise BadImageFile(_too_large(str(path), err)) from None
     except _DECODE_ERRORS as err:

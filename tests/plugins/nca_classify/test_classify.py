@@ -11,6 +11,7 @@ from nca_classify import ClassifyTask
 from nca_classify.analysis import mutation_partners
 from nca_classify.config import ClassifyConfig
 from nca_classify.model import Tally, ce_loss, l2_loss, one_hot_targets
+from PIL import Image
 
 from nca import RunContext, RunLog, Trainer, create_rule, list_rules, load_checkpoint
 from nca.cli import cli
@@ -264,6 +265,17 @@ def test_cli_trains_and_analyzes(tmp_path):
         assert all((out / f).is_file() for f in files)
     results = json.loads((tmp_path / "mutation" / "results.json").read_text())
     assert results["mutation_after_step"] == 4 and len(results["cell_accuracy"]) == 8
+    assert results["gif_frame_every"] == 1  # 0: about 100 frames; 8 steps -> every step
+    out = tmp_path / "every"
+    args = ["analyze", "class-map", str(run), "--out", str(out), "-o", "steps=8", "-o", "every=3"]
+    result = CliRunner().invoke(cli, [*args, "-o", "count=2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["gif_frame_every"] == 3
+    with Image.open(out / "class_map.gif") as gif:
+        assert gif.n_frames == 4  # steps 1, 4, 7 and the last, 8
+    args[-1] = "every=-1"
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "every=-1 must be >= 0" in " ".join(result.output.split())
     result = CliRunner().invoke(cli, ["analyze", "rollout", str(run)])
     assert result.exit_code != 0 and "denoising task" in result.output
     result = CliRunner().invoke(cli, ["analyze", "class-map", str(run), "-o", "bogus=1"])

@@ -77,6 +77,19 @@ def test_a_16_bit_grey_texture_is_grey_not_white(tmp_path):
     assert texture.unique().tolist() == [pytest.approx(153 / 255)]
 
 
+def test_a_transparent_texture_is_composited_onto_white_and_said(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.zeros((16, 16, 4), np.uint8)  # black under full transparency...
+    pixels[:8] = (255, 0, 0, 255)  # ...below an opaque red top half
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "half.png")
+    with pytest.warns(UserWarning, match=r"not opaque \(50% of its pixels .*onto white"):
+        texture = load_texture(str(tmp_path / "half.png"), 16)
+    assert torch.all(texture[:, 8:] == 1)  # white, not the black the file stores there
+    assert torch.all(texture[:, :8] == torch.tensor([1.0, 0, 0])[:, None, None])
+
+
 def test_a_texture_past_pils_pixel_limit_is_one_line(tmp_path, random_vgg, huge_png):
     args = ["train", "--task", "texture", "--rule", "convca", "--target", huge_png]
     args += ["--vgg-weights", random_vgg, "--run-dir", str(tmp_path / "r"), "-q"]
@@ -278,6 +291,15 @@ def test_cli_trains_and_analyzes(tmp_path, random_vgg):
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["rule"]["config"]
     assert config["padding"] == "circular" and config["hidden_channels"] == 9  # the article
+    import numpy as np
+    from PIL import Image
+
+    for picture, rows in [(sorted((run / "samples").glob("iter_*.png"))[-1], 2),
+                          (run / "eval.png", 3)]:  # fmt: skip
+        pixels = np.asarray(Image.open(picture).convert("L"))
+        assert pixels.shape[0] >= rows * 32, (picture, pixels.shape)  # rows, scaled up
+        margin = pixels[:, :20]  # the labels' column, left of the pictures
+        assert (margin < 100).any(), f"{picture} has no row labels"
     assert config["mlp_channels"] == 96 and config["input_channels"] == 0
     for experiment, options, files in [
         ("growth", ["-o", "steps=4", "-o", "every=2"], ["growth.gif", "frames.png"]),
