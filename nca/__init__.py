@@ -91,6 +91,7 @@ _EXPORTS = {
     "RuleNeeds": "nca.rules",
     "load_run": "nca.tasks",
     "load_subject": "nca.tasks",
+    "evaluate_run": "nca.tasks",
     "StoredRun": "nca.tasks",
     # datasets
     "ImageSet": "nca.data",
@@ -119,6 +120,11 @@ _EXPORTS = {
     "find_checkpoint": "nca.checkpoint",
     "load_rule": "nca.rules",
     "run_dir_of": "nca.checkpoint",
+    # pretrained models shipped with the package
+    "list_pretrained": "nca.pretrained",
+    "get_pretrained": "nca.pretrained",
+    "pretrained_path": "nca.pretrained",
+    "PretrainedModel": "nca.pretrained",
     "RunLog": "nca.run_log",
     "batch_psnr": "nca.metrics",
     "save_animation": "nca.analysis",
@@ -269,6 +275,12 @@ if TYPE_CHECKING:  # pragma: no cover
         PlayChoice,
         Playground,
     )
+    from nca.pretrained import (
+        PretrainedModel,
+        get_pretrained,
+        list_pretrained,
+        pretrained_path,
+    )
     from nca.progress import (
         progress_bar,
     )
@@ -302,6 +314,7 @@ if TYPE_CHECKING:  # pragma: no cover
         StoredRun,
         Task,
         create_task,
+        evaluate_run,
         get_task_class,
         list_tasks,
         load_run,

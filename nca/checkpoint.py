@@ -172,14 +172,26 @@ def _why(err: Exception) -> str:
 def find_checkpoint(path: str | Path, which: str = "last") -> Path:
     """``path`` if it is a file; for a run directory its ``checkpoints/last.pt`` (else
     its newest ``checkpoints/*.pt``), or with ``which="best"`` its ``checkpoints/best.pt``
-    (the best validation)."""
+    (the best validation); for the name of a shipped pretrained model (``lizard``) that
+    is no existing path, its weights file, checked against the manifest's sha256
+    (:func:`nca.pretrained.pretrained_path`).
+
+    Raises:
+        FileNotFoundError: none of these (one line; a bare name lists the shipped models).
+        nca.pretrained.PretrainedCorrupted: a shipped model's file differs from its
+            checksum.
+    """
     path = Path(path)
     if which not in ("last", "best"):
         raise ValueError(f"which must be 'last' or 'best', got {which!r}")
     if path.is_file():
         return path
     if not path.is_dir():
-        raise FileNotFoundError(f"{str(path)!r} is neither a checkpoint file nor a run directory")
+        from nca.pretrained import is_pretrained_name, missing_source, pretrained_path
+
+        if is_pretrained_name(str(path)):
+            return pretrained_path(str(path))
+        raise FileNotFoundError(missing_source(path))
     if which == "best":
         best = path / "checkpoints" / "best.pt"
         if not best.is_file():
@@ -198,8 +210,18 @@ def find_checkpoint(path: str | Path, which: str = "last") -> Path:
 
 
 def run_dir_of(checkpoint: str | Path) -> Path:
-    """The run directory a checkpoint belongs to (``run/checkpoints/x.pt`` -> ``run``)."""
+    """The run directory a checkpoint belongs to (``run/checkpoints/x.pt`` -> ``run``).
+
+    A shipped pretrained model's is ``runs/pretrained/NAME`` in the working directory
+    (:func:`nca.pretrained.output_dir`; not created here): reports, analyses and exports
+    made from it go there, not into the installed package.
+    """
+    from nca.pretrained import output_dir, shipped_name
+
     checkpoint = Path(checkpoint)
+    name = shipped_name(checkpoint)
+    if name is not None:
+        return output_dir(name)
     parent = checkpoint.parent
     return parent.parent if parent.name == "checkpoints" else parent
 

@@ -17,7 +17,16 @@ NCA = Path(__file__).resolve().parents[1] / "nca"
 #: public API, ``from nca import ...`` (tests/test_plugins_public_api.py).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("config", "registry", "resources", "progress", "metrics", "run_log", "checkpoint"),
+    (
+        "config",
+        "registry",
+        "resources",
+        "progress",
+        "metrics",
+        "run_log",
+        "checkpoint",
+        "pretrained",  # the shipped models' manifest: find_checkpoint resolves their names
+    ),
     ("layers",),  # building blocks of rules
     ("core",),  # grids, automata, rollouts, pools, models; knows no rule by name
     ("rules",),  # the rule registry and the built-in rules

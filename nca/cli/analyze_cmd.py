@@ -9,7 +9,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import check_device, override_option
+from nca.cli.options import RUN_SOURCE, check_device, override_option
 
 #: Kept in sync with nca.analysis.EXPERIMENTS (listed here so --help does not import torch).
 EXPERIMENT_NAMES = (
@@ -103,7 +103,7 @@ def _count_option(console, experiment: str, function, count: int, options: dict)
 
 @click.command("analyze")
 @click.argument("experiment")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=RUN_SOURCE)
 @click.option(
     "--count",
     type=click.IntRange(min=1),
@@ -134,7 +134,8 @@ def analyze_command(
     seed: int,
     device: str,
 ) -> None:
-    """Run EXPERIMENT on the model in SOURCE (a run directory or checkpoint).
+    """Run EXPERIMENT on the model in SOURCE (a run directory, checkpoint or pretrained
+    model's name; `nca pretrained` lists them).
 
     \b
     rollout           input | output over time | target (GIF), PSNR per step

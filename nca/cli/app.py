@@ -15,6 +15,7 @@ from nca.cli.export_cmd import export_command
 from nca.cli.info_cmd import info_command
 from nca.cli.list_cmd import list_command
 from nca.cli.play_cmd import play_command
+from nca.cli.pretrained_cmd import pretrained_command
 from nca.cli.train_cmd import train_command
 from nca.cli.warning_lines import show_warnings_as_lines
 
@@ -47,6 +48,8 @@ def cli(debug: bool) -> None:
 
     \b
     Quick start:
+      nca play lizard                           a shipped pretrained model, live
+      nca pretrained                            the pretrained models shipped
       nca list                                  rules, tasks and datasets installed
       nca info vitca                            a rule's options and presets
       nca info landcover                        what a dataset holds
@@ -68,6 +71,7 @@ cli.add_command(eval_command)
 cli.add_command(analyze_command)
 cli.add_command(export_command)
 cli.add_command(play_command)
+cli.add_command(pretrained_command)
 
 
 def main() -> None:

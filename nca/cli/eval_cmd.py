@@ -8,11 +8,11 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import checkpoint_option, override_option
+from nca.cli.options import RUN_SOURCE, checkpoint_option, override_option
 
 
 @click.command("eval")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=RUN_SOURCE)
 @click.option("--task", "-t", "task_name", help="Task to evaluate with [default: the run's task].")
 @override_option("Change a task config field for evaluation, e.g. -o eval_subset=100.")
 @click.option(
@@ -38,7 +38,8 @@ def eval_command(
     device: str,
     quiet: bool,
 ) -> None:
-    """Evaluate SOURCE: a checkpoint file or a run directory."""
+    """Evaluate SOURCE: a checkpoint file, a run directory or a pretrained model's name
+    (`nca pretrained` lists them)."""
     import torch
 
     from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
@@ -58,6 +59,8 @@ def eval_command(
         )
         device = resolve_device(device)
         seed_everything(seed)
+        if out is None:  # a pretrained model's reports go to runs/pretrained/NAME: made here
+            run_dir_of(checkpoint).mkdir(parents=True, exist_ok=True)
         report = out or new_report_path(run_dir_of(checkpoint), checkpoint, routed["task"])
         check_writable(report)  # before the work, not after
         run = RunContext(

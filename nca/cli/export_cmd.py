@@ -8,7 +8,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import checkpoint_option
+from nca.cli.options import RUN_SOURCE, checkpoint_option
 
 FORMATS = ("onnx",)
 
@@ -31,7 +31,7 @@ def _parse_size(ctx, param, value: str | None) -> tuple[int, ...] | None:
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=RUN_SOURCE)
 @click.option(
     "--format",
     "format_",
@@ -83,7 +83,8 @@ def export_command(
     check: bool,
     which: str,
 ) -> None:
-    """Export the step function of the CA rule in SOURCE (a run directory or checkpoint).
+    """Export the step function of the CA rule in SOURCE (a run directory, checkpoint or
+    pretrained model's name; `nca pretrained` lists them).
 
     The ONNX graph maps cells (B, C, *grid) and a 0/1 firing mask (B, 1, *grid) to the
     next cells, for grids of the run's dimension (rows, images or volumes); seeding,

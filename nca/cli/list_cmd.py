@@ -1,4 +1,5 @@
-"""``nca list``: a table of installed rules, tasks and datasets."""
+"""``nca list``: a table of installed rules, tasks and datasets, and the pretrained models
+shipped with the package."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ _KIND_LABEL = {"ca": "CA rule", "feedforward": "feed-forward"}
 @click.option(
     "--type",
     "what",
-    type=click.Choice(["all", "rules", "tasks", "datasets"]),
+    type=click.Choice(["all", "rules", "tasks", "datasets", "pretrained"]),
     default="all",
     show_default=True,
-    help="Show rules, tasks, datasets or all of them.",
+    help="Show rules, tasks, datasets, pretrained models or all of them.",
 )
 def list_command(pattern: str, what: str) -> None:
-    """List installed rules, tasks and datasets (optionally filtered by a glob PATTERN)."""
+    """List installed rules, tasks and datasets, and the pretrained models shipped with the
+    toolkit (optionally filtered by a glob PATTERN). `nca pretrained` shows the models'
+    evaluation numbers."""
     from rich.table import Table
 
     from nca.data import DATASETS
@@ -29,7 +32,8 @@ def list_command(pattern: str, what: str) -> None:
     from nca.tasks import TASKS
 
     console = make_console()
-    table = Table(title="NCA toolkit plugins", show_lines=False)
+    title = "NCA toolkit pretrained models" if what == "pretrained" else "NCA toolkit plugins"
+    table = Table(title=title, show_lines=False)
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("type", no_wrap=True)
     table.add_column("description")
@@ -52,6 +56,8 @@ def list_command(pattern: str, what: str) -> None:
                 else:
                     table.add_row(*_describe(name, label, obj), entry.provider)
                 rows += 1
+        if what in ("all", "pretrained"):
+            rows += _add_pretrained(table, pattern)
     if rows:
         console.print(table)
     else:
@@ -65,3 +71,19 @@ def _describe(name: str, label: str, obj) -> tuple[str, str, str, str]:
         return shown, "dataset", obj.summary(), ""
     kind = _KIND_LABEL.get(getattr(obj, "kind", ""), "task")
     return name, kind, obj.summary(), ", ".join(obj.presets)
+
+
+def _add_pretrained(table, pattern: str) -> int:
+    """A row per shipped pretrained model whose name matches ``pattern``; how many."""
+    import fnmatch
+
+    from nca.pretrained import list_pretrained
+
+    rows = 0
+    for model in list_pretrained():
+        if not fnmatch.fnmatchcase(model.name, pattern):
+            continue
+        about = f"{model.task} · {model.rule or '-'}: {model.description}"
+        table.add_row(model.name, "pretrained", about, "", "nca-toolkit (nca pretrained)")
+        rows += 1
+    return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +20,11 @@ def override_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[.
         help=help_text,
     )
 
+
+#: A run source argument: a run directory, a checkpoint file, or the name of a shipped
+#: pretrained model. Not checked here: :func:`nca.checkpoint.find_checkpoint` resolves it
+#: and says in one line what it is not (a bare name lists the pretrained models).
+RUN_SOURCE = click.Path(path_type=Path)
 
 #: ``--checkpoint last|best`` (into ``which``): which checkpoint of a run directory to read.
 checkpoint_option = click.option(

@@ -8,10 +8,11 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
+from nca.cli.options import RUN_SOURCE
 
 
 @click.command("play")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=RUN_SOURCE)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -48,7 +49,8 @@ def play_command(
     threads: int,
     open_browser: bool,
 ) -> None:
-    """Play with the model in SOURCE (a run directory or checkpoint) in a web page.
+    """Play with the model in SOURCE (a run directory, checkpoint or pretrained model's
+    name, e.g. `nca play lizard`; `nca pretrained` lists them) in a web page.
 
     \b
     Damage cells with the mouse (erase or noise), reset to the seed, pause, step,

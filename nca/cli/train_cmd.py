@@ -12,7 +12,7 @@ import click
 
 from nca.cli.console import make_console
 from nca.cli.errors import user_errors
-from nca.cli.options import override_option
+from nca.cli.options import RUN_SOURCE, override_option
 from nca.cli.task_options import given_task_options, peek_option, task_cli_options
 
 
@@ -161,10 +161,11 @@ def _run_dir(params: dict[str, Any], settings: RunSettings, task: str, rule: str
 )
 @click.option(
     "--init-from",
-    type=click.Path(exists=True, path_type=Path),
+    type=RUN_SOURCE,
     default=None,
-    help="Start a new run from the weights of this checkpoint or run directory (same rule; "
-    "fresh optimiser), e.g. to branch a diverged run with -o lr=...",
+    help="Start a new run from the weights of this checkpoint, run directory or pretrained "
+    "model (`nca pretrained`; same rule; fresh optimiser), e.g. to fine-tune one, or to "
+    "branch a diverged run with -o lr=...",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train_command(**params: Any) -> None:
@@ -177,6 +178,10 @@ def train_command(**params: Any) -> None:
 
     console = make_console(quiet=False)
     with user_errors():
+        if params["init_from"] is not None:  # before any work: one line if it is nothing
+            from nca.checkpoint import find_checkpoint
+
+            find_checkpoint(params["init_from"])
         request = _read_request(params)
         task, seed, device = _build_task(request, params, console)
         label = request.rule_family or type(task).source_label(task.config)

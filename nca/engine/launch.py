@@ -179,7 +179,8 @@ def _build_rule(
 
 
 def _run_record(task: Any, resolved: ResolvedRule | None, seed: int) -> dict[str, Any]:
-    """What ``config.json`` holds (and a resume compares): rule, task and seed."""
+    """What ``config.json`` holds: rule, task and seed (which a resume compares), and the
+    task preset the config was built from (a note: the config holds its values)."""
     rule = None
     if resolved is not None:
         rule = {"name": resolved.name, "config": config_to_dict(resolved.config)}
@@ -187,6 +188,7 @@ def _run_record(task: Any, resolved: ResolvedRule | None, seed: int) -> dict[str
         "rule": rule,
         "task": {"name": task.name, "config": config_to_dict(task.config)},
         "seed": seed,
+        "preset": getattr(task, "preset", None),
         "defaults": {"task": config_to_dict(type(task.config)())} if _defaults_ok(task) else {},
     }
 
@@ -263,21 +265,25 @@ def _remove_orphans(run_dir: Path, console: Any) -> None:
 
 
 def _initialise(rule: Any, source: str | Path, name: str) -> None:
-    """Load a checkpoint's weights into a freshly built rule (``--init-from``)."""
+    """Load the weights of a checkpoint, run directory or pretrained model into a freshly
+    built rule (``--init-from``)."""
     from nca.checkpoint import find_checkpoint, load_checkpoint, state_mismatch
+    from nca.pretrained import shipped_name
 
-    path = find_checkpoint(source)
+    path = find_checkpoint(source)  # a pretrained model's name: its shipped file, checked
     data = load_checkpoint(path)
+    pretrained = shipped_name(path)
+    shown = f"{pretrained} (a pretrained model)" if pretrained else str(path)
     stored = data.get("rule") or {}
     if stored.get("name", "").split(":")[0] != rule.rule_name:
         raise ValueError(
-            f"--init-from {path} holds a {stored.get('name')!r} rule; this run trains "
+            f"--init-from {shown} holds a {stored.get('name')!r} rule; this run trains "
             f"{name!r}: initialise from a checkpoint of the same rule"
         )
     mismatch = state_mismatch(rule.state_dict(), data.get("model", {}))
     if mismatch:
         raise ValueError(
-            f"--init-from {path}: its weights do not fit this rule's config ({mismatch}); "
+            f"--init-from {shown}: its weights do not fit this rule's config ({mismatch}); "
             f"use the rule settings it was trained with: {stored.get('config')}"
         )
     rule.load_state_dict(data["model"])

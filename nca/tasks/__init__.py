@@ -13,7 +13,13 @@ from nca.tasks.registry import (
     resolve_task_config,
     task_info,
 )
-from nca.tasks.stored_run import StoredRun, load_run, load_subject, trained_task
+from nca.tasks.stored_run import (
+    StoredRun,
+    evaluate_run,
+    load_run,
+    load_subject,
+    trained_task,
+)
 
 __all__ = [
     "RESERVED_OPTIONS",
@@ -24,6 +30,7 @@ __all__ = [
     "TaskInfo",
     "check_task_class",
     "create_task",
+    "evaluate_run",
     "get_task_class",
     "list_tasks",
     "load_run",

@@ -1,6 +1,7 @@
 """A trained run read back: its task, built under the name it was trained as, and its
 model, rebuilt by that task. ``nca eval``, ``nca play``, ``nca export`` and
-``nca analyze`` all load runs here."""
+``nca analyze`` all load runs here. A source is a run directory, a checkpoint, or the
+name of a shipped pretrained model (:func:`nca.checkpoint.find_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from nca.analysis.subject import Subject
 from nca.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
 from nca.core import PAPER_UPDATE_RATE, ImageModel
-from nca.engine import RunContext, load_trained_model
+from nca.engine import EvaluatedCheckpoint, RunContext, load_trained_model, seed_everything
 from nca.tasks.base import Task
 from nca.tasks.registry import create_task
 
@@ -45,10 +46,11 @@ def load_run(
     run: RunContext | None = None,
     frozen: bool = True,
 ) -> StoredRun:
-    """The run in ``source`` (a run directory or a checkpoint file).
+    """The run in ``source`` (a run directory, a checkpoint file or a pretrained model's
+    name).
 
     Args:
-        source: Run directory or checkpoint.
+        source: Run directory, checkpoint or pretrained model name.
         which: ``last`` or ``best`` checkpoint of a run directory.
         device: Where the model goes (``run.device`` when ``run`` is given).
         task_name: Evaluate with this task instead of the recorded one (its name must
@@ -72,6 +74,47 @@ def load_run(
         for param in model.parameters():
             param.requires_grad_(False)
     return StoredRun(task, model, checkpoint)
+
+
+def evaluate_run(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    which: str = "last",
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """Evaluate the run in ``source`` with its task as ``nca eval`` does (seeded the same
+    way, so both give the same numbers), writing the task's report and pictures to
+    ``out_dir``.
+
+    Args:
+        source: Run directory, checkpoint or pretrained model name.
+        out_dir: Folder of the report (``eval.json``) and anything else the task writes.
+        which: ``last`` or ``best`` checkpoint of a run directory.
+        overrides: Task config fields to change (``nca eval -o``).
+        seed: The evaluation's seed (``nca eval --seed``).
+        device: Where it runs.
+
+    Returns:
+        The task's evaluation metrics.
+    """
+    seed_everything(seed)
+    checkpoint = find_checkpoint(source, which)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = RunContext(
+        out_dir,
+        seed=seed,
+        device=device,
+        quiet=True,
+        report=out_dir / "eval.json",
+        evaluated=EvaluatedCheckpoint.of(checkpoint, load_checkpoint(checkpoint)),
+    )
+    stored = load_run(checkpoint, overrides=overrides, run=run)
+    with torch.no_grad():
+        return dict(stored.task.evaluate(stored.model, run))
 
 
 def trained_task(checkpoint: Path, data: Mapping[str, Any], asked: str | None = None) -> str:

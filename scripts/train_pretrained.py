@@ -1,0 +1,211 @@
+"""Train every shipped pretrained model again from its recorded command, evaluate it
+the way its manifest entry was evaluated, and compare the numbers with the manifest's.
+
+Each entry's ``nca train`` command runs in a new process with ``--run-dir OUT/NAME``,
+``--device`` and ``--quiet`` added; the checkpoint the entry ships (``last`` or
+``best``) is evaluated with the entry's evaluation seed and overrides; a table shows
+each metric: the manifest's value, the new one, the difference and the tolerance it is
+held to (:mod:`nca.pretrained.tolerance`: 1 dB for PSNR, 0.02 for SSIM/LPIPS, 0.05 for
+accuracies, 2 steps + 10 % for step counts, 10 % for losses, 5 % otherwise). The new
+run's task and rule settings are also compared with the shipped checkpoint's.
+
+Usage:
+    python scripts/train_pretrained.py [--only NAME ...] [--out DIR] [--check]
+    python scripts/train_pretrained.py --shipped --check   # evaluate the shipped files only
+
+``--check`` exits with status 1 when a metric is out of tolerance or the settings
+differ; ``--shipped`` skips training and evaluates the shipped weights (seconds, where
+retraining takes each entry's training time). ``--manifest PATH`` reads another manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="train only this entry (repeatable)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder of the new runs [default: a new temporary folder]",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a number is out of tolerance"
+    )
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="evaluate the shipped weights instead of training again",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N [default: cpu]")
+    parser.add_argument("--manifest", type=Path, default=None, help="[default: the package's]")
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Outcome:
+    """One entry's result.
+
+    Attributes:
+        name: The entry.
+        rows: Its metrics, recorded next to measured.
+        settings: Settings of the new run that differ from the shipped checkpoint's.
+        seconds: Training and evaluation time.
+    """
+
+    name: str
+    rows: list
+    settings: list[str]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.settings and all(row.ok for row in self.rows)
+
+
+def selected(manifest: Path | None, only: list[str]) -> list:
+    """The entries to train (``--only``: those, each of which must exist)."""
+    from nca.pretrained import get_pretrained, list_pretrained
+
+    if only:
+        return [get_pretrained(name, manifest) for name in only]
+    return list_pretrained(manifest)
+
+
+def train(model, run_dir: Path, device: str) -> Path:
+    """Run the entry's command into ``run_dir``; the checkpoint it ships.
+
+    Raises:
+        SystemExit: training failed (its output is in ``run_dir``.log).
+    """
+    from nca.checkpoint import find_checkpoint
+    from nca.pretrained.command import command_arguments
+
+    args = command_arguments(model.training.command)
+    args += ["--run-dir", str(run_dir), "--device", device, "--quiet"]
+    log = run_dir.with_suffix(".log")
+    print(f"[{model.name}] nca {' '.join(args)}  (log: {log})", flush=True)
+    with open(log, "w") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "nca", *args], stdout=handle, stderr=subprocess.STDOUT
+        )
+    if done.returncode:
+        raise SystemExit(f"[{model.name}] training failed (exit {done.returncode}); see {log}")
+    return find_checkpoint(run_dir, model.training.checkpoint)
+
+
+def changed_settings(shipped: Path, trained: Path) -> list[str]:
+    """``task.field`` / ``rule.field`` where the new checkpoint's settings differ from
+    the shipped one's (training-only fields too: the command must reproduce the run)."""
+    from nca.checkpoint import load_checkpoint
+    from nca.pretrained.command import changed_fields
+
+    old, new = load_checkpoint(shipped), load_checkpoint(trained)
+    found = []
+    for section in ("task", "rule"):
+        a, b = old.get(section) or {}, new.get(section) or {}
+        if a.get("name", "").split(":")[0] != b.get("name", "").split(":")[0]:
+            found.append(f"{section}.name")
+        changed = changed_fields(a.get("config") or {}, b.get("config") or {})
+        found += [f"{section}.{key}" for key in sorted(changed)]
+    return found
+
+
+def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
+    """Train (unless ``--shipped``) and evaluate one entry, and compare."""
+    from nca.pretrained import compare_metrics, pretrained_path
+    from nca.tasks import evaluate_run
+
+    start = time.perf_counter()
+    shipped = pretrained_path(model.name, options.manifest)
+    run_dir = out / model.name
+    checkpoint = shipped if options.shipped else train(model, run_dir, options.device)
+    evaluation = model.evaluation
+    metrics = evaluate_run(
+        checkpoint,
+        out / f"{model.name}-eval",
+        overrides=evaluation.overrides,
+        seed=evaluation.seed,
+        device=options.device,
+    )
+    settings = [] if options.shipped else changed_settings(shipped, checkpoint)
+    rows = compare_metrics(evaluation.metrics, metrics)
+    return Outcome(model.name, rows, settings, time.perf_counter() - start)
+
+
+def _number(value: Any) -> str:
+    return "nan" if value is None else f"{value:.4g}"
+
+
+def report(outcomes: list[Outcome], shipped: bool) -> None:
+    """A table per entry: metric, manifest, new value, difference, tolerance, verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=110, highlight=False)
+    new = "shipped, again" if shipped else "retrained"
+    table = Table(title=f"pretrained models: the manifest's numbers vs {new}")
+    for column in ("model", "metric", "manifest", new, "difference", "tolerance", ""):
+        table.add_column(column, justify="left" if column in ("model", "metric") else "right")
+    for outcome in outcomes:
+        for row in outcome.rows:
+            both = row.recorded is not None and row.measured is not None
+            diff = f"{row.measured - row.recorded:+.3g}" if both else "-"
+            verdict = "[green]ok[/green]" if row.ok else "[red]OFF[/red]"
+            table.add_row(
+                outcome.name,
+                row.metric,
+                _number(row.recorded),
+                _number(row.measured),
+                diff,
+                row.tolerance.describe(),
+                verdict,
+            )
+        if outcome.settings:
+            table.add_row(
+                outcome.name,
+                "settings",
+                "",
+                "",
+                "",
+                "",
+                f"[red]differ: {', '.join(outcome.settings)}[/red]",
+            )
+        table.add_row(outcome.name, "time", "", f"{outcome.seconds:.0f} s", "", "", "")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    models = selected(options.manifest, options.only)
+    if not models:
+        print("the manifest lists no models")
+        return 0
+    out = options.out or Path(tempfile.mkdtemp(prefix="nca-train-pretrained-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"runs and evaluations in {out}", flush=True)
+    outcomes = [reproduce(model, out, options) for model in models]
+    report(outcomes, options.shipped)
+    failed = [o.name for o in outcomes if not o.ok]
+    print(f"out of tolerance: {', '.join(failed)}" if failed else "all within tolerance")
+    return 1 if options.check and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
