@@ -77,8 +77,12 @@ def play_command(
             target = load_play_target(source, device=device)
 
         def ready(url: str) -> None:
+            from nca.pretrained import shipped_name
+
             facts = target.describe()
-            title = f"{facts['task']} · {facts['rule']} · {target.checkpoint}"
+            name = shipped_name(target.checkpoint)
+            where = f"{name} (pretrained)" if name else target.checkpoint
+            title = f"{facts['task']} · {facts['rule']} · {where}"
             console.print(f"[bold]nca play[/bold]: {title}")
             console.print(f"open {url}  (Ctrl-C stops)")
             if host not in ("127.0.0.1", "localhost", "::1"):

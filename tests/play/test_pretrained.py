@@ -37,3 +37,20 @@ def test_a_pretrained_name_is_served_and_runs():
         facts, (step, pixels, _) = asyncio.run(asyncio.wait_for(session(viewer.url), 60))
     assert facts["task"] == model.task and facts["rule"] == model.rule.split(":")[0]
     assert pixels.ndim == 3 and pixels.shape[-1] == 4 and step >= 0
+
+
+def test_the_command_names_a_pretrained_model_by_its_name(monkeypatch):
+    from click.testing import CliRunner
+
+    import nca.play.server as server
+    from nca.cli import cli
+
+    def serve(target, *, on_ready, **_):
+        on_ready("http://127.0.0.1:1/")
+
+    monkeypatch.setattr(server, "serve", serve)
+    result = CliRunner().invoke(cli, ["play", NAME, "--no-open"])
+    assert result.exit_code == 0, result.output
+    model = get_pretrained(NAME)
+    assert f"{model.task} · convca · {NAME} (pretrained)" in result.output
+    assert str(pretrained_path(NAME)) not in result.output
