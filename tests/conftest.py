@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,31 @@ SMALL_RULE = {
 }
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: Where tests keep pictures worth looking at (gitignored); also copied to
+#: ``$NCA_ARTIFACTS`` where that is set.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def find_chromium() -> str | None:
+    """A chromium for the browser tests: ``NCA_CHROMIUM``, else one on the ``PATH``."""
+    candidates = [os.environ.get("NCA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"]
+    for name in filter(None, candidates):
+        path = shutil.which(name) or (name if Path(name).is_file() else None)
+        if path:
+            return path
+    return None
+
+
+def keep_artifact(path: Path, folder: str) -> Path:
+    """Copy ``path`` to ``test-artifacts/FOLDER/`` and, where ``NCA_ARTIFACTS`` is set, to
+    ``$NCA_ARTIFACTS/FOLDER/``; the first copy."""
+    targets = [ARTIFACTS / folder]
+    if os.environ.get("NCA_ARTIFACTS"):
+        targets.append(Path(os.environ["NCA_ARTIFACTS"]) / folder)
+    for target in targets:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target / path.name)
+    return targets[0] / path.name
 
 
 @pytest.fixture(scope="session")

@@ -45,10 +45,19 @@ class PlayTarget:
         return {
             "task": self.task.name,
             "rule": getattr(rule, "rule_name", None) or type(rule).__name__,
-            "checkpoint": str(self.checkpoint),
+            "checkpoint": shown_checkpoint(self.checkpoint),
             "device": self.device,
             "update_rate": self.model.automaton.update_rate,
         }
+
+
+def shown_checkpoint(checkpoint: Path) -> str:
+    """How the page names a checkpoint: its path, or ``pretrained NAME`` for the weights
+    of a shipped model (not a path inside the installed package)."""
+    from nca.pretrained import shipped_name
+
+    name = shipped_name(checkpoint)
+    return f"pretrained {name}" if name is not None else str(checkpoint)
 
 
 def load_play_target(source: str | Path, *, device: str = "cpu") -> PlayTarget:

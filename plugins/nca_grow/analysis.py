@@ -134,11 +134,13 @@ def growth(model, target, out: Path, *, steps: int, count: int, seed: int, every
 
 
 def regeneration(
-    model, target, out: Path, *, steps: int, damage_at: tuple[int, ...], count: int, seed: int
-) -> dict:
+    model, target, out: Path, *, steps: int, damage_at: tuple[int, ...], count: int, seed: int,
+    every: int = 2,
+) -> dict:  # fmt: skip
     """Grow, cut a disc (a ball, in a volume) out at each of ``damage_at``, keep going;
     PSNR and L2 loss per step, the dB each cut cost and the updates after it until the
-    PSNR is back within 1 dB of its value before the cut."""
+    PSNR is back within 1 dB of its value before the cut. A GIF of the whole rollout
+    beside the target, a frame every ``every`` steps and the first frame after each cut."""
     bad = [t for t in damage_at if not 2 <= t < steps]
     if bad:
         raise ValueError(
@@ -158,6 +160,7 @@ def regeneration(
         end = damage_at[i + 1] - 1 if i + 1 < len(damage_at) else steps
         within = [s - t + 2 for s in range(t - 1, end) if curve[s] >= before - 1.0]
         back.append(float(within[0]) if within else float("nan"))
+    save_regeneration_gif(frames, target, damage_at, every, out / "regeneration.gif")
     keys = sorted({t - 2 for t in damage_at} | {t - 1 for t in damage_at} | {steps - 1})
     save_grid([to_picture(frames[k]) for k in keys] + [to_picture(target.expand_as(frames[0]))],
               out / "frames.png", scale=2)  # fmt: skip
@@ -175,6 +178,19 @@ def regeneration(
         "steps_to_1db": back,
         "final_psnr": curve[-1],
     }
+
+
+def save_regeneration_gif(frames, target, damage_at, every: int, path: Path) -> Path:
+    """A GIF of the rollout ``frames`` beside the target: a frame every ``every`` steps,
+    the last one and the first after each cut (labelled ``cut``)."""
+    steps = len(frames)
+    cuts = {t - 1 for t in damage_at}
+    shown = sorted(set(range(0, steps, every)) | cuts | {steps - 1})
+    return save_animation(
+        [to_picture(torch.cat([frames[t], target])) for t in shown],
+        path,
+        labels=[f"step {t + 1}" + (" (cut)" if t in cuts else "") for t in shown],
+    )
 
 
 def persistence(model, target, out: Path, *, steps: int, factor: int, count: int, seed: int):

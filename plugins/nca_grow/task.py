@@ -220,13 +220,16 @@ class GrowTask(Task):
 
     def analyze_regeneration(
         self, model: GridModel, out: Path, *, seed: int = 0, steps: int = 0,
-        damage_at: tuple[int, ...] = (), count: int = 4,
+        damage_at: tuple[int, ...] = (), count: int = 4, every: int = 2,
     ) -> dict:  # fmt: skip
-        """Grow for T, cut discs out at ``damage_at`` (default T and 2T), run to 3T."""
+        """Grow for T, cut discs out at ``damage_at`` (default T and 2T), run to 3T; a GIF
+        with a frame every ``every`` steps."""
         period = self.config.steps_max
+        if every < 1:  # refused, not quietly raised to 1
+            raise ValueError(f"every must be >= 1 (a frame every N steps), got {every}")
         return analysis.regeneration(model, self._target_on(model), out, steps=steps or 3 * period,
                                      damage_at=tuple(damage_at) or (period, 2 * period),
-                                     count=count, seed=seed)  # fmt: skip
+                                     count=count, seed=seed, every=every)  # fmt: skip
 
     def analyze_persistence(
         self, model: GridModel, out: Path, *, seed: int = 0, factor: int = 10, count: int = 4

@@ -1,8 +1,6 @@
 """The documentation site builds with ``mkdocs build --strict`` (broken links,
 missing API objects and missing snippet files fail it)."""
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +10,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(shutil.which("mkdocs") is None, reason="mkdocs not installed (dev extra)")
-def test_mkdocs_build_strict(tmp_path):
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+def test_mkdocs_build_strict(built_site):
+    site, proc = built_site
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "api" / "core" / "index.html").is_file()
-    cli_page = (tmp_path / "cli" / "index.html").read_text()
+    assert (site / "api" / "core" / "index.html").is_file()
+    cli_page = (site / "cli" / "index.html").read_text()
     assert "Run EXPERIMENT on the model" in cli_page  # generated from the click app
     assert "--stop-after" in cli_page
-    for page in tmp_path.rglob("*.html"):  # a mangled `--8<--` line renders as text
+    for page in site.rglob("*.html"):  # a mangled `--8<--` line renders as text
         assert "--8" not in page.read_text(), f"unexpanded snippet in {page}"
 
 

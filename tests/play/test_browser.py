@@ -1,4 +1,5 @@
-"""The viewer in a real (headless) chromium: damage a grown lizard, watch it regrow, reset.
+"""The viewer in a real (headless) chromium: damage a grown lizard, watch it regrow, reset;
+the shipped ``lizard`` served by its name, as ``nca play lizard`` does.
 
 Needs ``playwright`` (the ``[browser]`` extra; only its Python package: it drives the
 system's chromium, nothing is downloaded) and a chromium: ``apt-get install chromium``
@@ -7,33 +8,24 @@ Screenshots are kept in ``test-artifacts/browser/``.
 """
 
 import base64
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import find_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 LIZARD = Path(__file__).parent / "data" / "grow-lizard-quick.pt"
-
-
-def _chromium() -> str | None:
-    candidates = [os.environ.get("NCA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"]
-    for name in filter(None, candidates):
-        path = shutil.which(name) or (name if Path(name).is_file() else None)
-        if path:
-            return path
-    return None
 
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the browser test needs playwright (pip install '.[browser]')"
 )
 pytest.importorskip("aiohttp", reason="the viewer's server needs aiohttp ([play])")
-CHROMIUM = _chromium()
+CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no chromium found: apt-get install chromium (or set NCA_CHROMIUM=/path/to/chrome)",
@@ -149,6 +141,54 @@ def test_damage_regrows_and_reset_restarts_in_a_real_browser():
         page.screenshot(path=str(ARTIFACTS / "reset.png"))
         assert page.locator("#step").inner_text() == "step 0"
         assert (seed < 0.9).any(dim=-1).sum() <= 1  # one live cell on white
+        assert not errors, errors
+        browser.close()
+
+
+def test_a_pretrained_name_grows_and_a_click_damages_it_in_a_real_browser():
+    """``nca play lizard``: the shipped model, loaded by its name (whatever its training:
+    the check is that frames arrive and a click erases cells, not how well it regrows)."""
+    from nca.play.loader import load_play_target
+    from nca.play.server import ViewerThread, connections_key
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (
+        ViewerThread(load_play_target("lizard")) as viewer,
+        sync_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1000, "height": 640})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(viewer.url)
+        _wait(page, "() => window.ncaViewer.frames > 2 && window.ncaViewer.state")
+        assert page.locator("#run").inner_text() == "grow · convca · pretrained lizard"
+        _set_range(page, "#speed", 8)
+        _wait(page, "() => window.ncaViewer.step >= 48")
+        page.click("#pause")
+        _wait(page, "() => window.ncaViewer.state.paused")
+        time.sleep(0.3)  # a frame under way when the pause arrived
+        (connection,) = viewer.app[connections_key()]
+        cells = connection.session.cells.clone()
+        grown = _frame(page)
+        page.screenshot(path=str(ARTIFACTS / "pretrained-grown.png"))
+
+        _set_range(page, "#radius", 0.2)
+        frames = page.evaluate("() => window.ncaViewer.frames")
+        box = page.locator("#grid").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        _wait(page, f"() => window.ncaViewer.frames > {frames}")
+        damaged = _frame(page)
+        page.screenshot(path=str(ARTIFACTS / "pretrained-damaged.png"))
+        height, width = damaged.shape[:2]
+        rows = torch.arange(height).view(-1, 1) + 0.5
+        cols = torch.arange(width).view(1, -1) + 0.5
+        disc = (rows - height / 2) ** 2 + (cols - width / 2) ** 2 <= (0.2 * min(height, width)) ** 2
+        assert (damaged[disc] == 1).all()  # erased: dead cells, white
+        assert torch.equal(damaged[~disc], grown[~disc])  # paused: nothing else changed
+        assert not torch.equal(connection.session.cells, cells)  # the click changed cells
         assert not errors, errors
         browser.close()
 

@@ -221,7 +221,7 @@ def test_analyze_runs_the_grow_experiments(tmp_path, huge_png):
     assert CliRunner().invoke(cli, args).exit_code == 0
     for experiment, options, files in [
         ("growth", ["-o", "count=2"], ["growth.gif"]),
-        ("regeneration", ["-o", "count=1"], ["frames.png"]),
+        ("regeneration", ["-o", "count=1"], ["frames.png", "regeneration.gif"]),
         ("persistence", ["-o", "factor=3", "-o", "count=1"], ["frames.png"]),
     ]:
         out = tmp_path / experiment
