@@ -121,13 +121,14 @@ def write_setup(folder: Path, args) -> Path:
         "lr": 2e-3,
         "seed": args.seed,
     }
-    task = grow_task(base, picture, args.warmup + args.iterations)
+    total = args.warmup + max(iterations_of(args, n) for n in SYSTEMS)
+    task = grow_task(base, picture, total)
     torch.manual_seed(args.seed)  # the convca initialisation of the first layer
     resolved = resolve_task_rule(task, "convca")
     rule = create_rule(resolved.name, resolved.config)
     first, last = rule.update_mlp[0], rule.update_mlp[-1]
     rng = np.random.default_rng(args.seed)
-    steps = rng.integers(args.steps_min, args.steps_max + 1, args.warmup + args.iterations)
+    steps = rng.integers(args.steps_min, args.steps_max + 1, total)
     path = folder / "setup.npz"
     np.savez(
         path,
@@ -143,6 +144,12 @@ def write_setup(folder: Path, args) -> Path:
 
 
 # ---------------------------------------------------------------------- running
+def iterations_of(args, name: str) -> int:
+    """``name``'s timed iterations: ``--iterations``, or its ``--iterations-of NAME=N``."""
+    counts = dict(item.split("=", 1) for item in args.iterations_of or [])
+    return int(counts.get(name, args.iterations))
+
+
 def pinned_cpus(threads: int) -> list[int]:
     return sorted(os.sched_getaffinity(0))[:threads]
 
@@ -174,7 +181,7 @@ def command(child: Child, setup: Path, args) -> list[str]:
         "--warmup",
         str(args.warmup),
         "--iterations",
-        str(args.iterations),
+        str(iterations_of(args, child.name)),
         "--threads",
         str(args.threads),
         *child.extra,
@@ -293,13 +300,14 @@ def summarize(runs: list[Run], system: str) -> dict | None:
         "cpu_per_wall": statistics.median(r.cpu_s / r.wall_s for r in ok),
         "versions": res[0]["versions"],
         "compiled": res[0].get("compiled_programs"),
+        "trained": res[0]["warmup"] + res[0]["iterations"],
     }
 
 
 def table(runs: list[Run], names: list[str], args) -> list[str]:
     rows = [
         "| system | it/s | cell-steps/s | vs ours | warm-up (s) | peak RSS (MiB) | "
-        f"RSS before training (MiB) | loss after {args.warmup + args.iterations} it | "
+        "RSS before training (MiB) | loss @ iterations | "
         "CPU s / wall s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -311,7 +319,8 @@ def table(runs: list[Run], names: list[str], args) -> list[str]:
             continue
         ratio = f"{s['cell_steps_per_s'] / ours['cell_steps_per_s']:.2f}x" if ours else "-"
         warm = f"{s['warmup_s']:.1f}" + (f" ({s['compiled']} programs)" if s["compiled"] else "")
-        loss = f"{s['final_loss']:.5f}" + ("" if s["loss_agrees"] else " (varies by round)")
+        loss = f"{s['final_loss']:.5f} @ {s['trained']}"
+        loss += "" if s["loss_agrees"] else " (varies by round)"
         rows.append(
             f"| {name} | {s['it_per_s']:.3f} | {s['cell_steps_per_s']:,.0f} | {ratio} | {warm} "
             f"| {s['maxrss_mib']:,.0f} | {s['baseline_mib']:,.0f} | {loss} "
@@ -333,7 +342,13 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
     with np.load(setup) as data:
         grid = "x".join(map(str, data["target"].shape[1:]))
         steps = data["steps"]
-    w, n = args.warmup, args.iterations
+    w, n = args.warmup, max(iterations_of(args, name) for name in names)
+    fewer = [
+        f"{name} the first {iterations_of(args, name)}"
+        for name in names
+        if iterations_of(args, name) != n
+    ]
+    others = f" ({', '.join(fewer)})" if fewer else ""
     cpus = ",".join(map(str, pinned_cpus(args.threads)))
     pinning = f" (taskset -c {cpus})" if shutil.which("taskset") else " (no taskset)"
     lines = [
@@ -353,7 +368,7 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
         f"2e-3, per-parameter gradient normalisation; T ~ U{{{args.steps_min},"
         f"{args.steps_max}}} per iteration, the same sequence in every system (warm-up "
         f"{list(map(int, steps[:w]))}, timed {list(map(int, steps[w : w + n]))}); {w} "
-        f"warm-up + {n} timed iterations, {args.rounds} round(s), medians  ",
+        f"warm-up + {n} timed iterations{others}, {args.rounds} round(s), medians  ",
         "Load (1-min average): "
         + "; ".join(
             f"round {r['round']} {r['load_before']:.2f} -> {r['load_after']:.2f}"
@@ -383,6 +398,12 @@ def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first iterations")
+    parser.add_argument(
+        "--iterations-of",
+        action="append",
+        metavar="SYSTEM=N",
+        help="another timed count for one system (e.g. cax=5: its first 5 of the shared T)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))

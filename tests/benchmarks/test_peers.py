@@ -157,7 +157,11 @@ def test_setup_and_our_child(tmp_path, capsys):
     assert data["target"].shape == (4, 72, 72) and not data["w2"].any() and data["w1"].std() > 0
     child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
                                                     "--warmup", "1", "--threads", "1"])  # fmt: skip
-    ours.run(child, data)
+    threads = torch.get_num_threads()
+    try:
+        ours.run(child, data)
+    finally:
+        torch.set_num_threads(threads)  # the child sets its own
     line = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(line.removeprefix(common.RESULT_PREFIX))
     assert result["system"] == "ours" and result["cell_steps"] == 8 * 72 * 72 * 2
