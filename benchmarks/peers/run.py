@@ -1,0 +1,463 @@
+"""The growing NCA trained side by side in the toolkit, CAX and NCALab, at the article's
+settings, from the same weights and target.
+
+Writes one setup file (the target, the update MLP's initial weights from the toolkit's
+convca initialisation with a fixed seed, every iteration's ``T``), then runs each
+system's child (``ours_grow.py``, ``cax_grow.py``, ``cax_grow.py --variant dense``,
+``ncalab_grow.py``) in its own virtual environment and process, interleaved in rounds
+(the order rotating), with the same thread count (torch threads, OMP/MKL, XLA flags)
+and, where ``taskset`` exists, the same CPUs. Before each round it waits for the load
+average to fall below ``--max-load`` (at most ``--quiet-timeout`` seconds) and records
+the load before and after every child. Each child trains ``--warmup`` untimed
+iterations (compilation included), then ``--iterations`` timed ones.
+
+The table gives, per system, the medians over rounds of iterations/s and cell-steps/s
+(batch x cells x T per second of the timed iterations), the warm-up's seconds (JIT
+compilation of every rollout length for CAX), the child's peak resident memory
+(``ru_maxrss`` of the whole process from ``wait4``: the framework's baseline included,
+which is also given), and the loss of the last iteration.
+
+Run with the toolkit's Python, from the repository root:
+python benchmarks/peers/run.py [--iterations 20] [--warmup 3] [--rounds 3] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from _common import RESULT_PREFIX  # noqa: E402  (benchmarks/peers is the script directory)
+from _machine import cpu_model  # noqa: E402
+from _report import emit  # noqa: E402
+
+#: Default home of the peers' virtual environments (see setup_venvs.sh).
+PEERS_DIR = Path(os.environ.get("NCA_PEERS_DIR", "/work/peers"))
+SYSTEMS = ("ours", "cax", "cax-dense", "ncalab")
+
+
+@dataclass
+class Child:
+    """One system's child: its Python, script and extra arguments."""
+
+    name: str
+    python: Path
+    script: str
+    extra: tuple[str, ...] = ()
+    jax: bool = False
+
+
+@dataclass
+class Run:
+    """What one child run gave."""
+
+    system: str
+    round: int
+    result: dict | None
+    maxrss_mib: float
+    wall_s: float
+    cpu_s: float
+    load_before: float
+    load_after: float
+    error: str = ""
+    command: list[str] = field(default_factory=list)
+
+
+def children(peers: Path) -> dict[str, Child]:
+    cax, ncalab = peers / "cax-venv" / "bin" / "python", peers / "ncalab-venv" / "bin" / "python"
+    return {
+        "ours": Child("ours", Path(sys.executable), "ours_grow.py"),
+        "cax": Child("cax", cax, "cax_grow.py", ("--variant", "conv"), jax=True),
+        "cax-dense": Child("cax-dense", cax, "cax_grow.py", ("--variant", "dense"), jax=True),
+        "ncalab": Child("ncalab", ncalab, "ncalab_grow.py"),
+    }
+
+
+# ------------------------------------------------------------------------ the setup
+def write_picture(folder: Path) -> Path:
+    """The grow task's lizard (40 px tall) centred on a transparent 40x40 canvas, so the
+    article's padding of 16 gives its 72x72 grid."""
+    from nca_grow.targets import target_path
+    from ours_grow import PICTURE
+    from PIL import Image
+
+    lizard = Image.open(target_path("lizard")).convert("RGBA")
+    lizard.thumbnail((40, 40), Image.LANCZOS)
+    canvas = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    canvas.paste(lizard, ((40 - lizard.width) // 2, (40 - lizard.height) // 2))
+    path = folder / PICTURE
+    canvas.save(path)
+    return path
+
+
+def write_setup(folder: Path, args) -> Path:
+    """``setup.npz`` and its picture: the toolkit's target and initial weights, and the
+    ``T`` of every iteration."""
+    import torch
+    from ours_grow import grow_task
+
+    from nca import create_rule, resolve_task_rule
+
+    picture = write_picture(folder)
+    base = {
+        "batch": 8,
+        "pool_size": args.pool_size,
+        "fire_rate": 0.5,
+        "alive_threshold": 0.1,
+        "lr": 2e-3,
+        "seed": args.seed,
+    }
+    total = args.warmup + max(iterations_of(args, n) for n in SYSTEMS)
+    task = grow_task(base, picture, total)
+    torch.manual_seed(args.seed)  # the convca initialisation of the first layer
+    resolved = resolve_task_rule(task, "convca")
+    rule = create_rule(resolved.name, resolved.config)
+    first, last = rule.update_mlp[0], rule.update_mlp[-1]
+    rng = np.random.default_rng(args.seed)
+    steps = rng.integers(args.steps_min, args.steps_max + 1, total)
+    path = folder / "setup.npz"
+    np.savez(
+        path,
+        target=task.target[0].numpy(),
+        steps=steps,
+        w1=first.weight.detach().reshape(first.out_channels, -1).T.numpy(),
+        b1=first.bias.detach().numpy(),
+        w2=last.weight.detach().reshape(last.out_channels, -1).T.numpy(),
+        b2=last.bias.detach().numpy(),
+        **base,
+    )
+    return path
+
+
+# ---------------------------------------------------------------------- running
+def iterations_of(args, name: str) -> int:
+    """``name``'s timed iterations: ``--iterations``, or its ``--iterations-of NAME=N``."""
+    counts = dict(item.split("=", 1) for item in args.iterations_of or [])
+    return int(counts.get(name, args.iterations))
+
+
+def pinned_cpus(threads: int) -> list[int]:
+    return sorted(os.sched_getaffinity(0))[:threads]
+
+
+def xla_flags(args) -> str:
+    eigen = args.xla_multi_thread_eigen
+    if eigen == "auto":
+        eigen = "true" if args.threads > 1 else "false"
+    return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={args.threads}"
+
+
+def child_env(child: Child, args) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
+    n = str(args.threads)
+    env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n)
+    if child.name == "ours":
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "plugins")])
+    if child.jax:
+        env.update(XLA_FLAGS=xla_flags(args), JAX_PLATFORMS="cpu")
+    return env
+
+
+def command(child: Child, setup: Path, args) -> list[str]:
+    cmd = [
+        str(child.python),
+        str(HERE / child.script),
+        "--setup",
+        str(setup),
+        "--warmup",
+        str(args.warmup),
+        "--iterations",
+        str(iterations_of(args, child.name)),
+        "--threads",
+        str(args.threads),
+        *child.extra,
+    ]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", ",".join(map(str, pinned_cpus(args.threads))), *cmd]
+    return cmd
+
+
+def run_child(child: Child, setup: Path, args, round_: int, log: Path) -> Run:
+    """One child run: its result line, and its peak memory and CPU time from ``wait4``."""
+    cmd = command(child, setup, args)
+    load_before, start = os.getloadavg()[0], time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=child_env(child, args), cwd=setup.parent
+        )
+        status, usage = wait(proc, args.child_timeout)
+    wall = time.perf_counter() - start
+    text = log.read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith(RESULT_PREFIX)]
+    result = json.loads(lines[-1][len(RESULT_PREFIX) :]) if lines else None
+    error = "" if result and status == 0 else f"exit {status}: " + text.strip()[-1500:]
+    return Run(
+        child.name,
+        round_,
+        result,
+        usage.ru_maxrss / 1024,
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        load_before,
+        os.getloadavg()[0],
+        error,
+        cmd,
+    )
+
+
+def wait(proc: subprocess.Popen, timeout: float):
+    """Wait for ``proc`` (killed after ``timeout`` s): its exit status and resource use."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage
+        if time.monotonic() > deadline:
+            proc.kill()
+        time.sleep(0.2)
+
+
+def wait_quiet(max_load: float, timeout: float) -> tuple[float, float, bool]:
+    """Wait until the 1-minute load average is below ``max_load`` (at most ``timeout``
+    s): (load when done, seconds waited, whether it got there)."""
+    start = time.monotonic()
+    while os.getloadavg()[0] >= max_load and time.monotonic() - start < timeout:
+        time.sleep(5)
+    load = os.getloadavg()[0]
+    return load, time.monotonic() - start, load < max_load
+
+
+def run_rounds(args, setup: Path, chosen: list[Child]) -> tuple[list[Run], list[dict]]:
+    runs, rounds = [], []
+    for r in range(args.rounds):
+        load, waited, quiet = wait_quiet(args.max_load, args.quiet_timeout)
+        order = chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
+        for child in order:
+            print(f"round {r + 1}: {child.name} (load {os.getloadavg()[0]:.2f})", flush=True)
+            run = run_child(child, setup, args, r + 1, setup.parent / f"{child.name}-{r + 1}.log")
+            if run.error:
+                print(f"  {child.name} failed: {run.error[-400:]}", flush=True)
+            runs.append(run)
+        rounds.append(
+            {
+                "round": r + 1,
+                "load_before": load,
+                "waited_s": waited,
+                "quiet": quiet,
+                "load_after": os.getloadavg()[0],
+                "order": [c.name for c in order],
+            }
+        )
+    return runs, rounds
+
+
+# ---------------------------------------------------------------------- the report
+#: What each peer lacks against the article's settings, and how it was matched.
+NOTES = {
+    "ours": "the grow task's `Trainer.step` (paper preset, persistent experiment: no damage)",
+    "cax": "CAX's ConvPerceive + NCAUpdate (1x1-conv MLP) as in its growing example; matched: "
+    "dropout 1-σ with step size σ (its dropout scales updates by 1/σ), the article's seed "
+    "(alpha + hidden), pool sampled without replacement, per-parameter gradient "
+    "normalisation as an optax transform; one compiled program per distinct T (in warm-up)",
+    "cax-dense": "as cax, the update MLP as nnx.Linear layers instead of 1x1 convolutions",
+    "ncalab": "NCALab's GrowingNCAModel (fixed Sobel) + BasicNCATrainer.train_iteration; "
+    "matched: the article's pool kept by the driver (NCALab's keeps the last batch), "
+    "gradient normalisation in the optimiser's step, Adam betas (0.9, 0.999); not matched: "
+    "alive masking after the update only, no bias on the last layer",
+}
+
+
+def summarize(runs: list[Run], system: str) -> dict | None:
+    ok = [r for r in runs if r.system == system and r.result and not r.error]
+    if not ok:
+        return None
+    res = [r.result for r in ok]
+    losses = {round(x["final_loss"], 7) for x in res}
+    return {
+        "rounds": len(ok),
+        "it_per_s": statistics.median(x["it_per_s"] for x in res),
+        "cell_steps_per_s": statistics.median(x["cell_steps_per_s"] for x in res),
+        "warmup_s": statistics.median(x["warmup_s"] for x in res),
+        "maxrss_mib": max(r.maxrss_mib for r in ok),
+        "baseline_mib": statistics.median(x["rss_before_mib"] for x in res),
+        "final_loss": res[0]["final_loss"],
+        "loss_agrees": len(losses) == 1,
+        "cpu_per_wall": statistics.median(r.cpu_s / r.wall_s for r in ok),
+        "versions": res[0]["versions"],
+        "compiled": res[0].get("compiled_programs"),
+        "trained": res[0]["warmup"] + res[0]["iterations"],
+    }
+
+
+def table(runs: list[Run], names: list[str], args) -> list[str]:
+    rows = [
+        "| system | it/s | cell-steps/s | vs ours | warm-up (s) | peak RSS (MiB) | "
+        "RSS before training (MiB) | loss @ iterations | "
+        "CPU s / wall s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ours = summarize(runs, "ours")
+    for name in names:
+        s = summarize(runs, name)
+        if s is None:
+            rows.append(f"| {name} | failed | | | | | | | |")
+            continue
+        ratio = f"{s['cell_steps_per_s'] / ours['cell_steps_per_s']:.2f}x" if ours else "-"
+        warm = f"{s['warmup_s']:.1f}" + (f" ({s['compiled']} programs)" if s["compiled"] else "")
+        loss = f"{s['final_loss']:.5f} @ {s['trained']}"
+        loss += "" if s["loss_agrees"] else " (varies by round)"
+        rows.append(
+            f"| {name} | {s['it_per_s']:.3f} | {s['cell_steps_per_s']:,.0f} | {ratio} | {warm} "
+            f"| {s['maxrss_mib']:,.0f} | {s['baseline_mib']:,.0f} | {loss} "
+            f"| {s['cpu_per_wall']:.2f} |"
+        )
+    return rows
+
+
+def versions_line(runs: list[Run], names: list[str]) -> str:
+    seen: dict[str, str] = {}
+    for name in names:
+        s = summarize(runs, name)
+        for k, v in (s["versions"] if s else {}).items():
+            seen.setdefault(k, v)
+    return ", ".join(f"{k} {v}" for k, v in seen.items())
+
+
+def report_lines(args, runs, rounds, names, setup) -> list[str]:
+    with np.load(setup) as data:
+        grid = "x".join(map(str, data["target"].shape[1:]))
+        steps = data["steps"]
+    w, n = args.warmup, max(iterations_of(args, name) for name in names)
+    fewer = [
+        f"{name} the first {iterations_of(args, name)}"
+        for name in names
+        if iterations_of(args, name) != n
+    ]
+    others = f" ({', '.join(fewer)})" if fewer else ""
+    cpus = ",".join(map(str, pinned_cpus(args.threads)))
+    pinning = f" (taskset -c {cpus})" if shutil.which("taskset") else " (no taskset)"
+    lines = [
+        "# Growing NCA: the toolkit, CAX and NCALab side by side",
+        "",
+        f"Command: `python benchmarks/peers/run.py {shlex.join(sys.argv[1:])}`  ",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads per system"
+        f"{pinning}"
+        f", {time.strftime('%Y-%m-%d')}  ",
+        f"Versions: {versions_line(runs, names)}  ",
+        f"Threads: torch.set_num_threads({args.threads}), OMP/MKL/OPENBLAS_NUM_THREADS="
+        f"{args.threads}, XLA_FLAGS=`{xla_flags(args)}`  ",
+        f"Settings: 16 channels (RGBA + 12 hidden), identity + Sobel x/y, MLP 48-128-16 "
+        f"(last layer zeroed; the first from convca's initialisation, seed {args.seed}), "
+        f"σ = 0.5, alive masking (alpha > 0.1, 3x3 max), batch 8, the 40-px lizard on a "
+        f"{grid} grid, pool {args.pool_size} (worst reseeded, no damage), L2 on RGBA, Adam "
+        f"2e-3, per-parameter gradient normalisation; T ~ U{{{args.steps_min},"
+        f"{args.steps_max}}} per iteration, the same sequence in every system (warm-up "
+        f"{list(map(int, steps[:w]))}, timed {list(map(int, steps[w : w + n]))}); {w} "
+        f"warm-up + {n} timed iterations{others}, {args.rounds} round(s), medians  ",
+        "Load (1-min average): "
+        + "; ".join(
+            f"round {r['round']} {r['load_before']:.2f} -> {r['load_after']:.2f}"
+            f"{'' if r['quiet'] else ' (not quiet after ' + format(r['waited_s'], '.0f') + ' s)'}"
+            for r in rounds
+        ),
+        "",
+        *table(runs, names, args),
+        "",
+        "Peak RSS is `ru_maxrss` of the child process (wait4): the framework's own memory "
+        "included, which the column before training shows. Cell-steps/s = 8 x cells x T of "
+        "the timed iterations / their seconds; warm-up = the untimed iterations plus, for "
+        "CAX, compiling the timed iterations' other rollout lengths.",
+        "",
+        "| system | what ran; what it lacks and how it was matched |",
+        "| --- | --- |",
+        *(f"| {name} | {NOTES[name]} |" for name in names),
+    ]
+    failed = [r for r in runs if r.error]
+    if failed:
+        lines += ["", "Failures:", ""]
+        lines += [f"- {r.system} round {r.round}: `{r.error.splitlines()[-1]}`" for r in failed]
+    return lines
+
+
+def arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20, help="timed iterations")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first iterations")
+    parser.add_argument(
+        "--iterations-of",
+        action="append",
+        metavar="SYSTEM=N",
+        help="another timed count for one system (e.g. cax=5: its first 5 of the shared T)",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=PEERS_DIR,
+        help="where setup_venvs.sh made cax-venv and ncalab-venv",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps-min", type=int, default=64)
+    parser.add_argument("--steps-max", type=int, default=96)
+    parser.add_argument("--pool-size", type=int, default=1024)
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=1.0,
+        help="wait before each round for a 1-min load average below this",
+    )
+    parser.add_argument("--quiet-timeout", type=float, default=600.0)
+    parser.add_argument("--child-timeout", type=float, default=7200.0)
+    parser.add_argument(
+        "--xla-multi-thread-eigen",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="auto: false with 1 thread, else true",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="setup, logs and results.json (default: a temp dir)"
+    )
+    parser.add_argument("--output", type=Path)
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
+    table_of = children(args.peers_dir)
+    chosen = [table_of[n] for n in args.systems]
+    missing = [c.name for c in chosen if not c.python.exists()]
+    if missing:
+        raise SystemExit(
+            f"no virtual environment for {', '.join(missing)} under "
+            f"{args.peers_dir}: run benchmarks/peers/setup_venvs.sh"
+        )
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="nca-peers-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    setup = write_setup(folder, args)
+    print(f"setup: {setup}", flush=True)
+    runs, rounds = run_rounds(args, setup, chosen)
+    (folder / "results.json").write_text(
+        json.dumps({"rounds": rounds, "runs": [r.__dict__ for r in runs]}, indent=1, default=str)
+    )
+    emit(report_lines(args, runs, rounds, args.systems, setup), args.output)
+
+
+if __name__ == "__main__":
+    main()
