@@ -27,3 +27,13 @@ def test_a_checkpoint_without_weights_is_refused(tmp_path):
     empty = save_checkpoint(tmp_path / "x.pt", {"task": {"name": "grow"}})
     with pytest.raises(ValueError, match="nothing to ship"):
         slim_checkpoint(empty, tmp_path / "y.pt")
+
+
+def test_paths_of_the_training_machine_are_dropped(tmp_path):
+    config = {"vgg_weights": "/work/shared/vgg.pth", "data_root": "/data", "steps_max": 48}
+    full = save_checkpoint(tmp_path / "last.pt", {
+        "rule": {"name": "convca", "config": {}}, "task": {"name": "texture", "config": config},
+        "model": {"w": torch.ones(1)},
+    })  # fmt: skip
+    data = load_checkpoint(slim_checkpoint(full, tmp_path / "slim.pt"))
+    assert data["task"] == {"name": "texture", "config": {"steps_max": 48}}  # defaults apply
