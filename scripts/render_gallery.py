@@ -117,11 +117,11 @@ PICTURES = (
     ),
     Picture(
         "texture", "texture", "A texture", "texture.gif",
-        "growth", {"count": 2, "every": 4}, "growth.gif",
-        "Two grids grow a texture from empty cells",
+        "growth", {"count": 1, "every": 8}, "growth.gif",
+        "A grid grows a texture from empty cells",
         lambda r: (
-            f"Two grids grow the texture from empty cells, {r['steps'][-1]} steps: they "
-            f"differ cell by cell; what they share with the example is its style."
+            f"A grid grows the texture from empty cells, {r['steps'][-1]} steps: it "
+            f"differs from the example cell by cell; what they share is its style."
         ),
     ),
     Picture(
