@@ -30,8 +30,11 @@ QUIET = {"log_every": 10**6, "validate_every": 10**6, "checkpoint_every": 10**6}
 PICTURE = "lizard40.png"
 
 
-def grow_task(setup: dict, picture: Path, iterations: int):
-    """The grow task at the article's settings, growing ``picture``."""
+def grow_task(setup: dict, picture: Path, iterations: int, gradient: str = "bptt",
+              compiled: bool = False):  # fmt: skip
+    """The grow task at the article's settings, growing ``picture``, its rollouts
+    differentiated by ``gradient`` (``bptt``, ``checkpoint``, ``fixed-point``), the step
+    compiled or not."""
     from nca import create_task
 
     return create_task(
@@ -49,6 +52,8 @@ def grow_task(setup: dict, picture: Path, iterations: int):
         optimizer="adam",
         gradient_normalization=True,
         iterations=iterations,
+        gradient=gradient,
+        compile=compiled,
         **QUIET,
     )
 
@@ -77,7 +82,8 @@ def run(args, setup: dict) -> None:
 
     torch.set_num_threads(args.threads)
     steps = schedule(setup, args)
-    task = grow_task(setup, args.setup.with_name(PICTURE), len(steps))
+    task = grow_task(setup, args.setup.with_name(PICTURE), len(steps), args.gradient,
+                     args.compile)  # fmt: skip
     if not np.allclose(task.target[0].numpy(), setup["target"], atol=1e-6):
         raise SystemExit("the grow task's target is not the setup's (lizard40.png changed?)")
     with tempfile.TemporaryDirectory() as folder:
@@ -91,11 +97,15 @@ def run(args, setup: dict) -> None:
 
         timing = train(step, steps, args.warmup)
     versions = {"nca-toolkit": __version__, "torch": torch.__version__}
-    report("ours", versions, setup, args, timing)
+    label = "ours" + ("" if args.gradient == "bptt" else f"-{args.gradient}")
+    report(label + ("-compiled" if args.compile else ""), versions, setup, args, timing)
 
 
 def main() -> None:
-    args = child_arguments(__doc__.splitlines()[0]).parse_args()
+    parser = child_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--gradient", default="bptt", choices=("bptt", "checkpoint", "fixed-point"))
+    parser.add_argument("--compile", action="store_true", help="the compiled step (--compile)")
+    args = parser.parse_args()
     run(args, load_setup(args.setup))
 
 

@@ -47,7 +47,15 @@ from _report import emit  # noqa: E402
 
 #: Default home of the peers' virtual environments (see setup_venvs.sh).
 PEERS_DIR = Path(os.environ.get("NCA_PEERS_DIR", "/work/peers"))
-SYSTEMS = ("ours", "cax", "cax-dense", "ncalab")
+SYSTEMS = (
+    "ours",
+    "cax",
+    "cax-dense",
+    "ncalab",
+    "ours-compiled",
+    "ours-checkpoint",
+    "ours-fixed-point",
+)
 
 
 @dataclass
@@ -81,6 +89,15 @@ def children(peers: Path) -> dict[str, Child]:
     cax, ncalab = peers / "cax-venv" / "bin" / "python", peers / "ncalab-venv" / "bin" / "python"
     return {
         "ours": Child("ours", Path(sys.executable), "ours_grow.py"),
+        "ours-compiled": Child(
+            "ours-compiled", Path(sys.executable), "ours_grow.py", ("--compile",)
+        ),
+        "ours-checkpoint": Child(
+            "ours-checkpoint", Path(sys.executable), "ours_grow.py", ("--gradient", "checkpoint")
+        ),
+        "ours-fixed-point": Child(
+            "ours-fixed-point", Path(sys.executable), "ours_grow.py", ("--gradient", "fixed-point")
+        ),
         "cax": Child("cax", cax, "cax_grow.py", ("--variant", "conv"), jax=True),
         "cax-dense": Child("cax-dense", cax, "cax_grow.py", ("--variant", "dense"), jax=True),
         "ncalab": Child("ncalab", ncalab, "ncalab_grow.py"),
@@ -165,7 +182,7 @@ def child_env(child: Child, args) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "XLA_FLAGS")}
     n = str(args.threads)
     env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n)
-    if child.name == "ours":
+    if child.name.startswith("ours"):
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "plugins")])
     if child.jax:
         env.update(XLA_FLAGS=xla_flags(args), JAX_PLATFORMS="cpu")
@@ -274,6 +291,12 @@ NOTES = {
     "dropout 1-σ with step size σ (its dropout scales updates by 1/σ), the article's seed "
     "(alpha + hidden), pool sampled without replacement, per-parameter gradient "
     "normalisation as an optax transform; one compiled program per distinct T (in warm-up)",
+    "ours-compiled": "as ours, with the compiled step (`-o compile=true`; compile time in "
+    "the warm-up)",
+    "ours-checkpoint": "as ours, rollouts differentiated through checkpointed segments "
+    "(`-o gradient=checkpoint`: the paper's T/2 segments)",
+    "ours-fixed-point": "as ours, differentiated at the fixed point (`-o gradient=fixed-point`: "
+    "the solve replaces T; memory flat in T)",
     "cax-dense": "as cax, the update MLP as nnx.Linear layers instead of 1x1 convolutions",
     "ncalab": "NCALab's GrowingNCAModel (fixed Sobel) + BasicNCATrainer.train_iteration; "
     "matched: the article's pool kept by the driver (NCALab's keeps the last batch), "
