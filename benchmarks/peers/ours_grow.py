@@ -82,8 +82,8 @@ def run(args, setup: dict) -> None:
 
     torch.set_num_threads(args.threads)
     steps = schedule(setup, args)
-    task = grow_task(setup, args.setup.with_name(PICTURE), len(steps), args.gradient,
-                     args.compile)  # fmt: skip
+    gradient, compiled = getattr(args, "gradient", "bptt"), getattr(args, "compile", False)
+    task = grow_task(setup, args.setup.with_name(PICTURE), len(steps), gradient, compiled)
     if not np.allclose(task.target[0].numpy(), setup["target"], atol=1e-6):
         raise SystemExit("the grow task's target is not the setup's (lizard40.png changed?)")
     with tempfile.TemporaryDirectory() as folder:
@@ -97,8 +97,8 @@ def run(args, setup: dict) -> None:
 
         timing = train(step, steps, args.warmup)
     versions = {"nca-toolkit": __version__, "torch": torch.__version__}
-    label = "ours" + ("" if args.gradient == "bptt" else f"-{args.gradient}")
-    report(label + ("-compiled" if args.compile else ""), versions, setup, args, timing)
+    label = "ours" + ("" if gradient == "bptt" else f"-{gradient}")
+    report(label + ("-compiled" if compiled else ""), versions, setup, args, timing)
 
 
 def main() -> None:
