@@ -112,9 +112,11 @@ def train(model, run_dir: Path, device: str) -> Path:
 
 def changed_settings(shipped: Path, trained: Path) -> list[str]:
     """``task.field`` / ``rule.field`` where the new checkpoint's settings differ from
-    the shipped one's (training-only fields too: the command must reproduce the run)."""
+    the shipped one's (training-only fields too: the command must reproduce the run),
+    except the training machine's paths, which a shipped file leaves out."""
     from nca.checkpoint import load_checkpoint
     from nca.pretrained.command import changed_fields
+    from nca.pretrained.slim import MACHINE_LOCAL_FIELDS
 
     old, new = load_checkpoint(shipped), load_checkpoint(trained)
     found = []
@@ -123,7 +125,8 @@ def changed_settings(shipped: Path, trained: Path) -> list[str]:
         if a.get("name", "").split(":")[0] != b.get("name", "").split(":")[0]:
             found.append(f"{section}.name")
         changed = changed_fields(a.get("config") or {}, b.get("config") or {})
-        found += [f"{section}.{key}" for key in sorted(changed)]
+        local = MACHINE_LOCAL_FIELDS if section == "task" else ()  # dropped when shipped
+        found += [f"{section}.{key}" for key in sorted(changed) if key not in local]
     return found
 
 
