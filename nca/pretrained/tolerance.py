@@ -7,7 +7,8 @@ One rule per kind of metric, matched by name (first match wins): a value passes 
 | --- | --- | --- | --- |
 | `psnr` | 1.0 dB | 0 | a dB scale: 1 dB is a visible difference |
 | `ssim`, `lpips` | 0.02 | 0 | bounded similarity scores |
-| `accuracy`, `agree`, `fraction` | 0.05 | 0 | fractions in [0, 1] (5 percentage points) |
+| `accuracy`, `agree` | 5 | 0 | percentages, as the tasks report them (5 points) |
+| `fraction` | 0.05 | 0 | fractions in [0, 1] (5 percentage points) |
 | `steps` | 2 | 10 % | step counts (recovery time) |
 | `loss` | 1e-4 | 10 % | losses differ in scale between tasks |
 | anything else | 1e-6 | 5 % | |
@@ -54,7 +55,8 @@ class Tolerance:
 RULES: tuple[tuple[tuple[str, ...], Tolerance], ...] = (
     (("psnr",), Tolerance(1.0)),
     (("ssim", "lpips"), Tolerance(0.02)),
-    (("accuracy", "agree", "fraction"), Tolerance(0.05)),
+    (("accuracy", "agree"), Tolerance(5.0)),  # classify and probe report percentages
+    (("fraction",), Tolerance(0.05)),
     (("steps",), Tolerance(2.0, 0.10)),
     (("loss",), Tolerance(1e-4, 0.10)),
 )
