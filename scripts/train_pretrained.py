@@ -12,10 +12,15 @@ run's task and rule settings are also compared with the shipped checkpoint's.
 Usage:
     python scripts/train_pretrained.py [--only NAME ...] [--out DIR] [--check]
     python scripts/train_pretrained.py --shipped --check   # evaluate the shipped files only
+    python scripts/train_pretrained.py --only NAME --out DIR --reuse --check
 
 ``--check`` exits with status 1 when a metric is out of tolerance or the settings
 differ; ``--shipped`` skips training and evaluates the shipped weights (seconds, where
-retraining takes each entry's training time). ``--manifest PATH`` reads another manifest.
+retraining takes each entry's training time). ``--reuse`` takes ``OUT/NAME`` where it
+already holds a run of the entry's checkpoint instead of training again: a run of the
+entry's command made beside the shipped one (a twin started at the same time), or an
+interrupted check; its settings are still compared with the shipped checkpoint's.
+``--manifest PATH`` reads another manifest.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--shipped",
         action="store_true",
         help="evaluate the shipped weights instead of training again",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="evaluate OUT/NAME where it already holds a trained run of the entry",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N [default: cpu]")
     parser.add_argument("--manifest", type=Path, default=None, help="[default: the package's]")
@@ -110,6 +120,25 @@ def train(model, run_dir: Path, device: str) -> Path:
     return find_checkpoint(run_dir, model.training.checkpoint)
 
 
+def trained_checkpoint(model, run_dir: Path) -> Path | None:
+    """The checkpoint the entry ships (``last`` or ``best``) in ``run_dir`` if that run
+    finished its iterations; ``None`` where there is none yet."""
+    from nca.checkpoint import find_checkpoint, load_checkpoint
+
+    try:
+        found = find_checkpoint(run_dir, model.training.checkpoint)
+    except (FileNotFoundError, ValueError):
+        return None
+    state = load_checkpoint(found)
+    done = (state.get("iteration"), state.get("seed"))
+    if done != (model.training.iterations, model.training.seed):
+        print(f"[{model.name}] {found} is at iteration {done[0]} with seed {done[1]}, not "
+              f"{model.training.iterations} with seed {model.training.seed}: training "
+              "again", flush=True)  # fmt: skip
+        return None
+    return found
+
+
 def changed_settings(shipped: Path, trained: Path) -> list[str]:
     """``task.field`` / ``rule.field`` where the new checkpoint's settings differ from
     the shipped one's (training-only fields too: the command must reproduce the run),
@@ -138,7 +167,13 @@ def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
     start = time.perf_counter()
     shipped = pretrained_path(model.name, options.manifest)
     run_dir = out / model.name
-    checkpoint = shipped if options.shipped else train(model, run_dir, options.device)
+    if options.shipped:
+        checkpoint = shipped
+    elif options.reuse and (found := trained_checkpoint(model, run_dir)) is not None:
+        print(f"[{model.name}] reusing {found}", flush=True)
+        checkpoint = found
+    else:
+        checkpoint = train(model, run_dir, options.device)
     evaluation = model.evaluation
     metrics = evaluate_run(
         checkpoint,

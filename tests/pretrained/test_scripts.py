@@ -54,7 +54,7 @@ def test_a_given_command_that_trains_other_settings_is_refused(tiny_run, tmp_pat
                    "--manifest", str(tmp_path / "manifest.json")])  # fmt: skip
 
 
-def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, tmp_path):
+def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, tmp_path, capsys):
     manifest = tmp_path / "pack" / "manifest.json"
     args = [str(tiny_run), "--name", "tiny", "--description", "a tiny lizard",
             "--eval", "steps_max=4", "--manifest", str(manifest)]  # fmt: skip
@@ -78,6 +78,10 @@ def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, t
     out = ["--manifest", str(manifest), "--out", str(tmp_path / "runs")]
     assert retrain.main([*out, "--only", "tiny", "--check"]) == 0  # trained again: the same
     assert json.loads((tmp_path / "runs" / "tiny" / "config.json").read_text())["seed"] == 0
+    trained = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "tiny").rglob("*.pt")}
+    assert retrain.main([*out, "--only", "tiny", "--reuse", "--check"]) == 0  # not retrained
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained
+    assert "reusing" in capsys.readouterr().out
 
     metrics = {**entry.evaluation.metrics, "psnr_T": entry.evaluation.metrics["psnr_T"] + 3}
     evaluation = dataclasses.replace(entry.evaluation, metrics=metrics)  # 3 dB off: refused
