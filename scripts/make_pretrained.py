@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ------------------------------------------------------------------ the run's settings
 def run_record(source: Path) -> dict[str, Any]:
-    """The run's ``rule``, ``task``, ``seed`` (and ``preset``, ``device`` where recorded):
+    """The run's ``rule``, ``task``, ``seed`` (and ``preset``, ``device``, ``threads``
+    where recorded):
     its ``config.json``, else its checkpoint's."""
     from nca.checkpoint import find_checkpoint, load_checkpoint
     from nca.engine.run_dir import RUN_CONFIG, read_run_config
@@ -279,6 +280,7 @@ def make_entry(options: argparse.Namespace) -> Any:
         checkpoint=checkpoint.stem if checkpoint.stem in ("last", "best") else "last",
         device=record.get("device") or "cpu",
         commit=git_commit(),
+        threads=record.get("threads"),
     )
     numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     return PretrainedModel(

@@ -7,7 +7,9 @@ Each entry's ``nca train`` command runs in a new process with ``--run-dir OUT/NA
 each metric: the manifest's value, the new one, the difference and the tolerance it is
 held to (:mod:`nca.pretrained.tolerance`: 1 dB for PSNR, 0.02 for SSIM/LPIPS, 0.05 for
 accuracies, 2 steps + 10 % for step counts, 10 % for losses, 5 % otherwise). The new
-run's task and rule settings are also compared with the shipped checkpoint's.
+run's task and rule settings are also compared with the shipped checkpoint's. Training
+and evaluation use the CPU thread count the entry records (``--threads`` overrides it):
+a CPU run's floating-point sums, and so its numbers, depend on it.
 
 Usage:
     python scripts/train_pretrained.py [--only NAME ...] [--out DIR] [--check]
@@ -26,6 +28,7 @@ interrupted check; its settings are still compared with the shipped checkpoint's
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -63,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="evaluate OUT/NAME where it already holds a trained run of the entry",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads of training and evaluation [default: each entry's recorded count]",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N [default: cpu]")
     parser.add_argument("--manifest", type=Path, default=None, help="[default: the package's]")
     return parser.parse_args(argv)
@@ -98,8 +107,17 @@ def selected(manifest: Path | None, only: list[str]) -> list:
     return list_pretrained(manifest)
 
 
-def train(model, run_dir: Path, device: str) -> Path:
-    """Run the entry's command into ``run_dir``; the checkpoint it ships.
+def threads_for(model, options: argparse.Namespace) -> int | None:
+    """CPU threads to reproduce ``model`` with: ``--threads``, else the count it was
+    trained with (``None``: not recorded, the environment's)."""
+    if options.threads is not None:
+        return options.threads
+    return model.training.threads if options.device == "cpu" else None
+
+
+def train(model, run_dir: Path, device: str, threads: int | None = None) -> Path:
+    """Run the entry's command into ``run_dir`` (with ``threads`` CPU threads where
+    given); the checkpoint it ships.
 
     Raises:
         SystemExit: training failed (its output is in ``run_dir``.log).
@@ -110,10 +128,14 @@ def train(model, run_dir: Path, device: str) -> Path:
     args = command_arguments(model.training.command)
     args += ["--run-dir", str(run_dir), "--device", device, "--quiet"]
     log = run_dir.with_suffix(".log")
-    print(f"[{model.name}] nca {' '.join(args)}  (log: {log})", flush=True)
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    where = f"{threads} thread{'s' * (threads != 1)}, " if threads is not None else ""
+    print(f"[{model.name}] nca {' '.join(args)}  ({where}log: {log})", flush=True)
     with open(log, "w") as handle:
         done = subprocess.run(
-            [sys.executable, "-m", "nca", *args], stdout=handle, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "nca", *args], stdout=handle, stderr=subprocess.STDOUT, env=env
         )
     if done.returncode:
         raise SystemExit(f"[{model.name}] training failed (exit {done.returncode}); see {log}")
@@ -161,10 +183,13 @@ def changed_settings(shipped: Path, trained: Path) -> list[str]:
 
 def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
     """Train (unless ``--shipped``) and evaluate one entry, and compare."""
+    import torch
+
     from nca.pretrained import compare_metrics, pretrained_path
     from nca.tasks import evaluate_run
 
     start = time.perf_counter()
+    threads = threads_for(model, options)
     shipped = pretrained_path(model.name, options.manifest)
     run_dir = out / model.name
     if options.shipped:
@@ -173,15 +198,20 @@ def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
         print(f"[{model.name}] reusing {found}", flush=True)
         checkpoint = found
     else:
-        checkpoint = train(model, run_dir, options.device)
+        checkpoint = train(model, run_dir, options.device, threads)
     evaluation = model.evaluation
-    metrics = evaluate_run(
-        checkpoint,
-        out / f"{model.name}-eval",
-        overrides=evaluation.overrides,
-        seed=evaluation.seed,
-        device=options.device,
-    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        metrics = evaluate_run(
+            checkpoint,
+            out / f"{model.name}-eval",
+            overrides=evaluation.overrides,
+            seed=evaluation.seed,
+            device=options.device,
+        )
+    finally:
+        torch.set_num_threads(before)
     settings = [] if options.shipped else changed_settings(shipped, checkpoint)
     rows = compare_metrics(evaluation.metrics, metrics)
     return Outcome(model.name, rows, settings, time.perf_counter() - start)

@@ -222,7 +222,9 @@ def _run_directory(
             stored = {k: v for k, v in record.items() if k != "defaults"}
             if init_from is not None:
                 stored["init_from"] = str(init_from)
-            write_resolved_config(run_dir, {**stored, "device": run.device})
+            # threads: a CPU run's float sums (and so its numbers) depend on the count
+            machine = {"device": run.device, "threads": torch.get_num_threads()}
+            write_resolved_config(run_dir, {**stored, **machine})
             if note:
                 console.print(note)
             console.print(announcement)

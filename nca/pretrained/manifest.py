@@ -43,6 +43,9 @@ class TrainingRecord:
         checkpoint: Which checkpoint of the run was shipped: ``last`` or ``best``.
         device: The device it was trained on.
         commit: The git commit of the toolkit that trained it, where known.
+        threads: CPU threads it trained with (``torch.get_num_threads()``), where
+            known: a CPU run's floating-point sums, and so its numbers, depend on the
+            count, so ``scripts/train_pretrained.py`` retrains with the same.
     """
 
     command: str
@@ -52,6 +55,7 @@ class TrainingRecord:
     checkpoint: str = "last"
     device: str = "cpu"
     commit: str | None = None
+    threads: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from nca import create_task, launch
 from nca.pretrained import file_sha256, list_pretrained, read_manifest, write_manifest
@@ -70,6 +71,7 @@ def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, t
         0,
         2,
     )
+    assert entry.training.threads == torch.get_num_threads()  # from the run's config.json
     weights = manifest.parent / "weights" / "tiny.pt"
     assert entry.sha256 == file_sha256(weights) and entry.size_bytes == weights.stat().st_size
     assert entry.evaluation.overrides == {"steps_max": "4"} and "psnr_T" in entry.evaluation.metrics
@@ -77,6 +79,8 @@ def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, t
     retrain = script("train_pretrained")
     out = ["--manifest", str(manifest), "--out", str(tmp_path / "runs")]
     assert retrain.main([*out, "--only", "tiny", "--check"]) == 0  # trained again: the same
+    threads = entry.training.threads
+    assert f"({threads} thread{'s' * (threads != 1)}, log:" in capsys.readouterr().out
     assert json.loads((tmp_path / "runs" / "tiny" / "config.json").read_text())["seed"] == 0
     trained = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs" / "tiny").rglob("*.pt")}
     assert retrain.main([*out, "--only", "tiny", "--reuse", "--check"]) == 0  # not retrained
