@@ -14,6 +14,19 @@ The setup file (``setup.npz``, written by ``run.py``) holds the toolkit's layout
 - ``steps``: the rollout length ``T`` of every iteration (warm-up first), shared so that
   every system does the same work;
 - scalars: ``batch``, ``pool_size``, ``fire_rate``, ``alive_threshold``, ``lr``, ``seed``.
+
+A self-classifying MNIST setup (``run.py --task classify``, ``task = "classify"``) holds
+instead, in the toolkit's classify layout (the cell: the pixel, 10 class logits, 9 hidden
+channels):
+
+- ``digits (N, 28, 28)`` uint8 and ``labels (N,)`` int64: the training digits of the
+  classify task's data source (the embedded MNIST sample);
+- ``wp (80, 20, 3, 3)``, ``bp (80,)``: the learned perception, ``relu(conv3x3(x, wp) +
+  bp)`` with zero padding (PyTorch's layout: output, input channel, row, column);
+- ``w1 (80, 80)``, ``b1 (80,)``, ``w2 (80, 19)``, ``b2 (19,)``: the update MLP as
+  ``relu(p @ w1 + b1) @ w2 + b2``, its outputs the 19 updatable channels (logits, hidden);
+- ``steps`` as above (every ``T`` the article's 20 unless run.py is told otherwise);
+- scalars as above, and ``update_noise`` (the residual noise's standard deviation).
 """
 
 from __future__ import annotations
@@ -39,14 +52,24 @@ GRAD_EPS = 1e-8
 
 
 def load_setup(path: str | Path) -> dict:
-    """The setup file as plain arrays and Python scalars."""
+    """The setup file as plain arrays and Python scalars (``task``: ``grow`` where a
+    setup predates the classify one)."""
     with np.load(path) as data:
         setup = {k: data[k] for k in data.files}
     for key in ("batch", "pool_size", "seed"):
         setup[key] = int(setup[key])
-    for key in ("fire_rate", "alive_threshold", "lr"):
-        setup[key] = float(setup[key])
+    for key in ("fire_rate", "alive_threshold", "lr", "update_noise"):
+        if key in setup:
+            setup[key] = float(setup[key])
+    setup["task"] = str(setup.get("task", "grow"))
     return setup
+
+
+def grid_cells(setup: dict) -> int:
+    """Cells of one grid: the growing target's ``(4, H, W)`` or a digit's ``(H, W)``."""
+    if "target" in setup:
+        return int(np.prod(setup["target"].shape[1:]))
+    return int(np.prod(setup["digits"].shape[1:]))
 
 
 # ------------------------------------------------------------------ weight layouts
@@ -76,6 +99,49 @@ def to_ncalab(w1):
     feature ``16 f + c``. NCALab's channels are the toolkit's (RGBA, then hidden)."""
     rows = (np.arange(FILTERS)[:, None] + FILTERS * np.arange(CHANNELS)[None, :]).reshape(-1)
     return w1[rows]
+
+
+# ---------------------------------------------------- self-classifying MNIST layouts
+CLASSES = 10
+CLASSIFY_HIDDEN = 9
+#: The toolkit's classify cell: the pixel (channel 0, fixed), the 10 class logits
+#: (1-10), the 9 hidden channels (11-19); a rule updates the last 19.
+CLASSIFY_CHANNELS = 1 + CLASSES + CLASSIFY_HIDDEN
+
+
+def digit_images(setup: dict) -> np.ndarray:
+    """The setup's digits as the toolkit feeds them: float32 ``(N, H, W)`` in [0, 1]."""
+    return setup["digits"].astype(np.float32) / 255.0
+
+
+def cax_classify_order() -> np.ndarray:
+    """``order[g]``: the toolkit channel of CAX channel ``g``. CAX's example holds the
+    logits first (``state[..., :10]``), then the hidden channels, and the pixel last
+    (``state[..., -1:]``, where its alive mask looks)."""
+    return (np.arange(CLASSIFY_CHANNELS) + 1) % CLASSIFY_CHANNELS
+
+
+def to_cax_classify(wp, bp, w1, b1, w2, b2):
+    """The toolkit's classify weights in CAX's layout.
+
+    Returns:
+        ``kernel (3, 3, 20, 80)`` (flax's row, column, input, output; inputs in CAX's
+        channel order), ``bp (80,)``, ``w1 (80, 80)``, ``b1 (80,)``, ``w2 (80, 20)``,
+        ``b2 (20,)``: CAX's update writes all 20 channels; its first 19 are the toolkit's
+        updatable ones in the same order (logits, hidden), the pixel's column is zero
+        (the example restores the pixel after each step, so it never gets a gradient).
+    """
+    kernel = np.ascontiguousarray(wp[:, cax_classify_order()].transpose(2, 3, 1, 0))
+    w2_cax = np.concatenate([w2, np.zeros((w2.shape[0], 1), w2.dtype)], axis=1)
+    b2_cax = np.concatenate([b2, np.zeros(1, b2.dtype)])
+    return kernel, bp, w1, b1, w2_cax, b2_cax
+
+
+def ncalab_classify_order() -> np.ndarray:
+    """``order[n]``: the toolkit channel of NCALab channel ``n``. NCALab's cell is the
+    image channels, the hidden channels, then the outputs (the class logits last)."""
+    hidden = 1 + CLASSES + np.arange(CLASSIFY_HIDDEN)
+    return np.concatenate([[0], hidden, 1 + np.arange(CLASSES)])
 
 
 # ----------------------------------------------------------------------- children
@@ -147,7 +213,7 @@ def train(
 def report(system: str, versions: dict, setup: dict, args, timing: dict, **extra) -> None:
     """Print the child's one result line: its timing, the work and its versions."""
     steps = [int(t) for t in setup["steps"][args.warmup : args.warmup + args.iterations]]
-    cells = int(np.prod(setup["target"].shape[1:]))
+    cells = grid_cells(setup)
     total = sum(timing["seconds"])
     result = {
         "system": system,

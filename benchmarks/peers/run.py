@@ -1,10 +1,13 @@
-"""The growing NCA trained side by side in the toolkit, CAX and NCALab, at the article's
-settings, from the same weights and target.
+"""The growing NCA (``--task grow``, the default) or self-classifying MNIST (``--task
+classify``) trained side by side in the toolkit, CAX and NCALab, at the articles'
+settings, from the same weights and data.
 
-Writes one setup file (the target, the update MLP's initial weights from the toolkit's
-convca initialisation with a fixed seed, every iteration's ``T``), then runs each
-system's child (``ours_grow.py``, ``cax_grow.py``, ``cax_grow.py --variant dense``,
-``ncalab_grow.py``) in its own virtual environment and process, interleaved in rounds
+Writes one setup file (grow: the target, the update MLP's initial weights from the
+toolkit's convca initialisation with a fixed seed; classify: the training digits of the
+classify task's data source and the learned perception's and MLP's initial weights; both:
+every iteration's ``T``), then runs each system's child (``ours_TASK.py``,
+``cax_TASK.py``, ``cax_TASK.py --variant dense``, ``ncalab_TASK.py``) in its own virtual
+environment and process, interleaved in rounds
 (the order rotating), with the same thread count (torch threads, OMP/MKL, XLA flags)
 and, where ``taskset`` exists, the same CPUs. Before each round it waits for the load
 average to fall below ``--max-load`` (at most ``--quiet-timeout`` seconds) and records
@@ -18,7 +21,8 @@ compilation of every rollout length for CAX), the child's peak resident memory
 which is also given), and the loss of the last iteration.
 
 Run with the toolkit's Python, from the repository root:
-python benchmarks/peers/run.py [--iterations 20] [--warmup 3] [--rounds 3] [--output FILE]
+python benchmarks/peers/run.py [--task classify] [--iterations 20] [--warmup 3] [--rounds 3]
+    [--output FILE]
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from _report import emit  # noqa: E402
 
 #: Default home of the peers' virtual environments (see setup_venvs.sh).
 PEERS_DIR = Path(os.environ.get("NCA_PEERS_DIR", "/work/peers"))
-SYSTEMS = (
+GROW_SYSTEMS = (
     "ours",
     "cax",
     "cax-dense",
@@ -56,6 +60,17 @@ SYSTEMS = (
     "ours-checkpoint",
     "ours-fixed-point",
 )
+CLASSIFY_SYSTEMS = ("ours", "cax", "cax-dense", "cax-unrolled", "ncalab")
+#: The systems each task has children for.
+TASK_SYSTEMS = {"grow": GROW_SYSTEMS, "classify": CLASSIFY_SYSTEMS}
+#: Every system name (``--systems``' choices).
+SYSTEMS = tuple(dict.fromkeys(GROW_SYSTEMS + CLASSIFY_SYSTEMS))
+#: What a task's run defaults to where not told: the articles' T and pool sizes
+#: (classify: the task's ``steps`` and ``pool_size``, fixed T = 20).
+TASK_DEFAULTS = {
+    "grow": {"steps_min": 64, "steps_max": 96, "pool_size": 1024},
+    "classify": {"steps_min": 20, "steps_max": 20, "pool_size": 160},
+}
 
 
 @dataclass
@@ -85,8 +100,22 @@ class Run:
     command: list[str] = field(default_factory=list)
 
 
-def children(peers: Path) -> dict[str, Child]:
+def children(peers: Path, task: str = "grow") -> dict[str, Child]:
+    """The children of ``task``'s systems, by system name."""
     cax, ncalab = peers / "cax-venv" / "bin" / "python", peers / "ncalab-venv" / "bin" / "python"
+    if task == "classify":
+        ours = Path(sys.executable)
+        return {
+            "ours": Child("ours", ours, "ours_classify.py"),
+            "cax": Child("cax", cax, "cax_classify.py", ("--variant", "conv"), jax=True),
+            "cax-dense": Child(
+                "cax-dense", cax, "cax_classify.py", ("--variant", "dense"), jax=True
+            ),
+            "cax-unrolled": Child(
+                "cax-unrolled", cax, "cax_classify.py", ("--rollout", "unrolled"), jax=True
+            ),
+            "ncalab": Child("ncalab", ncalab, "ncalab_classify.py"),
+        }
     return {
         "ours": Child("ours", Path(sys.executable), "ours_grow.py"),
         "ours-compiled": Child(
@@ -121,7 +150,82 @@ def write_picture(folder: Path) -> Path:
     return path
 
 
+def resolve(args):
+    """``args`` with the task's defaults where not given (T range, pool size, systems);
+    refuses systems the task has no child for. Idempotent."""
+    for key, value in TASK_DEFAULTS[args.task].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.systems = list(args.systems or TASK_SYSTEMS[args.task])
+    other = [n for n in args.systems if n not in TASK_SYSTEMS[args.task]]
+    if other:
+        raise SystemExit(
+            f"--task {args.task} has no child for {', '.join(other)}; its systems: "
+            f"{' '.join(TASK_SYSTEMS[args.task])}"
+        )
+    return args
+
+
+def draw_steps(args, total: int) -> np.ndarray:
+    """Every iteration's ``T`` (warm-up first), drawn once from U{steps_min, steps_max}."""
+    rng = np.random.default_rng(args.seed)
+    return rng.integers(args.steps_min, args.steps_max + 1, total)
+
+
+def total_iterations(args) -> int:
+    """Warm-up plus the most timed iterations any chosen system runs."""
+    return args.warmup + max(iterations_of(args, n) for n in args.systems)
+
+
 def write_setup(folder: Path, args) -> Path:
+    """The task's setup file (see ``_common``) in ``folder``."""
+    resolve(args)
+    if args.task == "classify":
+        return write_classify_setup(folder, args)
+    return write_grow_setup(folder, args)
+
+
+def write_classify_setup(folder: Path, args) -> Path:
+    """``setup.npz`` for self-classifying MNIST: the classify task's training digits,
+    the initial weights of the rule it resolves (convca's initialisation after
+    ``torch.manual_seed(seed)``, the last layer zero), its settings and every ``T``."""
+    import torch
+    from nca_classify.data import load_digits
+    from ours_classify import DATASET, classify_task, rule_weights
+
+    from nca import create_rule, create_task, resolve_task_rule
+
+    # the article's settings are the task's paper preset's: read, not repeated here
+    cfg = create_task("classify", preset="paper", dataset=DATASET).config
+    base = {
+        "batch": cfg.batch_size,
+        "pool_size": args.pool_size,
+        "fire_rate": cfg.update_rate,
+        "alive_threshold": cfg.alive_threshold,
+        "update_noise": cfg.update_noise,
+        "lr": cfg.lr,
+        "seed": args.seed,
+    }
+    total = total_iterations(args)
+    task = classify_task(base, total)
+    torch.manual_seed(args.seed)
+    resolved = resolve_task_rule(task, "convca")
+    rule = create_rule(resolved.name, resolved.config)
+    digits = load_digits(task.config, "train")
+    path = folder / "setup.npz"
+    np.savez(
+        path,
+        task="classify",
+        digits=digits.images[:, 0].numpy(),
+        labels=digits.labels.numpy(),
+        steps=draw_steps(args, total),
+        **rule_weights(rule),
+        **base,
+    )
+    return path
+
+
+def write_grow_setup(folder: Path, args) -> Path:
     """``setup.npz`` and its picture: the toolkit's target and initial weights, and the
     ``T`` of every iteration."""
     import torch
@@ -138,14 +242,13 @@ def write_setup(folder: Path, args) -> Path:
         "lr": 2e-3,
         "seed": args.seed,
     }
-    total = args.warmup + max(iterations_of(args, n) for n in SYSTEMS)
+    total = total_iterations(args)
     task = grow_task(base, picture, total)
     torch.manual_seed(args.seed)  # the convca initialisation of the first layer
     resolved = resolve_task_rule(task, "convca")
     rule = create_rule(resolved.name, resolved.config)
     first, last = rule.update_mlp[0], rule.update_mlp[-1]
-    rng = np.random.default_rng(args.seed)
-    steps = rng.integers(args.steps_min, args.steps_max + 1, total)
+    steps = draw_steps(args, total)
     path = folder / "setup.npz"
     np.savez(
         path,
@@ -284,8 +387,8 @@ def run_rounds(args, setup: Path, chosen: list[Child]) -> tuple[list[Run], list[
 
 
 # ---------------------------------------------------------------------- the report
-#: What each peer lacks against the article's settings, and how it was matched.
-NOTES = {
+#: What each peer lacks against the growing article's settings, and how it was matched.
+GROW_NOTES = {
     "ours": "the grow task's `Trainer.step` (paper preset, persistent experiment: no damage)",
     "cax": "CAX's ConvPerceive + NCAUpdate (1x1-conv MLP) as in its growing example; matched: "
     "dropout 1-σ with step size σ (its dropout scales updates by 1/σ), the article's seed "
@@ -303,6 +406,30 @@ NOTES = {
     "gradient normalisation in the optimiser's step, Adam betas (0.9, 0.999); not matched: "
     "alive masking after the update only, no bias on the last layer",
 }
+#: The same for self-classifying MNIST.
+CLASSIFY_NOTES = {
+    "ours": "the classify task's `Trainer.step` (paper preset on the embedded MNIST sample: "
+    "convca with a learned 3x3 perception, the mutating pool)",
+    "cax": "CAX's ConvPerceive (full learned 3x3 conv, bias, ReLU) + NCAUpdate (1x1-conv MLP) "
+    "as in its self-classifying example, the setup's weights; matched: dropout 1-σ with step "
+    "size σ, residual noise before the dropout (CAX has none), alive = own pixel > 0.1 "
+    "(NCAUpdate: its 3x3 max), the mutating pool of 160 sampled without replacement (the "
+    "example: 1024, with replacement, no mutation), L2 on living cells (pixel > 0.1, the "
+    "example >= 0.1), per-parameter gradient normalisation (the example clips the global "
+    "norm), constant lr (the example decays it)",
+    "cax-dense": "as cax, the update MLP as nnx.Linear layers instead of 1x1 convolutions",
+    "cax-unrolled": "as cax, the T steps of its `_step` unrolled inside the jitted step "
+    "instead of its `__call__`'s nnx.scan (XLA:CPU differentiates the convolution's kernel "
+    "slowly inside a scan)",
+    "ncalab": "NCALab's ClassificationNCAModel at matched width (its own architecture and "
+    "initialisation: identity + 3 learned depthwise 3x3 filters = 80 features, no ReLU, an "
+    "80-wide MLP without a last bias) + BasicNCATrainer.train_iteration; matched: L2 on "
+    "living cells instead of its cross-entropy, alive = own pixel > 0.1 (its mask looks at "
+    "channel 3), residual noise, zero padding (its default: reflect), the driver's mutating "
+    "pool (it has none), gradient normalisation in the optimiser's step, Adam betas (0.9, "
+    "0.999); not matched: its mask also clears dead cells' faint pixels (<= 0.1)",
+}
+NOTES = {"grow": GROW_NOTES, "classify": CLASSIFY_NOTES}
 
 
 def summarize(runs: list[Run], system: str) -> dict | None:
@@ -361,10 +488,51 @@ def versions_line(runs: list[Run], names: list[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in seen.items())
 
 
+def grow_settings(args, data) -> str:
+    """The growing run's settings (its grid from the setup's target)."""
+    grid = "x".join(map(str, data["target"].shape[1:]))
+    return (
+        f"Settings: 16 channels (RGBA + 12 hidden), identity + Sobel x/y, MLP 48-128-16 "
+        f"(last layer zeroed; the first from convca's initialisation, seed {args.seed}), "
+        f"σ = 0.5, alive masking (alpha > 0.1, 3x3 max), batch 8, the 40-px lizard on a "
+        f"{grid} grid, pool {args.pool_size} (worst reseeded, no damage), L2 on RGBA, Adam "
+        f"2e-3, per-parameter gradient normalisation; T ~ U{{{args.steps_min},"
+        f"{args.steps_max}}} per iteration"
+    )
+
+
+def classify_settings(args, data) -> str:
+    """The self-classifying run's settings, read from the setup."""
+    grid = "x".join(map(str, data["digits"].shape[1:]))
+    t = (
+        f"T = {args.steps_min}"
+        if args.steps_min == args.steps_max
+        else f"T ~ U{{{args.steps_min},{args.steps_max}}}"
+    )
+    return (
+        f"Settings: the classify task's paper preset: 20 channels (the pixel, 10 class "
+        f"logits, 9 hidden), a learned 3x3 perception to 80 features with ReLU, an MLP "
+        f"80-80-19 (last layer zeroed; the rest convca's initialisation, seed {args.seed}), "
+        f"σ = {float(data['fire_rate'])}, residual noise N(0, {float(data['update_noise'])}), "
+        f"living cells: pixel > {float(data['alive_threshold'])}, batch {int(data['batch'])}, "
+        f"{grid} digits ({len(data['labels'])} training digits of the embedded MNIST "
+        f"sample), the mutating pool of {args.pool_size} (a quarter of each batch fresh, a "
+        f"quarter mutated), L2 on the class channels of living cells, Adam "
+        f"{float(data['lr']):g}, per-parameter gradient normalisation; {t} per iteration"
+    )
+
+
+TITLES = {
+    "grow": "# Growing NCA: the toolkit, CAX and NCALab side by side",
+    "classify": "# Self-classifying MNIST: the toolkit, CAX and NCALab side by side",
+}
+SETTINGS = {"grow": grow_settings, "classify": classify_settings}
+
+
 def report_lines(args, runs, rounds, names, setup) -> list[str]:
     with np.load(setup) as data:
-        grid = "x".join(map(str, data["target"].shape[1:]))
-        steps = data["steps"]
+        settings = SETTINGS[args.task](args, data)
+        steps, batch = data["steps"], int(data["batch"])
     w, n = args.warmup, max(iterations_of(args, name) for name in names)
     fewer = [
         f"{name} the first {iterations_of(args, name)}"
@@ -375,7 +543,7 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
     cpus = ",".join(map(str, pinned_cpus(args.threads)))
     pinning = f" (taskset -c {cpus})" if shutil.which("taskset") else " (no taskset)"
     lines = [
-        "# Growing NCA: the toolkit, CAX and NCALab side by side",
+        TITLES[args.task],
         "",
         f"Command: `python benchmarks/peers/run.py {shlex.join(sys.argv[1:])}`  ",
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads per system"
@@ -384,12 +552,7 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
         f"Versions: {versions_line(runs, names)}  ",
         f"Threads: torch.set_num_threads({args.threads}), OMP/MKL/OPENBLAS_NUM_THREADS="
         f"{args.threads}, XLA_FLAGS=`{xla_flags(args)}`  ",
-        f"Settings: 16 channels (RGBA + 12 hidden), identity + Sobel x/y, MLP 48-128-16 "
-        f"(last layer zeroed; the first from convca's initialisation, seed {args.seed}), "
-        f"σ = 0.5, alive masking (alpha > 0.1, 3x3 max), batch 8, the 40-px lizard on a "
-        f"{grid} grid, pool {args.pool_size} (worst reseeded, no damage), L2 on RGBA, Adam "
-        f"2e-3, per-parameter gradient normalisation; T ~ U{{{args.steps_min},"
-        f"{args.steps_max}}} per iteration, the same sequence in every system (warm-up "
+        f"{settings}, the same sequence in every system (warm-up "
         f"{list(map(int, steps[:w]))}, timed {list(map(int, steps[w : w + n]))}); {w} "
         f"warm-up + {n} timed iterations{others}, {args.rounds} round(s), medians  ",
         "Load (1-min average): "
@@ -402,13 +565,13 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
         *table(runs, names, args),
         "",
         "Peak RSS is `ru_maxrss` of the child process (wait4): the framework's own memory "
-        "included, which the column before training shows. Cell-steps/s = 8 x cells x T of "
+        f"included, which the column before training shows. Cell-steps/s = {batch} x cells x T of "
         "the timed iterations / their seconds; warm-up = the untimed iterations plus, for "
         "CAX, compiling the timed iterations' other rollout lengths.",
         "",
         "| system | what ran; what it lacks and how it was matched |",
         "| --- | --- |",
-        *(f"| {name} | {NOTES[name]} |" for name in names),
+        *(f"| {name} | {NOTES[args.task][name]} |" for name in names),
     ]
     failed = [r for r in runs if r.error]
     if failed:
@@ -419,6 +582,12 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
 
 def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--task",
+        choices=tuple(TASK_SYSTEMS),
+        default="grow",
+        help="grow: the growing NCA; classify: self-classifying MNIST",
+    )
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first iterations")
     parser.add_argument(
@@ -429,7 +598,9 @@ def arguments() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument(
+        "--systems", nargs="+", choices=SYSTEMS, help="default: every system of the task"
+    )
     parser.add_argument(
         "--peers-dir",
         type=Path,
@@ -437,9 +608,9 @@ def arguments() -> argparse.ArgumentParser:
         help="where setup_venvs.sh made cax-venv and ncalab-venv",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps-min", type=int, default=64)
-    parser.add_argument("--steps-max", type=int, default=96)
-    parser.add_argument("--pool-size", type=int, default=1024)
+    parser.add_argument("--steps-min", type=int, help="default: grow 64, classify 20")
+    parser.add_argument("--steps-max", type=int, help="default: grow 96, classify 20")
+    parser.add_argument("--pool-size", type=int, help="default: grow 1024, classify 160")
     parser.add_argument(
         "--max-load",
         type=float,
@@ -462,8 +633,8 @@ def arguments() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = arguments().parse_args()
-    table_of = children(args.peers_dir)
+    args = resolve(arguments().parse_args())
+    table_of = children(args.peers_dir, args.task)
     chosen = [table_of[n] for n in args.systems]
     missing = [c.name for c in chosen if not c.python.exists()]
     if missing:

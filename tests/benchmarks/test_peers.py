@@ -5,6 +5,11 @@ One deterministic step (fire rate 1) of a small grid: the toolkit's against a Nu
 reference always; against CAX (both update variants) and NCALab in their own virtual
 environments (``setup_venvs.sh``; ``NCA_PEERS_DIR``, default ``/work/peers``) when they
 are there, else skipped.
+
+Self-classifying MNIST: CAX's step (both variants) and L2 loss against the toolkit's,
+through the driver's layout, at fire rate 1 without noise; NCALab, whose architecture
+differs (depthwise learned filters), against a NumPy reference of its architecture under
+the driver's rules (alive = own pixel, the pixel fixed) and its L2 against the toolkit's.
 """
 
 from __future__ import annotations
@@ -165,4 +170,138 @@ def test_setup_and_our_child(tmp_path, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(line.removeprefix(common.RESULT_PREFIX))
     assert result["system"] == "ours" and result["cell_steps"] == 8 * 72 * 72 * 2
+    assert len(result["losses"]) == 2 and result["it_per_s"] > 0
+
+
+# ------------------------------------------------------------- self-classifying MNIST
+def classify_case(seed: int = 0) -> dict:
+    """Random weights (an active last layer), labels and a 2 x 20 x 10 x 12 state in the
+    toolkit's classify layout whose pixel (channel 0) is a digit-like blob: living cells
+    (pixel > 0.1), faint dead ones (0 < pixel <= 0.1) and empty ones, every other channel
+    random (dead cells too, so the clearing counts)."""
+    rng = np.random.default_rng(seed)
+    state = rng.uniform(-1, 1, (2, 20, 10, 12)).astype(np.float32)
+    state[:, 0] = 0.0
+    state[:, 0, 2:8, 3:9] = rng.uniform(0, 0.5, (2, 6, 6))
+    w = lambda *shape: (rng.standard_normal(shape) * 0.1).astype(np.float32)  # noqa: E731
+    return {"state": state, "wp": w(80, 20, 3, 3), "bp": w(80), "w1": w(80, 80), "b1": w(80),
+            "w2": w(80, 19), "b2": w(19), "filters": w(3, 20, 1, 3, 3), "w2_ncalab": w(80, 20),
+            "labels": np.array([3, 7]), "alive_threshold": np.float32(THRESHOLD)}  # fmt: skip
+
+
+def ours_classify_step(c: dict) -> tuple[np.ndarray, float]:
+    """One step of the rule the classify task resolves (``ours_classify.build_rule``),
+    through the task's ``GridModel`` at fire rate 1 without noise, and the task's L2 of
+    the result."""
+    from nca_classify.model import l2_loss
+
+    ours = load("ours_classify")
+    setup = {"batch": 16, "pool_size": 160, "fire_rate": 1.0, "update_noise": 0.0,
+             "alive_threshold": THRESHOLD, "lr": 1e-3}  # fmt: skip
+    task = ours.classify_task(setup, 1)
+    model = task.build_model(ours.build_rule(task, c), None)
+    with torch.no_grad():
+        after = model.run(torch.from_numpy(c["state"]), 1)
+        loss = l2_loss(model.output(after), model.alive(after), torch.from_numpy(c["labels"]))
+    return after.numpy(), float(loss.mean())
+
+
+def toolkit_l2(state: np.ndarray, labels: np.ndarray) -> float:
+    """The classify task's L2 of a toolkit-layout ``state (B, 20, H, W)``."""
+    from nca_classify.model import l2_loss
+
+    grid = torch.from_numpy(state)
+    return float(l2_loss(grid[:, 1:11], grid[:, :1] > THRESHOLD, torch.from_numpy(labels)).mean())
+
+
+def ncalab_reference_step(c: dict) -> np.ndarray:
+    """NCALab's classify architecture under the driver's rules, in NumPy: per channel the
+    cell and 3 depthwise 3x3 filters (zero padding), ``relu(p w1 + b1) w2`` added to
+    every channel but the pixel, then every channel of a cell whose pixel is <= 0.1
+    cleared (the pixel too: NCALab's mask). In and out in the toolkit's layout."""
+    order = load("_common").ncalab_classify_order()
+    x = c["state"][:, order].astype(np.float64)
+    _, _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+
+    def depthwise(kernel):  # (20, 3, 3)
+        return sum(kernel[None, :, i, j, None, None] * padded[:, :, i : i + h, j : j + w]
+                   for i in range(3) for j in range(3))  # fmt: skip
+
+    perceived = np.concatenate([x] + [depthwise(k[:, 0]) for k in c["filters"]], axis=1)
+    hidden = np.maximum(np.einsum("bfhw,fo->bohw", perceived, c["w1"]) + c["b1"][:, None, None], 0)
+    update = np.einsum("bohw,oc->bchw", hidden, c["w2_ncalab"])
+    update[:, 0] = 0.0  # the image channel is immutable
+    new = (x + update) * (x[:, :1] > THRESHOLD)
+    return new[:, np.argsort(order)].astype(np.float32)
+
+
+def test_classify_case_has_every_kind_of_cell():
+    """Living, faint dead and empty cells; the step clears the dead cells' state, keeps
+    every pixel and changes the living cells."""
+    c = classify_case()
+    pixel = c["state"][:, 0]
+    assert (pixel > THRESHOLD).any() and ((pixel > 0) & (pixel <= THRESHOLD)).any()
+    after, _ = ours_classify_step(c)
+    dead = pixel <= THRESHOLD
+    channels = lambda grid: grid[:, 1:].transpose(1, 0, 2, 3)  # noqa: E731  (19, B, H, W)
+    assert not channels(after)[:, dead].any()
+    np.testing.assert_array_equal(after[:, 0], pixel)
+    assert (channels(after) != channels(c["state"]))[:, ~dead].all(axis=0).any()
+
+
+def test_cax_classify_step_equals_ours(tmp_path):
+    c = classify_case()
+    out = peer_step("cax-venv", "cax_classify.py", c, tmp_path)
+    ours, loss = ours_classify_step(c)
+    for variant in ("conv", "dense"):
+        np.testing.assert_allclose(out[variant], ours, atol=2e-5, rtol=1e-5, err_msg=variant)
+        np.testing.assert_allclose(out[f"{variant}_loss"], loss, rtol=2e-5, err_msg=variant)
+
+
+def test_ncalab_classify_step_is_its_architecture_under_the_article_rules(tmp_path):
+    """NCALab's own architecture (not the toolkit's: it has no full learned convolution)
+    with the driver's alive rule, immutable pixel and L2 loss (the toolkit's)."""
+    c = classify_case()
+    out = peer_step("ncalab-venv", "ncalab_classify.py", {**c, "w2": c["w2_ncalab"]}, tmp_path)
+    reference = ncalab_reference_step(c)
+    np.testing.assert_allclose(out["ncalab"], reference, atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(out["loss"], toolkit_l2(reference, c["labels"]), rtol=2e-5)
+
+
+def test_classify_layouts_are_permutations():
+    common = load("_common")
+    cax, ncalab = common.cax_classify_order(), common.ncalab_classify_order()
+    assert sorted(cax) == sorted(ncalab) == list(range(20))
+    assert cax[-1] == 0 and list(cax[:10]) == list(range(1, 11))  # CAX: logits first, pixel last
+    assert ncalab[0] == 0 and list(ncalab[-10:]) == list(range(1, 11))  # NCALab: logits last
+    c = classify_case()
+    kernel, *_, w2, b2 = common.to_cax_classify(*(c[k] for k in ("wp", "bp", "w1", "b1", "w2",
+                                                                 "b2")))  # fmt: skip
+    np.testing.assert_array_equal(kernel[:, :, -1], c["wp"][:, 0].transpose(1, 2, 0))
+    assert w2.shape == (80, 20) and not w2[:, -1].any() and not b2[-1]
+
+
+def test_classify_setup_and_our_child(tmp_path, capsys):
+    """run.py's classify setup (the embedded sample's training digits, convca's learned
+    perception, a zero last layer) trains in our child: one warm-up and one timed
+    iteration of T = 2, a result line."""
+    run, ours, common = load("run"), load("ours_classify"), load("_common")
+    args = run.arguments().parse_args(["--task", "classify", "--iterations", "1", "--warmup", "1",
+                                       "--steps-min", "2", "--steps-max", "2"])  # fmt: skip
+    setup = run.write_setup(tmp_path, args)
+    data = common.load_setup(setup)
+    assert data["task"] == "classify" and data["digits"].shape[1:] == (28, 28)
+    assert len(data["labels"]) == len(data["digits"]) and data["pool_size"] == 160
+    assert not data["w2"].any() and data["wp"].shape == (80, 20, 3, 3) and data["wp"].std() > 0
+    child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
+                                                    "--warmup", "1", "--threads", "1"])  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        ours.run(child, data)
+    finally:
+        torch.set_num_threads(threads)  # the child sets its own
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(line.removeprefix(common.RESULT_PREFIX))
+    assert result["system"] == "ours" and result["cell_steps"] == 16 * 28 * 28 * 2
     assert len(result["losses"]) == 2 and result["it_per_s"] > 0
