@@ -126,9 +126,17 @@ def command_for(record: dict[str, Any], preset: str | None) -> str:
     task, rule = record["task"]["name"], (record.get("rule") or {}).get("name")
     seed = int(record.get("seed") or 0)
 
+    rule_fields = tuple((record.get("rule") or {}).get("config") or {})
+
     def command(task_values=None, rule_values=None) -> str:
         return training_command(
-            task, rule, preset=preset, seed=seed, task_values=task_values, rule_values=rule_values
+            task,
+            rule,
+            preset=preset,
+            seed=seed,
+            task_values=task_values,
+            rule_values=rule_values,
+            rule_fields=rule_fields,
         )
 
     base = resolve_command(command_arguments(command()))

@@ -126,7 +126,7 @@ PICTURES = (
     ),
     Picture(
         "denoise", "denoise-vitca", "ViTCA denoising", "denoise.gif",
-        "rollout", {"every": 2}, "rollout.gif",
+        "rollout", {"every": 4}, "rollout.gif",  # 32x32 noise compresses badly: 16 frames
         "ViTCA denoising digits: masked input, output over the steps, target",
         lambda r: (
             f"ViTCA, an NCA whose cells attend to their neighbours, fills in digits "

@@ -18,7 +18,9 @@ The table gives, per system, the medians over rounds of iterations/s and cell-st
 (batch x cells x T per second of the timed iterations), the warm-up's seconds (JIT
 compilation of every rollout length for CAX), the child's peak resident memory
 (``ru_maxrss`` of the whole process from ``wait4``: the framework's baseline included,
-which is also given), and the loss of the last iteration.
+which is also given), and the loss of the last iteration; "vs ours by round" is the
+range over rounds of each round's ratio to ours (paired within a round, so a load that
+drifts between rounds cancels).
 
 Run with the toolkit's Python, from the repository root:
 python benchmarks/peers/run.py [--task classify] [--iterations 20] [--warmup 3] [--rounds 3]
@@ -454,25 +456,39 @@ def summarize(runs: list[Run], system: str) -> dict | None:
     }
 
 
+def paired_ratios(runs: list[Run], system: str) -> list[float]:
+    """Per round, the system's cell-steps/s over ours in the same round: runs of one
+    round are minutes apart, so a load that drifts between rounds cancels out."""
+    speed = {
+        (r.system, r.round): r.result["cell_steps_per_s"]
+        for r in runs
+        if r.result and not r.error and r.result.get("cell_steps_per_s")
+    }
+    rounds = sorted({r for (name, r) in speed if name == system})
+    return [speed[system, r] / speed["ours", r] for r in rounds if ("ours", r) in speed]
+
+
 def table(runs: list[Run], names: list[str], args) -> list[str]:
     rows = [
-        "| system | it/s | cell-steps/s | vs ours | warm-up (s) | peak RSS (MiB) | "
-        "RSS before training (MiB) | loss @ iterations | "
-        "CPU s / wall s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| system | it/s | cell-steps/s | vs ours | vs ours by round | warm-up (s) | "
+        "peak RSS (MiB) | RSS before training (MiB) | loss @ iterations | CPU s / wall s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     ours = summarize(runs, "ours")
     for name in names:
         s = summarize(runs, name)
         if s is None:
-            rows.append(f"| {name} | failed | | | | | | | |")
+            rows.append(f"| {name} | failed | | | | | | | | |")
             continue
         ratio = f"{s['cell_steps_per_s'] / ours['cell_steps_per_s']:.2f}x" if ours else "-"
+        paired = paired_ratios(runs, name)
+        by_round = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else "-"
         warm = f"{s['warmup_s']:.1f}" + (f" ({s['compiled']} programs)" if s["compiled"] else "")
         loss = f"{s['final_loss']:.5f} @ {s['trained']}"
         loss += "" if s["loss_agrees"] else " (varies by round)"
         rows.append(
-            f"| {name} | {s['it_per_s']:.3f} | {s['cell_steps_per_s']:,.0f} | {ratio} | {warm} "
+            f"| {name} | {s['it_per_s']:.3f} | {s['cell_steps_per_s']:,.0f} | {ratio} "
+            f"| {by_round} | {warm} "
             f"| {s['maxrss_mib']:,.0f} | {s['baseline_mib']:,.0f} | {loss} "
             f"| {s['cpu_per_wall']:.2f} |"
         )
@@ -566,8 +582,9 @@ def report_lines(args, runs, rounds, names, setup) -> list[str]:
         "",
         "Peak RSS is `ru_maxrss` of the child process (wait4): the framework's own memory "
         f"included, which the column before training shows. Cell-steps/s = {batch} x cells x T of "
-        "the timed iterations / their seconds; warm-up = the untimed iterations plus, for "
-        "CAX, compiling the timed iterations' other rollout lengths.",
+        "the timed iterations / their seconds; vs ours = the ratio of the medians; vs ours by "
+        "round = the range of each round's ratio to ours in that round; warm-up = the untimed "
+        "iterations plus, for CAX, compiling the timed iterations' other rollout lengths.",
         "",
         "| system | what ran; what it lacks and how it was matched |",
         "| --- | --- |",

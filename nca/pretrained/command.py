@@ -4,7 +4,7 @@ read back to train it again."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 
@@ -46,6 +46,7 @@ def training_command(
     seed: int,
     task_values: Mapping[str, Any] | None = None,
     rule_values: Mapping[str, Any] | None = None,
+    rule_fields: Collection[str] = (),
 ) -> str:
     """``nca train --task T --rule R --preset P --seed S -o key=value ...``.
 
@@ -56,13 +57,17 @@ def training_command(
         seed: Seed of the run.
         task_values: Task fields set over the preset (``-o key=value``).
         rule_values: Rule fields set over the resolved defaults (``-o rule.key=value``).
+        rule_fields: The rule config's field names: a task field of the same name is
+            written ``-o task.key=value``, which ``nca train`` needs to tell them apart
+            (denoise's and ViTCA's ``image_size``).
     """
     words = ["nca", "train", "--task", task]
     words += ["--rule", rule] if rule else []
     words += ["--preset", preset] if preset else []
     words += ["--seed", str(seed)]
     for key, value in sorted((task_values or {}).items()):
-        words += ["-o", f"{key}={format_value(value)}"]
+        prefix = "task." if key in rule_fields else ""
+        words += ["-o", f"{prefix}{key}={format_value(value)}"]
     for key, value in sorted((rule_values or {}).items()):
         words += ["-o", f"rule.{key}={format_value(value)}"]
     return shlex.join(words)

@@ -305,3 +305,19 @@ def test_classify_setup_and_our_child(tmp_path, capsys):
     result = json.loads(line.removeprefix(common.RESULT_PREFIX))
     assert result["system"] == "ours" and result["cell_steps"] == 16 * 28 * 28 * 2
     assert len(result["losses"]) == 2 and result["it_per_s"] > 0
+
+
+def test_the_paired_ratio_compares_each_round_with_ours_in_that_round():
+    run = load("run")
+
+    def result(speed):
+        return {"cell_steps_per_s": speed}
+
+    runs = [
+        run.Run("ours", 1, result(100.0), 0, 1, 1, 0, 0),
+        run.Run("peer", 1, result(50.0), 0, 1, 1, 0, 0),
+        run.Run("ours", 2, result(10.0), 0, 1, 1, 0, 0),  # a loaded round: both slow
+        run.Run("peer", 2, result(6.0), 0, 1, 1, 0, 0),
+        run.Run("peer", 3, result(9.0), 0, 1, 1, 0, 0),  # ours failed: no pair
+    ]
+    assert run.paired_ratios(runs, "peer") == [0.5, 0.6]

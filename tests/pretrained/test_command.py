@@ -44,3 +44,11 @@ def test_a_command_reads_back_as_its_arguments():
 def test_a_command_of_another_program_is_refused():
     with pytest.raises(ValueError, match="not an 'nca train' command"):
         command_arguments("python train.py")
+
+
+def test_a_task_field_the_rule_also_has_is_written_with_its_section():
+    command = training_command(
+        "denoise", "vitca", preset="quick", seed=0,
+        task_values={"image_size": 32, "iterations": 5}, rule_fields=("image_size", "heads"),
+    )  # fmt: skip
+    assert "-o task.image_size=32 -o iterations=5" in command

@@ -92,3 +92,20 @@ def test_make_an_entry_then_train_it_again_and_reproduce_its_numbers(tiny_run, t
     write_manifest(manifest, [dataclasses.replace(entry, evaluation=evaluation)])
     assert retrain.main([*out[:2], "--out", str(tmp_path / "again"), "--shipped", "--check"]) == 1
     assert list_pretrained(manifest)[0].name == "tiny"
+
+
+def test_the_inferred_command_keeps_the_runs_preset_when_a_field_is_in_task_and_rule():
+    from nca import resolve_task_rule
+    from nca.config import config_to_dict
+
+    task = create_task("denoise", preset="quick", image_size=32)  # ViTCA has image_size too
+    resolved = resolve_task_rule(task, "vitca")
+    record = {
+        "task": {"name": "denoise", "config": config_to_dict(task.config)},
+        "rule": {"name": resolved.name, "config": config_to_dict(resolved.config)},
+        "seed": 0,
+        "preset": "quick",
+    }
+    assert script("make_pretrained").infer_command(record, None) == (
+        "nca train --task denoise --rule vitca --preset quick --seed 0 -o task.image_size=32"
+    )
