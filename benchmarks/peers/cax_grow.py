@@ -6,7 +6,10 @@ builds it: a ``ComplexSystem`` whose step is ``ConvPerceive`` (identity and
 dropout, alive masking before and after), rolled out with the system's jitted scan,
 batched with ``nnx.vmap`` and ``nnx.split_rngs``, a ``cax.nn.pool.Pool`` and optax's
 Adam. ``--variant dense`` writes the update MLP as dense layers (``nnx.Linear``)
-instead of 1x1 convolutions, everything else the same.
+instead of 1x1 convolutions, everything else the same. ``--rollout unrolled`` calls the
+system's ``_step`` ``T`` times inside the jitted step instead of its ``__call__`` (an
+``nnx.scan``): the same computation, compiled without the scan (XLA:CPU differentiates a
+convolution's kernel slowly inside a scan; see README.md).
 
 Matched to the article (see README.md): the cell dropout rate is 1 - sigma and the step
 size sigma (CAX's dropout scales a firing cell's update by 1 / sigma; the article's
@@ -19,6 +22,7 @@ program per distinct ``T``: done on copies before the timed iterations, timed as
 warm-up).
 
 Run: python benchmarks/peers/cax_grow.py --setup SETUP.npz [--variant conv|dense]
+    [--rollout scan|unrolled]
 """
 
 from __future__ import annotations
@@ -137,13 +141,24 @@ def mse(state, target):
     return jnp.mean(jnp.square(state[..., -4:] - target))
 
 
-def make_train_step(params, batch: int):
-    """The example's train step, for a static rollout length ``steps``."""
+def unrolled(cs: GrowingNCA, state: jax.Array, steps: int) -> jax.Array:
+    """``steps`` calls of the system's ``_step`` on ``state (H, W, 16)``, unrolled."""
+    for _ in range(steps):
+        state = cs._step(state)
+    return state
+
+
+def make_train_step(params, batch: int, unroll: bool = False):
+    """The example's train step, for a static rollout length ``steps``; the rollout
+    CAX's scan, or (``unroll``) the same steps unrolled."""
+
+    def rollout(cs, state, steps):
+        return unrolled(cs, state, steps) if unroll else cs(state, num_steps=steps)
 
     def loss_fn(cs, state, target, steps):
         state_axes = nnx.StateAxes({nnx.RngState: 0, nnx.Intermediate: 0, ...: None})
         state = nnx.split_rngs(splits=batch)(
-            nnx.vmap(lambda cs, state: cs(state, num_steps=steps), in_axes=(state_axes, 0))
+            nnx.vmap(lambda cs, state: rollout(cs, state, steps), in_axes=(state_axes, 0))
         )(cs, state)
         return mse(state, target), state
 
@@ -164,9 +179,9 @@ def make_train_step(params, batch: int):
 
 
 def run(args, setup: dict) -> None:
-    dense = args.variant == "dense"
+    dense, unroll = args.variant == "dense", args.rollout == "unrolled"
     cs, optimizer, pool, target, params = build(setup, dense)
-    train_step = make_train_step(params, setup["batch"])
+    train_step = make_train_step(params, setup["batch"], unroll)
     key = jax.random.key(setup["seed"])
     keys = jax.random.split(key, args.warmup + args.iterations)
     state = {"pool": pool}
@@ -184,7 +199,7 @@ def run(args, setup: dict) -> None:
     versions = {name: version(name) for name in ("cax", "jax", "jaxlib", "flax", "optax")}
     distinct = len(set(schedule(setup, args)))
     report(
-        "cax-dense" if dense else "cax",
+        "cax" + ("-dense" if dense else "") + ("-unrolled" if unroll else ""),
         versions,
         setup,
         args,
@@ -197,7 +212,8 @@ def run(args, setup: dict) -> None:
 def check_step(args) -> None:
     """One step at fire rate 1 (no dropout) of IN.npz's ``state (B, 16, H, W)`` in the
     toolkit's layout with its weights (``w1``.. ``b2``, ``alive_threshold``); writes the
-    state after the step of each variant (``conv``, ``dense``) in the same layout."""
+    state after the step of each variant (``conv``, ``dense``, each also ``-unrolled``)
+    in the same layout."""
     with np.load(args.check_step[0]) as data:
         setup = {k: data[k] for k in data.files}
     order = cax_channel_order()
@@ -209,12 +225,15 @@ def check_step(args) -> None:
         load_weights(cs, setup)
         after = nnx.vmap(lambda cs, s: cs(s, num_steps=1), in_axes=(None, 0))(cs, state)
         out[variant] = np.moveaxis(np.asarray(after)[..., np.argsort(order)], -1, 1)
+        after = nnx.vmap(lambda cs, s: unrolled(cs, s, 1), in_axes=(None, 0))(cs, state)
+        out[f"{variant}-unrolled"] = np.moveaxis(np.asarray(after)[..., np.argsort(order)], -1, 1)
     np.savez(args.check_step[1], **out)
 
 
 def main() -> None:
     parser = child_arguments(__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("conv", "dense"), default="conv")
+    parser.add_argument("--rollout", choices=("scan", "unrolled"), default="scan")
     args = parser.parse_args()
     if args.check_step:
         check_step(args)

@@ -57,6 +57,8 @@ GROW_SYSTEMS = (
     "ours",
     "cax",
     "cax-dense",
+    "cax-unrolled",
+    "cax-dense-unrolled",
     "ncalab",
     "ours-compiled",
     "ours-checkpoint",
@@ -131,6 +133,16 @@ def children(peers: Path, task: str = "grow") -> dict[str, Child]:
         ),
         "cax": Child("cax", cax, "cax_grow.py", ("--variant", "conv"), jax=True),
         "cax-dense": Child("cax-dense", cax, "cax_grow.py", ("--variant", "dense"), jax=True),
+        "cax-unrolled": Child(
+            "cax-unrolled", cax, "cax_grow.py", ("--rollout", "unrolled"), jax=True
+        ),
+        "cax-dense-unrolled": Child(
+            "cax-dense-unrolled",
+            cax,
+            "cax_grow.py",
+            ("--variant", "dense", "--rollout", "unrolled"),
+            jax=True,
+        ),
         "ncalab": Child("ncalab", ncalab, "ncalab_grow.py"),
     }
 
@@ -403,6 +415,10 @@ GROW_NOTES = {
     "ours-fixed-point": "as ours, differentiated at the fixed point (`-o gradient=fixed-point`: "
     "the solve replaces T; memory flat in T)",
     "cax-dense": "as cax, the update MLP as nnx.Linear layers instead of 1x1 convolutions",
+    "cax-unrolled": "as cax, the T steps of its `_step` unrolled inside the jitted step "
+    "instead of its `__call__`'s nnx.scan (XLA:CPU differentiates a convolution's kernel "
+    "slowly inside a scan); one compiled program per distinct T, each T steps long",
+    "cax-dense-unrolled": "as cax-dense, unrolled as cax-unrolled",
     "ncalab": "NCALab's GrowingNCAModel (fixed Sobel) + BasicNCATrainer.train_iteration; "
     "matched: the article's pool kept by the driver (NCALab's keeps the last batch), "
     "gradient normalisation in the optimiser's step, Adam betas (0.9, 0.999); not matched: "

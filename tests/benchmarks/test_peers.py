@@ -129,7 +129,7 @@ def test_cax_step_equals_ours(tmp_path):
     c = case(False)
     out = peer_step("cax-venv", "cax_grow.py", c, tmp_path)
     ours = ours_step(c)
-    for variant in ("conv", "dense"):
+    for variant in ("conv", "dense", "conv-unrolled", "dense-unrolled"):
         np.testing.assert_allclose(out[variant], ours, atol=2e-5, rtol=1e-5, err_msg=variant)
 
 
