@@ -5,10 +5,13 @@ The step: alive mask before, identity + Sobel perception of 16 channels, the 48-
 update MLP, σ = 0.5 firing, alive mask after; batch 8 on a 72x72 grid, T steps, an L2
 loss on RGBA and its backward. One piece at a time is swapped:
 
-* perception: one depthwise convolution (the toolkit) | the same filters as shifted
-  slices and sums (``shifts``) | the cell itself concatenated with a depthwise
-  convolution of the Sobel pair only, the MLP's first weight permuted to the new channel
-  order (``identity not convolved``: NCALab's way);
+* perception: one depthwise convolution of channel multiplier 3 (the ``toolkit`` row:
+  convca until 2026-12-04) | the same filters as shifted slices and sums (``shifts``) |
+  the cell itself concatenated with a depthwise convolution of the Sobel pair only, the
+  MLP's first weight permuted to the new channel order (``identity not convolved``:
+  NCALab's way) | the cell itself and one depthwise
+  convolution (channel multiplier 1) per Sobel filter, interleaved into the toolkit's
+  order (``one depthwise conv per filter``: what convca does since 2026-12-04);
 * update MLP: two 1x1 convolutions (the toolkit) | batched matrix products on the
   ``(B, C, H·W)`` view (``baddbmm``) | matrix products on a channels-last copy
   (``linear``).
@@ -63,6 +66,18 @@ def perceive_split(x: torch.Tensor) -> torch.Tensor:
     """The cell itself, then only the Sobel pair convolved: ``(B, C + 2C, H, W)``, the
     channels in another order (the MLP's first weight is permuted to match)."""
     return torch.cat([x, F.conv2d(x, SOBEL_KERNEL, padding=1, groups=CHANNELS)], 1)
+
+
+#: One depthwise kernel ``(C, 1, 3, 3)`` per Sobel filter (channel multiplier 1).
+SOBEL_X, SOBEL_Y = (f.expand(CHANNELS, 1, 3, 3).contiguous() for f in sobel_filters()[1:])
+
+
+def perceive_per_filter(x: torch.Tensor) -> torch.Tensor:
+    """The cell itself and one multiplier-1 depthwise convolution per Sobel filter,
+    interleaved into the toolkit's order ``c·3 + f`` (no weight permutation)."""
+    gx = F.conv2d(x, SOBEL_X, padding=1, groups=CHANNELS)
+    gy = F.conv2d(x, SOBEL_Y, padding=1, groups=CHANNELS)
+    return torch.stack([x, gx, gy], 2).flatten(1, 2)
 
 
 def perceive_shifts(x: torch.Tensor) -> torch.Tensor:
@@ -138,6 +153,7 @@ def main() -> None:
         "toolkit (depthwise conv, 1x1 conv MLP)": (perceive_conv, mlp.conv),
         "perception as shifts": (perceive_shifts, mlp.conv),
         "identity not convolved (cat; MLP weight permuted)": (perceive_split, mlp.conv_split),
+        "one depthwise conv per filter (interleaved)": (perceive_per_filter, mlp.conv),
         "MLP as baddbmm": (perceive_conv, mlp.baddbmm),
         "MLP as channels-last linear": (perceive_conv, mlp.linear),
     }

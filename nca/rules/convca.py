@@ -155,8 +155,12 @@ class ConvCA(CARule):
             perceived = config.perception_channels
         else:
             filters = perception_filters(dims, config.laplacian)  # (F, 3, ..., 3)
-            kernel = filters.unsqueeze(1).repeat(channels, *[1] * (dims + 1))  # (C·F, 1, 3...)
-            self.register_buffer("perception_kernel", kernel, persistent=False)
+            # one depthwise (channel multiplier 1) kernel per filter but the identity,
+            # which is the cell itself: oneDNN's backward of a multiplier-3 depthwise
+            # convolution costs more (benchmarks/results/convca_step_variants_cpu.md)
+            kernels = filters[1:].unsqueeze(1).unsqueeze(1)  # (F-1, 1, 1, 3, ...)
+            kernels = kernels.expand(-1, channels, *[-1] * (dims + 1)).contiguous()
+            self.register_buffer("perception_kernels", kernels, persistent=False)
             self.perception = None
             perceived = channels * len(filters)
         self.update_mlp = nn.Sequential(
@@ -182,8 +186,11 @@ class ConvCA(CARule):
         if self.perception is not None:
             weight, bias = self.perception.weight, self.perception.bias
             return F.relu(_CONV_FN[dims](padded, weight, bias, padding=padding))
-        kernel = self.perception_kernel.to(cells.dtype)
-        return _CONV_FN[dims](padded, kernel, padding=padding, groups=cells.shape[1])
+        kernels = self.perception_kernels.to(cells.dtype)  # (F-1, C, 1, 3, ...)
+        groups = cells.shape[1]
+        derived = [_CONV_FN[dims](padded, k, padding=padding, groups=groups) for k in kernels]
+        # (B, C, F, *cells) -> (B, C·F, *cells): channel c's filter f at c·F + f
+        return torch.stack([cells, *derived], dim=2).flatten(1, 2)
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, *cells) -> (B, C_o + C_h, *cells)`` update."""
