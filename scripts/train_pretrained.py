@@ -74,7 +74,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N [default: cpu]")
     parser.add_argument("--manifest", type=Path, default=None, help="[default: the package's]")
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.threads is not None and options.threads < 1:
+        parser.error(f"--threads must be at least 1, got {options.threads}")
+    return options
 
 
 @dataclass

@@ -42,6 +42,20 @@ def load(name: str):
     return module
 
 
+def run_our_child(ours, common, setup: Path, data: dict, capsys) -> dict:
+    """Our child's ``run`` on ``setup`` (1 warm-up + 1 timed iteration, 1 thread) in this
+    process; the result line it prints, parsed."""
+    child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
+                                                    "--warmup", "1", "--threads", "1"])  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        ours.run(child, data)
+    finally:
+        torch.set_num_threads(threads)  # the child sets its own
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    return json.loads(line.removeprefix(common.RESULT_PREFIX))
+
+
 def case(all_alive: bool, seed: int = 0) -> dict:
     """Random weights (an active last layer) and a 2 x 16 x 10 x 12 state: alpha above the
     threshold everywhere (``all_alive``), or a live blob with dead cells around it."""
@@ -160,15 +174,7 @@ def test_setup_and_our_child(tmp_path, capsys):
     setup = run.write_setup(tmp_path, args)
     data = common.load_setup(setup)
     assert data["target"].shape == (4, 72, 72) and not data["w2"].any() and data["w1"].std() > 0
-    child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
-                                                    "--warmup", "1", "--threads", "1"])  # fmt: skip
-    threads = torch.get_num_threads()
-    try:
-        ours.run(child, data)
-    finally:
-        torch.set_num_threads(threads)  # the child sets its own
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    result = json.loads(line.removeprefix(common.RESULT_PREFIX))
+    result = run_our_child(ours, common, setup, data, capsys)
     assert result["system"] == "ours" and result["cell_steps"] == 8 * 72 * 72 * 2
     assert len(result["losses"]) == 2 and result["it_per_s"] > 0
 
@@ -294,15 +300,7 @@ def test_classify_setup_and_our_child(tmp_path, capsys):
     assert data["task"] == "classify" and data["digits"].shape[1:] == (28, 28)
     assert len(data["labels"]) == len(data["digits"]) and data["pool_size"] == 160
     assert not data["w2"].any() and data["wp"].shape == (80, 20, 3, 3) and data["wp"].std() > 0
-    child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
-                                                    "--warmup", "1", "--threads", "1"])  # fmt: skip
-    threads = torch.get_num_threads()
-    try:
-        ours.run(child, data)
-    finally:
-        torch.set_num_threads(threads)  # the child sets its own
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    result = json.loads(line.removeprefix(common.RESULT_PREFIX))
+    result = run_our_child(ours, common, setup, data, capsys)
     assert result["system"] == "ours" and result["cell_steps"] == 16 * 28 * 28 * 2
     assert len(result["losses"]) == 2 and result["it_per_s"] > 0
 

@@ -109,3 +109,9 @@ def test_the_inferred_command_keeps_the_runs_preset_when_a_field_is_in_task_and_
     assert script("make_pretrained").infer_command(record, None) == (
         "nca train --task denoise --rule vitca --preset quick --seed 0 -o task.image_size=32"
     )
+
+
+def test_a_thread_count_below_one_is_refused(capsys):
+    with pytest.raises(SystemExit) as done:
+        script("train_pretrained").main(["--threads", "0"])
+    assert done.value.code == 2 and "--threads must be at least 1, got 0" in capsys.readouterr().err
