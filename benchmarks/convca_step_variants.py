@@ -12,6 +12,9 @@ loss on RGBA and its backward. One piece at a time is swapped:
   NCALab's way) | the cell itself and one depthwise
   convolution (channel multiplier 1) per Sobel filter, interleaved into the toolkit's
   order (``one depthwise conv per filter``: what convca does since 2026-12-04);
+* alive mask (with the per-filter perception): ``F.max_pool2d`` (the toolkit until
+  2026-12-04) | maxima of shifted views (``alive mask as shifted maxima``: the toolkit
+  since);
 * update MLP: two 1x1 convolutions (the toolkit) | batched matrix products on the
   ``(B, C, H·W)`` view (``baddbmm``) | matrix products on a channels-last copy
   (``linear``).
@@ -128,7 +131,16 @@ def alive(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x[:, 3:4], 3, 1, 1) > 0.1
 
 
-def rollout(perceive, mlp, steps: int, seed: int = 0) -> torch.Tensor:
+def alive_shifted(x: torch.Tensor) -> torch.Tensor:
+    """:func:`alive` with the 3x3 maximum as maxima of shifted views (the toolkit's
+    ``neighbourhood_max`` since 2026-12-04)."""
+    padded = F.pad(x[:, 3:4].detach(), (1, 1, 1, 1), value=float("-inf"))
+    rows = torch.maximum(torch.maximum(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
+    peak = torch.maximum(torch.maximum(rows[:, :, :-2], rows[:, :, 1:-1]), rows[:, :, 2:])
+    return peak > 0.1
+
+
+def rollout(perceive, mlp, steps: int, seed: int = 0, alive=alive) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     x = torch.zeros(BATCH, CHANNELS, SIDE, SIDE)
     x[:, 3:, SIDE // 2 - 8 : SIDE // 2 + 8, SIDE // 2 - 8 : SIDE // 2 + 8] = 1.0
@@ -154,12 +166,18 @@ def main() -> None:
         "perception as shifts": (perceive_shifts, mlp.conv),
         "identity not convolved (cat; MLP weight permuted)": (perceive_split, mlp.conv_split),
         "one depthwise conv per filter (interleaved)": (perceive_per_filter, mlp.conv),
+        "one depthwise conv per filter + alive mask as shifted maxima": (
+            perceive_per_filter,
+            mlp.conv,
+            alive_shifted,
+        ),
         "MLP as baddbmm": (perceive_conv, mlp.baddbmm),
         "MLP as channels-last linear": (perceive_conv, mlp.linear),
     }
 
     def run(pieces) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        cells = rollout(*pieces, args.steps)
+        perceive, update, *masking = pieces
+        cells = rollout(perceive, update, args.steps, 0, *masking)
         (cells[:, :4] ** 2).mean().backward()
         grads = [p.grad.clone() for p in mlp.params]
         for p in mlp.params:

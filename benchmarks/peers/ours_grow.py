@@ -101,11 +101,16 @@ def run(args, setup: dict) -> None:
     report(label + ("-compiled" if compiled else ""), versions, setup, args, timing)
 
 
-def main() -> None:
+def arguments():
+    """This child's options: every child's, ``--gradient`` and ``--compile``."""
     parser = child_arguments(__doc__.splitlines()[0])
     parser.add_argument("--gradient", default="bptt", choices=("bptt", "checkpoint", "fixed-point"))
     parser.add_argument("--compile", action="store_true", help="the compiled step (--compile)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     run(args, load_setup(args.setup))
 
 

@@ -64,7 +64,7 @@ GROW_SYSTEMS = (
     "ours-checkpoint",
     "ours-fixed-point",
 )
-CLASSIFY_SYSTEMS = ("ours", "cax", "cax-dense", "cax-unrolled", "ncalab")
+CLASSIFY_SYSTEMS = ("ours", "cax", "cax-dense", "cax-unrolled", "ncalab", "ours-depthwise")
 #: The systems each task has children for.
 TASK_SYSTEMS = {"grow": GROW_SYSTEMS, "classify": CLASSIFY_SYSTEMS}
 #: Every system name (``--systems``' choices).
@@ -119,6 +119,9 @@ def children(peers: Path, task: str = "grow") -> dict[str, Child]:
                 "cax-unrolled", cax, "cax_classify.py", ("--rollout", "unrolled"), jax=True
             ),
             "ncalab": Child("ncalab", ncalab, "ncalab_classify.py"),
+            "ours-depthwise": Child(
+                "ours-depthwise", ours, "ours_classify.py", ("--perception", "depthwise")
+            ),
         }
     return {
         "ours": Child("ours", Path(sys.executable), "ours_grow.py"),
@@ -446,6 +449,10 @@ CLASSIFY_NOTES = {
     "channel 3), residual noise, zero padding (its default: reflect), the driver's mutating "
     "pool (it has none), gradient normalisation in the optimiser's step, Adam betas (0.9, "
     "0.999); not matched: its mask also clears dead cells' faint pixels (<= 0.1)",
+    "ours-depthwise": "as ours at NCALab's architecture, for equal work: convca's `depthwise` "
+    "perception (the cell + 3 learned depthwise 3x3 filters = 80 features, no bias, no "
+    "ReLU), the 80-wide MLP, convca's initialisation after torch.manual_seed(seed); its last "
+    "layer keeps a bias (NCALab's has none)",
 }
 NOTES = {"grow": GROW_NOTES, "classify": CLASSIFY_NOTES}
 

@@ -3,10 +3,12 @@
 Not a rule of the ViTCA paper: it is the toolkit's smallest complete CA rule,
 the reference [30] the paper builds on, and a template for new rules. Perceive
 with fixed depthwise filters (identity, Sobel x/y, optionally a Laplacian:
-growing and textures) or a learned 3×3 convolution with a ReLU (self-classifying
+growing and textures), a learned 3×3 convolution with a ReLU (self-classifying
 digits, whose authors found "fully trainable 3x3 kernels outperformed their fixed
-counterparts"), then update each cell with a 1×1-convolution MLP whose last layer
-is zero-initialised, so an untrained rule leaves the grid unchanged.
+counterparts"), or the cell and learned depthwise 3×3 filters (``depthwise``: the
+fixed filters' shape with learned values, NCALab's default perception), then update
+each cell with a 1×1-convolution MLP whose last layer is zero-initialised, so an
+untrained rule leaves the grid unchanged.
 
 It serves grids of 1, 2 and 3 dimensions (``dims``): the fixed filters are generated
 for the dimension (:func:`perception_filters`: the Sobel pair of 2-D becomes one
@@ -38,6 +40,8 @@ from nca.layers.init import (
 )
 from nca.rules.base import CARule
 
+#: ConvCA's perceptions (see :class:`ConvCAConfig`).
+PERCEPTIONS = ("fixed", "learned", "depthwise")
 #: Convolutions by the grid's number of spatial dimensions.
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -88,8 +92,11 @@ class ConvCAConfig:
         hidden_channels: Hidden channels per cell ``C_h``.
         mlp_channels: Width of the per-cell update MLP.
         perception: ``fixed`` (identity, Sobel x/y and optionally the Laplacian, per
-            channel) or ``learned`` (a 3×3 convolution over all channels and a ReLU).
+            channel), ``learned`` (a 3×3 convolution over all channels and a ReLU) or
+            ``depthwise`` (the cell and ``depthwise_filters`` learned 3×3 filters per
+            channel, no bias, no ReLU: ``C·(K + 1)`` features).
         perception_channels: ``learned``: its output channels (Randazzo et al.: 80).
+        depthwise_filters: ``depthwise``: learned filters per channel ``K``.
         laplacian: ``fixed``: add a Laplacian filter to identity and Sobel x/y.
         padding: Border handling of the perception filters.
         dims: Spatial dimensions of the grid, 1 to 3 (tasks set it).
@@ -104,8 +111,9 @@ class ConvCAConfig:
     input_channels: int | None = None
     hidden_channels: int = 16
     mlp_channels: int = 128
-    perception: Literal["fixed", "learned"] = "fixed"
+    perception: Literal["fixed", "learned", "depthwise"] = "fixed"
     perception_channels: int = 80
+    depthwise_filters: int = 2
     laplacian: bool = True
     padding: Literal["zeros", "circular"] = "zeros"
     dims: int = 2
@@ -114,15 +122,15 @@ class ConvCAConfig:
     zero_last_layer: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("image_channels", "mlp_channels", "perception_channels"):
+        for name in ("image_channels", "mlp_channels", "perception_channels", "depthwise_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_channels < 0:
             raise ValueError(f"hidden_channels must be >= 0, got {self.hidden_channels}")
         if self.input_channels is not None and self.input_channels < 0:
             raise ValueError(f"input_channels must be >= 0 or unset, got {self.input_channels}")
-        if self.perception not in ("fixed", "learned"):
-            raise ValueError(f"perception must be 'fixed' or 'learned', got {self.perception!r}")
+        if self.perception not in PERCEPTIONS:
+            raise ValueError(f"perception must be one of {PERCEPTIONS}, got {self.perception!r}")
         if self.dims not in (1, 2, 3):
             raise ValueError(f"dims must be 1, 2 or 3 (spatial dimensions), got {self.dims!r}")
         if self.padding not in ("zeros", "circular"):
@@ -150,9 +158,17 @@ class ConvCA(CARule):
         self.cell_init = config.cell_init
         self.padding = config.padding
         channels = self.layout.cell_channels
+        self.perception = self.depthwise = None
         if config.perception == "learned":
             self.perception = _CONV[dims](channels, config.perception_channels, 3)
             perceived = config.perception_channels
+        elif config.perception == "depthwise":
+            # one multiplier-1 depthwise convolution per filter, as the fixed filters
+            self.depthwise = nn.ModuleList(
+                _CONV[dims](channels, channels, 3, groups=channels, bias=False)
+                for _ in range(config.depthwise_filters)
+            )
+            perceived = channels * (config.depthwise_filters + 1)
         else:
             filters = perception_filters(dims, config.laplacian)  # (F, 3, ..., 3)
             # one depthwise (channel multiplier 1) kernel per filter but the identity,
@@ -161,7 +177,6 @@ class ConvCA(CARule):
             kernels = filters[1:].unsqueeze(1).unsqueeze(1)  # (F-1, 1, 1, 3, ...)
             kernels = kernels.expand(-1, channels, *[-1] * (dims + 1)).contiguous()
             self.register_buffer("perception_kernels", kernels, persistent=False)
-            self.perception = None
             perceived = channels * len(filters)
         self.update_mlp = nn.Sequential(
             _CONV[dims](perceived, config.mlp_channels, 1),
@@ -170,13 +185,15 @@ class ConvCA(CARule):
         )
         if config.init == "he":  # "pytorch": the layers are as constructed
             initialise_(self.update_mlp, "he")
-            if self.perception is not None:
-                initialise_(self.perception, "he")
+            for layer in (self.perception, self.depthwise):
+                if layer is not None:
+                    initialise_(layer, "he")
         if config.zero_last_layer:  # do-nothing start (zero-initialised last layer)
             zero_layer_(self.update_mlp[-1])
 
     def perceive(self, cells: torch.Tensor) -> torch.Tensor:
-        """``(B, C, *cells) -> (B, C·F, *cells)`` with ``F`` fixed filters per channel, or
+        """``(B, C, *cells) -> (B, C·F, *cells)`` with ``F`` fixed filters per channel
+        (``depthwise``: the cell and ``K`` learned ones, ``F = K + 1``), or
         ``(B, perception_channels, *cells)`` (learned)."""
         dims = self.layout.dims
         if self.padding == "circular":
@@ -186,7 +203,10 @@ class ConvCA(CARule):
         if self.perception is not None:
             weight, bias = self.perception.weight, self.perception.bias
             return F.relu(_CONV_FN[dims](padded, weight, bias, padding=padding))
-        kernels = self.perception_kernels.to(cells.dtype)  # (F-1, C, 1, 3, ...)
+        if self.depthwise is not None:
+            kernels = [layer.weight for layer in self.depthwise]  # K × (C, 1, 3, ...)
+        else:
+            kernels = self.perception_kernels.to(cells.dtype)  # (F-1, C, 1, 3, ...)
         groups = cells.shape[1]
         derived = [_CONV_FN[dims](padded, k, padding=padding, groups=groups) for k in kernels]
         # (B, C, F, *cells) -> (B, C·F, *cells): channel c's filter f at c·F + f

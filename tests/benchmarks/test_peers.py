@@ -42,11 +42,12 @@ def load(name: str):
     return module
 
 
-def run_our_child(ours, common, setup: Path, data: dict, capsys) -> dict:
-    """Our child's ``run`` on ``setup`` (1 warm-up + 1 timed iteration, 1 thread) in this
-    process; the result line it prints, parsed."""
-    child = common.child_arguments("x").parse_args(["--setup", str(setup), "--iterations", "1",
-                                                    "--warmup", "1", "--threads", "1"])  # fmt: skip
+def run_our_child(ours, common, setup: Path, data: dict, capsys, *extra: str) -> dict:
+    """Our child's ``run`` on ``setup`` (1 warm-up + 1 timed iteration, 1 thread; ``extra``:
+    its own options, e.g. ``--perception depthwise``) in this process; the result line it
+    prints, parsed."""
+    options = ["--setup", str(setup), "--iterations", "1", "--warmup", "1", "--threads", "1"]
+    child = ours.arguments().parse_args([*options, *extra])
     threads = torch.get_num_threads()
     try:
         ours.run(child, data)
@@ -195,17 +196,23 @@ def classify_case(seed: int = 0) -> dict:
             "labels": np.array([3, 7]), "alive_threshold": np.float32(THRESHOLD)}  # fmt: skip
 
 
-def ours_classify_step(c: dict) -> tuple[np.ndarray, float]:
-    """One step of the rule the classify task resolves (``ours_classify.build_rule``),
-    through the task's ``GridModel`` at fire rate 1 without noise, and the task's L2 of
-    the result."""
+def ours_classify_step(c: dict, depthwise: bool = False) -> tuple[np.ndarray, float]:
+    """One step of the rule the classify task resolves (``ours_classify.build_rule``;
+    ``depthwise``: ``build_depthwise_rule`` holding NCALab's weights of ``c``), through
+    the task's ``GridModel`` at fire rate 1 without noise, and the task's L2 of the
+    result."""
     from nca_classify.model import l2_loss
 
     ours = load("ours_classify")
     setup = {"batch": 16, "pool_size": 160, "fire_rate": 1.0, "update_noise": 0.0,
              "alive_threshold": THRESHOLD, "lr": 1e-3}  # fmt: skip
     task = ours.classify_task(setup, 1)
-    model = task.build_model(ours.build_rule(task, c), None)
+    if depthwise:
+        rule = ours.build_depthwise_rule(task, 0)
+        load_ncalab_weights(rule, c)
+    else:
+        rule = ours.build_rule(task, c)
+    model = task.build_model(rule, None)
     with torch.no_grad():
         after = model.run(torch.from_numpy(c["state"]), 1)
         loss = l2_loss(model.output(after), model.alive(after), torch.from_numpy(c["labels"]))
@@ -240,6 +247,38 @@ def ncalab_reference_step(c: dict) -> np.ndarray:
     update[:, 0] = 0.0  # the image channel is immutable
     new = (x + update) * (x[:, :1] > THRESHOLD)
     return new[:, np.argsort(order)].astype(np.float32)
+
+
+def load_ncalab_weights(rule, c: dict) -> None:
+    """NCALab's classify weights of ``c`` (``filters``, ``w1``, ``b1``, ``w2_ncalab``; its
+    channel and feature orders) into convca's ``depthwise`` rule; the last bias zero."""
+    order = load("_common").ncalab_classify_order()  # order[n]: toolkit channel of n
+    position = np.argsort(order)  # position[t]: NCALab channel of toolkit channel t
+    filters = len(c["filters"]) + 1
+    # toolkit feature t·F + f is NCALab feature 20·f + n(t)
+    rows = (np.arange(filters)[None, :] * 20 + position[:, None]).reshape(-1)
+    first, last = rule.update_mlp[0], rule.update_mlp[-1]
+    with torch.no_grad():
+        for layer, kernel in zip(rule.depthwise, c["filters"], strict=True):
+            layer.weight.copy_(torch.from_numpy(kernel[position]))
+        first.weight.copy_(torch.from_numpy(c["w1"][rows].T).reshape(first.weight.shape))
+        first.bias.copy_(torch.from_numpy(c["b1"]))
+        w2 = c["w2_ncalab"][:, position[1:]]  # the updatable toolkit channels 1..19
+        last.weight.copy_(torch.from_numpy(w2.T).reshape(last.weight.shape))
+        last.bias.zero_()
+
+
+def test_ours_depthwise_is_ncalabs_classify_architecture():
+    """The ``ours-depthwise`` row's rule, holding NCALab's weights, steps as NCALab's
+    architecture under the article's rules; only NCALab's clearing of a dead cell's faint
+    pixel differs (the article keeps the digit)."""
+    c = classify_case()
+    ours, _ = ours_classify_step(c, depthwise=True)
+    reference = ncalab_reference_step(c)
+    dead = ours[:, 0] <= THRESHOLD
+    ours[:, 0][dead] = 0.0
+    np.testing.assert_allclose(ours, reference, atol=2e-5, rtol=1e-5)
+    assert dead.any() and (c["state"][:, 0][dead] > 0).any()  # faint pixels were there
 
 
 def test_classify_case_has_every_kind_of_cell():
@@ -303,6 +342,8 @@ def test_classify_setup_and_our_child(tmp_path, capsys):
     result = run_our_child(ours, common, setup, data, capsys)
     assert result["system"] == "ours" and result["cell_steps"] == 16 * 28 * 28 * 2
     assert len(result["losses"]) == 2 and result["it_per_s"] > 0
+    depthwise = run_our_child(ours, common, setup, data, capsys, "--perception", "depthwise")
+    assert depthwise["system"] == "ours-depthwise" and len(depthwise["losses"]) == 2
 
 
 def test_the_paired_ratio_compares_each_round_with_ours_in_that_round():

@@ -110,6 +110,7 @@ def test_train_end_to_end_then_eval(runner, toy_task, tmp_path):
             "mlp_channels": 8,
             "perception": "fixed",
             "perception_channels": 80,
+            "depthwise_filters": 2,
             "laplacian": True,
             "padding": "zeros",
             "dims": 2,  # the toy task's grids (RuleNeeds' default)

@@ -3,6 +3,7 @@ task's core pieces, Mordvintsev et al. 2020)."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nca import (
@@ -14,6 +15,7 @@ from nca import (
     living_mask,
     single_cell_seed,
 )
+from nca.core.alive import neighbourhood_max
 
 LAYOUT = CellLayout(0, 4, 2)  # RGBA + 2 hidden, no input channels
 
@@ -30,6 +32,22 @@ def test_living_mask_is_the_3x3_neighbourhood_of_alpha_above_the_threshold():
         living_mask(torch.zeros(1, 2, 3, 3))
     with pytest.raises(ValueError, match=r"1 to 3 spatial dimensions.*got \(1, 1, 2, 2, 2, 2\)"):
         living_mask(torch.zeros(1, 1, 2, 2, 2, 2))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_neighbourhood_max_is_max_pooling_of_kernel_3_with_padding_1(dims, dtype):
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[dims]
+    generator = torch.Generator().manual_seed(dims)
+    for spatial in [(1,) * dims, (2,) * dims, tuple(range(3, 3 + dims))]:
+        values = torch.randn(2, 3, *spatial, generator=generator).to(dtype)
+        flat = values.view(-1)
+        flat[0], flat[-1] = float("nan"), float("-inf")  # NaN spreads; -inf is a value
+        values.requires_grad_(dtype != torch.bfloat16)
+        mine, pooled = neighbourhood_max(values), pool(values, 3, stride=1, padding=1)
+        assert not mine.requires_grad and mine.dtype == dtype
+        assert torch.equal(mine.isnan(), pooled.isnan())
+        assert torch.equal(mine.nan_to_num(), pooled.detach().nan_to_num())
 
 
 def test_single_cell_seed_sets_alpha_and_hidden_of_the_centre_cell():

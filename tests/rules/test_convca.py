@@ -1,7 +1,8 @@
 """ConvCA's fixed perception (identity, a Sobel derivative per axis, optionally the
 Laplacian) equals one depthwise convolution of every channel with every filter, the
 channels in the order ``c·F + f``, in 1-D, 2-D and 3-D, for both paddings, with the same
-gradients: the per-filter convolutions are a speed rewrite, not a new model."""
+gradients: the per-filter convolutions are a speed rewrite, not a new model. The learned
+depthwise perception (NCALab's) is the same arrangement with learned filters."""
 
 from __future__ import annotations
 
@@ -45,3 +46,35 @@ def test_fixed_perception_equals_one_depthwise_convolution(dims, laplacian, padd
     (grad_ref,) = torch.autograd.grad((ref * weights).sum(), cells)
     torch.testing.assert_close(grad_mine, grad_ref, atol=1e-5, rtol=1e-5)
     assert not torch.equal(mine, torch.zeros_like(mine))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["zeros", "circular"])
+def test_depthwise_perception_is_the_cell_and_its_learned_filters(dims, padding):
+    torch.manual_seed(0)
+    config = ConvCAConfig(dims=dims, perception="depthwise", depthwise_filters=3,
+                          padding=padding, hidden_channels=4, mlp_channels=8)  # fmt: skip
+    rule = create_rule("convca", config)
+    channels = rule.layout.cell_channels
+    assert rule.update_mlp[0].in_channels == channels * 4
+    assert [tuple(layer.weight.shape) for layer in rule.depthwise] == [
+        (channels, 1, *(3,) * dims)
+    ] * 3 and all(layer.bias is None for layer in rule.depthwise)
+    cells = torch.randn(2, channels, *(5,) * dims, requires_grad=True)
+    mine = rule.perceive(cells)
+    # channel c's filter k (k = 0: the cell itself) at c·4 + k, as the fixed filters
+    kernel = torch.stack([layer.weight for layer in rule.depthwise], 1).flatten(0, 1)
+    padded = F.pad(cells, (1, 1) * dims, mode="circular") if padding == "circular" else cells
+    derived = CONV[dims](padded, kernel, padding=0 if padding == "circular" else 1,
+                         groups=channels).unflatten(1, (channels, 3))  # fmt: skip
+    ref = torch.cat([cells.unsqueeze(2), derived], 2).flatten(1, 2)
+    torch.testing.assert_close(mine, ref, atol=1e-6, rtol=1e-6)
+    mine.square().sum().backward()
+    assert all(layer.weight.grad.abs().sum() > 0 for layer in rule.depthwise)
+
+
+def test_depthwise_perception_refuses_zero_filters_by_name():
+    with pytest.raises(ValueError, match="depthwise_filters must be >= 1, got 0"):
+        ConvCAConfig(perception="depthwise", depthwise_filters=0)
+    with pytest.raises(ValueError, match="perception must be one of .*'depthwise'.*got 'sobel'"):
+        ConvCAConfig(perception="sobel")

@@ -29,7 +29,7 @@ def test_sobel_filters_measure_the_slope_along_their_own_axis(dims):
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
-@pytest.mark.parametrize("perception", ["fixed", "learned"])
+@pytest.mark.parametrize("perception", ["fixed", "learned", "depthwise"])
 def test_convca_runs_in_every_dimension(dims, perception):
     torch.manual_seed(0)
     rule = create_rule("convca", dims=dims, hidden_channels=3, mlp_channels=8,
