@@ -15,6 +15,9 @@ loss on RGBA and its backward. One piece at a time is swapped:
 * alive mask (with the per-filter perception): ``F.max_pool2d`` (the toolkit until
   2026-12-04) | maxima of shifted views (``alive mask as shifted maxima``: the toolkit
   since);
+* memory format (with both of the above): NCHW | the perception's convolutions and the
+  MLP's channels-last, the grid NCHW between steps (``channels-last perception and
+  MLP``: the toolkit since);
 * update MLP: two 1x1 convolutions (the toolkit) | batched matrix products on the
   ``(B, C, H·W)`` view (``baddbmm``) | matrix products on a channels-last copy
   (``linear``).
@@ -81,6 +84,17 @@ def perceive_per_filter(x: torch.Tensor) -> torch.Tensor:
     gx = F.conv2d(x, SOBEL_X, padding=1, groups=CHANNELS)
     gy = F.conv2d(x, SOBEL_Y, padding=1, groups=CHANNELS)
     return torch.stack([x, gx, gy], 2).flatten(1, 2)
+
+
+def perceive_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """:func:`perceive_per_filter` computed channels-last (NHWC) and stacked in the same
+    order along the last dimension: the MLP's 1x1 convolutions then run channels-last
+    too (convca since 2026-12-04)."""
+    x = x.contiguous(memory_format=torch.channels_last)
+    gx = F.conv2d(x, SOBEL_X, padding=1, groups=CHANNELS)
+    gy = F.conv2d(x, SOBEL_Y, padding=1, groups=CHANNELS)
+    last = [t.movedim(1, -1) for t in (x, gx, gy)]  # (B, H, W, C)
+    return torch.stack(last, dim=-1).flatten(-2).movedim(-1, 1)
 
 
 def perceive_shifts(x: torch.Tensor) -> torch.Tensor:
@@ -171,6 +185,7 @@ def main() -> None:
             mlp.conv,
             alive_shifted,
         ),
+        "... + channels-last perception and MLP": (perceive_channels_last, mlp.conv, alive_shifted),
         "MLP as baddbmm": (perceive_conv, mlp.baddbmm),
         "MLP as channels-last linear": (perceive_conv, mlp.linear),
     }

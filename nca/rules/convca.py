@@ -45,6 +45,10 @@ PERCEPTIONS = ("fixed", "learned", "depthwise")
 #: Convolutions by the grid's number of spatial dimensions.
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+#: Where the rule computes channels-last (1-D grids have no such memory format): oneDNN's
+#: 1×1 and depthwise convolutions of NHWC run without reorders (about 0.9x the
+#: growing NCA's step on a CPU; benchmarks/results/convca_step_variants_cpu.md).
+CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 _SMOOTH = (1.0, 2.0, 1.0)  # the Sobel filters' smoothing across an axis
 _DERIVATIVE = (-1.0, 0.0, 1.0)
 
@@ -196,8 +200,13 @@ class ConvCA(CARule):
         (``depthwise``: the cell and ``K`` learned ones, ``F = K + 1``), or
         ``(B, perception_channels, *cells)`` (learned)."""
         dims = self.layout.dims
+        memory_format = CHANNELS_LAST.get(dims)
+        if memory_format is not None:  # a no-op where the grid is channels-last already
+            cells = cells.contiguous(memory_format=memory_format)
         if self.padding == "circular":
             padded, padding = F.pad(cells, (1, 1) * dims, mode="circular"), 0
+            if memory_format is not None:
+                padded = padded.contiguous(memory_format=memory_format)
         else:  # the convolution's own zero padding: the same values, without a padded copy
             padded, padding = cells, 1
         if self.perception is not None:
@@ -209,8 +218,12 @@ class ConvCA(CARule):
             kernels = self.perception_kernels.to(cells.dtype)  # (F-1, C, 1, 3, ...)
         groups = cells.shape[1]
         derived = [_CONV_FN[dims](padded, k, padding=padding, groups=groups) for k in kernels]
-        # (B, C, F, *cells) -> (B, C·F, *cells): channel c's filter f at c·F + f
-        return torch.stack([cells, *derived], dim=2).flatten(1, 2)
+        if memory_format is None:
+            # (B, C, F, *cells) -> (B, C·F, *cells): channel c's filter f at c·F + f
+            return torch.stack([cells, *derived], dim=2).flatten(1, 2)
+        # the same order, stacked channels-last: (B, *cells, C, F) -> (B, *cells, C·F)
+        last = [t.movedim(1, -1) for t in (cells, *derived)]
+        return torch.stack(last, dim=-1).flatten(-2).movedim(-1, 1)
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """``(B, C, *cells) -> (B, C_o + C_h, *cells)`` update."""

@@ -1,7 +1,8 @@
 """ConvCA's fixed perception (identity, a Sobel derivative per axis, optionally the
 Laplacian) equals one depthwise convolution of every channel with every filter, the
 channels in the order ``c·F + f``, in 1-D, 2-D and 3-D, for both paddings, with the same
-gradients: the per-filter convolutions are a speed rewrite, not a new model. The learned
+gradients: the per-filter convolutions, computed channels-last in 2-D and 3-D, are a
+speed rewrite, not a new model. The learned
 depthwise perception (NCALab's) is the same arrangement with learned filters."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from nca import create_rule
-from nca.rules.convca import ConvCAConfig, perception_filters
+from nca.rules.convca import CHANNELS_LAST, ConvCAConfig, perception_filters
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -41,6 +42,9 @@ def test_fixed_perception_equals_one_depthwise_convolution(dims, laplacian, padd
     mine = rule.perceive(cells)
     ref = reference_perception(cells, laplacian, padding)
     torch.testing.assert_close(mine, ref, atol=1e-6, rtol=1e-6)
+    if dims > 1:  # computed channels-last, the MLP's 1x1 convolutions too (the speed)
+        assert mine.is_contiguous(memory_format=CHANNELS_LAST[dims])
+        assert rule(cells).is_contiguous(memory_format=CHANNELS_LAST[dims])
     weights = torch.randn_like(ref)  # a loss that weighs every perceived channel differently
     (grad_mine,) = torch.autograd.grad((mine * weights).sum(), cells)
     (grad_ref,) = torch.autograd.grad((ref * weights).sum(), cells)
