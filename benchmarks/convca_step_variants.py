@@ -2,7 +2,7 @@
 in a rollout of the article's growing NCA (forward and backward), side by side.
 
 The step: alive mask before, identity + Sobel perception of 16 channels, the 48-128-16
-update MLP, σ = 0.5 firing, alive mask after; batch 8 on a 72x72 grid, T steps, an L2
+update MLP, σ = 0.5 firing, alive mask after; batch 8 (``--batch``) on a 72x72 grid, T steps, an L2
 loss on RGBA and its backward. One piece at a time is swapped:
 
 * perception: one depthwise convolution of channel multiplier 3 (the ``toolkit`` row:
@@ -27,7 +27,7 @@ timing (printed). Rounds alternate the variants; medians. A variant is worth ado
 only where it wins here *and* in the task's real step.
 
 Run: python benchmarks/convca_step_variants.py [--steps 16] [--repeats 5] [--threads 2]
-    [--output FILE]
+    [--batch 8] [--output FILE]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from _machine import cpu_model  # benchmarks/ is the script directory
 from _report import emit
 from torch.utils.benchmark import Timer
 
-BATCH, CHANNELS, SIDE, HIDDEN = 8, 16, 72, 128
+CHANNELS, SIDE, HIDDEN = 16, 72, 128
 
 
 def sobel_filters() -> torch.Tensor:
@@ -154,13 +154,13 @@ def alive_shifted(x: torch.Tensor) -> torch.Tensor:
     return peak > 0.1
 
 
-def rollout(perceive, mlp, steps: int, seed: int = 0, alive=alive) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.zeros(BATCH, CHANNELS, SIDE, SIDE)
+def rollout(perceive, mlp, steps: int, batch: int, alive=alive) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(batch, CHANNELS, SIDE, SIDE)
     x[:, 3:, SIDE // 2 - 8 : SIDE // 2 + 8, SIDE // 2 - 8 : SIDE // 2 + 8] = 1.0
     for _ in range(steps):
         before = alive(x)
-        fire = torch.rand(BATCH, 1, SIDE, SIDE, generator=generator) < 0.5
+        fire = torch.rand(batch, 1, SIDE, SIDE, generator=generator) < 0.5
         x = x + mlp(perceive(x)) * fire
         x = x * (alive(x) & before)
     return x
@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8, help="grids (the article's 8)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -192,7 +193,7 @@ def main() -> None:
 
     def run(pieces) -> tuple[torch.Tensor, list[torch.Tensor]]:
         perceive, update, *masking = pieces
-        cells = rollout(perceive, update, args.steps, 0, *masking)
+        cells = rollout(perceive, update, args.steps, args.batch, *masking)
         (cells[:, :4] ** 2).mean().backward()
         grads = [p.grad.clone() for p in mlp.params]
         for p in mlp.params:
@@ -220,10 +221,10 @@ def main() -> None:
         "# ConvCA's step pieces written other ways (the article's growing NCA, CPU)",
         "",
         f"Command: `python benchmarks/convca_step_variants.py --steps {args.steps} "
-        f"--repeats {args.repeats} --threads {args.threads}`  ",
+        f"--repeats {args.repeats} --threads {args.threads} --batch {args.batch}`  ",
         f"Machine: {cpu_model()}, {args.threads} threads, torch {torch.__version__}; "
         f"load (1-min) {load_before:.2f} -> {load_after:.2f}  ",
-        f"Setting: batch {BATCH}, {SIDE}x{SIDE}, {CHANNELS} channels, MLP "
+        f"Setting: batch {args.batch}, {SIDE}x{SIDE}, {CHANNELS} channels, MLP "
         f"{3 * CHANNELS}-{HIDDEN}-{CHANNELS}, σ = 0.5, alive masking, T = {args.steps}, "
         "forward + backward of an L2 loss; medians of alternating rounds.",
         "",

@@ -51,6 +51,15 @@ def keep_artifact(path: Path, folder: str) -> Path:
     return targets[0] / path.name
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """Each test starts with the session's thread count: a test that sets it (the pins
+    compute on one thread) does not change the code paths of the tests after it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def random_vgg(tmp_path_factory) -> str:
     """torchvision's VGG16 features with random weights (seeded), saved in torchvision

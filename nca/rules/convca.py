@@ -45,10 +45,11 @@ PERCEPTIONS = ("fixed", "learned", "depthwise")
 #: Convolutions by the grid's number of spatial dimensions.
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-#: Where the rule computes channels-last (1-D grids have no such memory format): oneDNN's
-#: 1×1 and depthwise convolutions of NHWC run without reorders (about 0.9x the
-#: growing NCA's step on a CPU; benchmarks/results/convca_step_variants_cpu.md).
+#: Channels-last memory formats by spatial dimensions (1-D grids have none).
 CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+#: PyTorch's CPU convolution runs a 1×1 kernel on one thread with its own (THNN) kernel
+#: below this many samples, oneDNN otherwise.
+_ONEDNN_MIN_BATCH = 16
 _SMOOTH = (1.0, 2.0, 1.0)  # the Sobel filters' smoothing across an axis
 _DERIVATIVE = (-1.0, 0.0, 1.0)
 
@@ -83,6 +84,32 @@ def perception_filters(dims: int, laplacian: bool) -> torch.Tensor:
         smooth = _outer([_SMOOTH] * dims)
         filters.append((smooth - 4**dims * identity) / 4**dims)
     return torch.stack(filters)
+
+
+def compute_format(cells: torch.Tensor) -> torch.memory_format | None:
+    """The memory format ConvCA computes in for ``cells`` ``(B, C, *grid)``: channels-last
+    where it measured faster, ``None`` (the cells' own layout) elsewhere.
+
+    On a CPU, oneDNN's 1×1 and depthwise convolutions of NHWC/NDHWC run without reorders:
+    the growing NCA's step takes 0.71-0.80x with 2 threads, a 3-D rollout 0.51-0.62x, and
+    0.79-0.86x on one thread (``benchmarks/results/convca_step_variants_cpu.md``). A 2-D
+    batch of fewer than 16 grids on one thread is the exception: PyTorch then gives the
+    1×1 convolutions to its own kernel, slower on channels-last (1.08-1.24x), so it stays
+    NCHW. Other devices keep the cells' layout: not measured there.
+    """
+    dims = cells.ndim - 2
+    if cells.device.type != "cpu" or dims not in CHANNELS_LAST:
+        return None
+    if dims == 2 and cells.shape[0] < _ONEDNN_MIN_BATCH and _one_thread():
+        return None
+    return CHANNELS_LAST[dims]
+
+
+@torch.compiler.assume_constant_result
+def _one_thread() -> bool:
+    # a constant to torch.compile (a graph break otherwise): a compiled step keeps the
+    # layout of the thread count it was compiled under, which only costs speed
+    return torch.get_num_threads() == 1
 
 
 @dataclass
@@ -200,7 +227,7 @@ class ConvCA(CARule):
         (``depthwise``: the cell and ``K`` learned ones, ``F = K + 1``), or
         ``(B, perception_channels, *cells)`` (learned)."""
         dims = self.layout.dims
-        memory_format = CHANNELS_LAST.get(dims)
+        memory_format = compute_format(cells)
         if memory_format is not None:  # a no-op where the grid is channels-last already
             cells = cells.contiguous(memory_format=memory_format)
         if self.padding == "circular":

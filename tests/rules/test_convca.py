@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from nca import create_rule
-from nca.rules.convca import CHANNELS_LAST, ConvCAConfig, perception_filters
+from nca.rules.convca import ConvCAConfig, compute_format, perception_filters
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -42,14 +42,33 @@ def test_fixed_perception_equals_one_depthwise_convolution(dims, laplacian, padd
     mine = rule.perceive(cells)
     ref = reference_perception(cells, laplacian, padding)
     torch.testing.assert_close(mine, ref, atol=1e-6, rtol=1e-6)
-    if dims > 1:  # computed channels-last, the MLP's 1x1 convolutions too (the speed)
-        assert mine.is_contiguous(memory_format=CHANNELS_LAST[dims])
-        assert rule(cells).is_contiguous(memory_format=CHANNELS_LAST[dims])
+    if compute_format(cells) is not None:  # computed channels-last (the speed)
+        assert mine.is_contiguous(memory_format=compute_format(cells))
     weights = torch.randn_like(ref)  # a loss that weighs every perceived channel differently
     (grad_mine,) = torch.autograd.grad((mine * weights).sum(), cells)
     (grad_ref,) = torch.autograd.grad((ref * weights).sum(), cells)
     torch.testing.assert_close(grad_mine, grad_ref, atol=1e-5, rtol=1e-5)
     assert not torch.equal(mine, torch.zeros_like(mine))
+
+
+def test_channels_last_where_it_was_measured_faster():
+    """2-D and 3-D grids on a CPU compute channels-last, the MLP's 1x1 convolutions too
+    (oneDNN); a 2-D batch under 16 on one thread, where PyTorch's own 1x1 kernel is slower
+    on channels-last, stays NCHW, as do 1-D grids and other devices."""
+    rule = create_rule("convca", ConvCAConfig(hidden_channels=4, mlp_channels=8))
+    channels = rule.layout.cell_channels
+    small, large = torch.randn(8, channels, 6, 6), torch.randn(16, channels, 6, 6)
+    torch.set_num_threads(2)  # conftest restores the count
+    assert compute_format(small) == torch.channels_last
+    assert rule(small).is_contiguous(memory_format=torch.channels_last)
+    torch.set_num_threads(1)
+    assert compute_format(small) is None
+    assert rule(small).is_contiguous()
+    assert compute_format(large) == torch.channels_last
+    assert rule(large).is_contiguous(memory_format=torch.channels_last)
+    assert compute_format(torch.randn(1, channels, 4, 4, 4)) == torch.channels_last_3d
+    assert compute_format(torch.randn(8, channels, 6)) is None
+    assert compute_format(torch.randn(8, channels, 6, 6, device="meta")) is None
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
