@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,15 @@ class Outcome:
         rows: Its metrics, recorded next to measured.
         settings: Settings of the new run that differ from the shipped checkpoint's.
         seconds: Training and evaluation time.
+        added: Fields the shipped checkpoint predates, at their defaults in the new run
+            (reported, not a difference: the command cannot have set them).
     """
 
     name: str
     rows: list
     settings: list[str]
     seconds: float
+    added: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -164,24 +167,48 @@ def trained_checkpoint(model, run_dir: Path) -> Path | None:
     return found
 
 
-def changed_settings(shipped: Path, trained: Path) -> list[str]:
+def changed_settings(shipped: Path, trained: Path) -> tuple[list[str], list[str]]:
     """``task.field`` / ``rule.field`` where the new checkpoint's settings differ from
     the shipped one's (training-only fields too: the command must reproduce the run),
-    except the training machine's paths, which a shipped file leaves out."""
+    except the training machine's paths, which a shipped file leaves out; and, apart,
+    the fields the shipped checkpoint predates that hold their defaults in the new run
+    (a field added to the config since, such as a new option of the rule)."""
     from nca.checkpoint import load_checkpoint
     from nca.pretrained.command import changed_fields
     from nca.pretrained.slim import MACHINE_LOCAL_FIELDS
 
     old, new = load_checkpoint(shipped), load_checkpoint(trained)
-    found = []
+    found, added = [], []
     for section in ("task", "rule"):
         a, b = old.get(section) or {}, new.get(section) or {}
         if a.get("name", "").split(":")[0] != b.get("name", "").split(":")[0]:
             found.append(f"{section}.name")
-        changed = changed_fields(a.get("config") or {}, b.get("config") or {})
+        recorded = a.get("config") or {}
+        changed = changed_fields(recorded, b.get("config") or {})
         local = MACHINE_LOCAL_FIELDS if section == "task" else ()  # dropped when shipped
-        found += [f"{section}.{key}" for key in sorted(changed) if key not in local]
-    return found
+        defaults = _config_defaults(section, b.get("name", ""))
+        for key in sorted(set(changed) - set(local)):
+            top = key.split(".")[0]
+            at_default = top in defaults and not changed_fields(
+                {top: defaults[top]}, {top: b["config"][top]}
+            )
+            if top not in recorded and at_default:
+                added.append(f"{section}.{key}")
+            else:
+                found.append(f"{section}.{key}")
+    return found, added
+
+
+def _config_defaults(section: str, name: str) -> dict[str, Any]:
+    """The default of every field of the ``section`` (task or rule) ``name``'s config."""
+    import dataclasses
+
+    from nca.rules.registry import get_rule_class
+    from nca.tasks.registry import get_task_class
+
+    family = name.split(":")[0]
+    cls = (get_task_class if section == "task" else get_rule_class)(family)
+    return dataclasses.asdict(cls.config_class())
 
 
 def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
@@ -215,9 +242,9 @@ def reproduce(model, out: Path, options: argparse.Namespace) -> Outcome:
         )
     finally:
         torch.set_num_threads(before)
-    settings = [] if options.shipped else changed_settings(shipped, checkpoint)
+    settings, added = ([], []) if options.shipped else changed_settings(shipped, checkpoint)
     rows = compare_metrics(evaluation.metrics, metrics)
-    return Outcome(model.name, rows, settings, time.perf_counter() - start)
+    return Outcome(model.name, rows, settings, time.perf_counter() - start, added)
 
 
 def _number(value: Any) -> str:
@@ -257,6 +284,16 @@ def report(outcomes: list[Outcome], shipped: bool) -> None:
                 "",
                 "",
                 f"[red]differ: {', '.join(outcome.settings)}[/red]",
+            )
+        if outcome.added:
+            table.add_row(
+                outcome.name,
+                "settings added since",
+                "",
+                "",
+                "",
+                "",
+                f"at defaults: {', '.join(outcome.added)}",
             )
         table.add_row(outcome.name, "time", "", f"{outcome.seconds:.0f} s", "", "", "")
     console.print(table)

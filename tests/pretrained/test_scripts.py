@@ -115,3 +115,26 @@ def test_a_thread_count_below_one_is_refused(capsys):
     with pytest.raises(SystemExit) as done:
         script("train_pretrained").main(["--threads", "0"])
     assert done.value.code == 2 and "--threads must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_field_added_since_at_its_default_is_not_a_changed_setting(tiny_run, tmp_path):
+    """A shipped checkpoint predates a rule's new option (convca's ``depthwise_filters``):
+    at its default in the retrained run it is reported apart; set otherwise, or a field
+    the shipped file has with another value, it is a difference."""
+    from nca.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+
+    train = script("train_pretrained")
+    trained = find_checkpoint(tiny_run)
+    payload = load_checkpoint(trained)
+    older = {**payload, "rule": {**payload["rule"], "config": dict(payload["rule"]["config"])}}
+    del older["rule"]["config"]["depthwise_filters"]
+    shipped = save_checkpoint(tmp_path / "older.pt", older)
+    assert train.changed_settings(shipped, trained) == ([], ["rule.depthwise_filters"])
+
+    payload["rule"]["config"]["depthwise_filters"] = 3  # not the default: it matters
+    payload["rule"]["config"]["mlp_channels"] += 1
+    retrained = save_checkpoint(tmp_path / "other.pt", payload)
+    assert train.changed_settings(shipped, retrained) == (
+        ["rule.depthwise_filters", "rule.mlp_channels"],
+        [],
+    )
