@@ -13,8 +13,8 @@ untrained rule leaves the grid unchanged.
 It serves grids of 1, 2 and 3 dimensions (``dims``): the fixed filters are generated
 for the dimension (:func:`perception_filters`: the Sobel pair of 2-D becomes one
 derivative per axis, a triple in 3-D), the convolutions are ``conv{1,2,3}d``. On a CPU
-they run channels-last where that measured faster (:func:`compute_format`); the values
-are the same in either layout.
+they run channels-last where that measured faster (:func:`compute_format`): the same
+values, gradients equal to float rounding.
 
 Initialisation: PyTorch's defaults (``init="pytorch"``, the default, as in the
 PyTorch ports of the Distill article) or He (``init="he"``, ReLU gain, the
