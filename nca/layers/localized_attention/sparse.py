@@ -124,10 +124,14 @@ def sparse_attention_backward(grad_out, q, k, v, attn, neighbours, scale):
     contribution = q.new_empty(count, 2 * dim)  # this member's ∂k | ∂v rows
     grad_k_rows = contribution[:, :dim].view(count, heads, d_head)
     grad_v_rows = contribution[:, dim:].view(count, heads, d_head)
+    compiling = torch.compiler.is_compiling()
     for m in range(members):
         a_m, s_m = attn[m].unsqueeze(-1), grad_logits[m].unsqueeze(-1)
-        torch.mul(s_m, q, out=grad_k_rows)
-        torch.mul(a_m, grad_out, out=grad_v_rows)
+        if compiling:  # dynamo breaks the graph at an `out=` view that is not contiguous
+            contribution = torch.cat([(s_m * q).flatten(1), (a_m * grad_out).flatten(1)], 1)
+        else:  # eager: one reused buffer
+            torch.mul(s_m, q, out=grad_k_rows)
+            torch.mul(a_m, grad_out, out=grad_v_rows)
         grad_kv.index_add_(0, neighbours[m], contribution)  # accumulates repeated rows
         key = k.index_select(0, neighbours[m]).view_as(q)
         if m == 0:
