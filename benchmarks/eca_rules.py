@@ -2,7 +2,7 @@
 learns each, on rows it never saw.
 
 Each rule is trained by ``nca train --rule convca --task eca --preset quick
---rule-number N`` (rows of 32 cells, 1500 iterations of batch 32, rollouts of 1-16
+--rule-number N`` (rows of 32 cells, 3000 iterations of batch 32, rollouts of 1-16
 generations) and evaluated by the task on 128 unseen rows over k = 64 generations: the
 cell accuracy (mean over the generations and at the last one), the generations a row
 stays exact (mean) and the share of rows exact through all 64. Writes the table and,

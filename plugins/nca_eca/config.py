@@ -78,14 +78,16 @@ class ECAConfig(TrainerConfig):
 
 PRESETS = {
     # CPU: rows of 32 cells, a small convca; rollouts up to 16 generations teach it to
-    # stay on 0/1 (with up to 6, rule 90 drifted off after about 35 generations)
+    # stay on 0/1 (with up to 6, rule 90 drifted off after about 35 generations). 3000
+    # iterations: with 1500, rule 90 was exact on every unseen row for 4 of seeds 0-5
+    # (68.8 and 73.4 % of rows for the others, at 1 thread); with 3000, for all 6
     "quick": {
         "width": 32,
-        "iterations": 1500,
+        "iterations": 3000,
         "batch_size": 32,
         "generations_max": 16,
         "lr": 3e-3,
-        "lr_milestones": (1200,),
+        "lr_milestones": (2400,),
         "validate_every": 250,
         "checkpoint_every": 250,
         "log_every": 50,
@@ -95,6 +97,6 @@ PRESETS = {
     },
 }
 PRESET_DESCRIPTIONS = {
-    "quick": "rows of 32 cells, 1500 iterations of batch 32, rollouts of 1-16 generations, "
+    "quick": "rows of 32 cells, 3000 iterations of batch 32, rollouts of 1-16 generations, "
     "a 32-wide convca",
 }
