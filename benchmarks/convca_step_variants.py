@@ -174,6 +174,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="grids (the article's 8)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    for name in ("steps", "repeats", "threads", "batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
     mlp = MLP()
     variants = {

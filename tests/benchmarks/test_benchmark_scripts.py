@@ -108,3 +108,11 @@ def test_grow3d_hand_written_nca_is_the_toolkit_convca():
         theirs = hand.step(theirs, fire)
     assert ours[:, 3].gt(0.1).sum() > 1  # it grew: the comparison is not of empty grids
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("option", ["--batch", "--steps", "--repeats", "--threads"])
+def test_convca_step_variants_refuses_a_count_below_one(option):
+    script = str(BENCHMARKS / "convca_step_variants.py")
+    proc = subprocess.run([sys.executable, script, option, "0"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and f"{option} must be >= 1, got 0" in proc.stderr
